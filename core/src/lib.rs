@@ -1,0 +1,41 @@
+//! Sans-IO core of the Supabase Realtime client.
+//!
+//! This crate is a pure state machine: it never touches a socket, never reads a clock and has no
+//! entropy source of its own. The runtime passes bytes and the current [`Instant`] in, and takes
+//! bytes to send, the next deadline and events out. The same core therefore runs under tokio,
+//! smol, embassy on a microcontroller, or a deterministic test simulation.
+//!
+//! # Layers
+//!
+//! - [`ws`]: RFC 6455 WebSocket client (handshake, framing, close handshake, pings). It needs no
+//!   allocator: payload is handed out as borrowed chunks. With the `alloc` feature,
+//!   [`ws::Reassembler`] builds whole messages and [`ws::WebSocket`] owns a send queue.
+//!
+//! # Run loop
+//!
+//! After any `handle_*` call or command, drain the outputs in this order: `poll_transmit` until
+//! it returns 0, then events, then `poll_timeout` (transmitting can move the deadline).
+//!
+//! # Panics
+//!
+//! Nothing the network sends can panic this crate: every bad input ends as a typed error and,
+//! where the protocol says so, a close frame with the right code. A panic is a bug.
+//!
+//! # Features
+//!
+//! - `alloc` (default): owned messages, the reassembler and the message-level client.
+//! - `std`: implies `alloc`; runtime CPU feature detection for UTF-8 validation.
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod rng;
+pub mod time;
+pub mod ws;
+
+pub use rng::Rng;
+pub use time::Instant;

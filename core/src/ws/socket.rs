@@ -1,0 +1,252 @@
+//! A message-level WebSocket client: [`Connection`] plus an owned send queue, the handshake
+//! request bytes, a [`Reassembler`] and a bounded event queue.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use super::close::CloseCode;
+use super::connection::{Config, ConfigError, Connection, Event, MessageKind, SendError, State};
+use super::error::Error;
+use super::handshake::{Request, RequestError};
+use super::reassembly::{Message, Reassembler};
+use crate::time::Instant;
+
+/// Default bound of the event queue: `handle_input` stops consuming when it is full.
+pub const DEFAULT_MAX_PENDING_EVENTS: usize = 256;
+/// Default bound of the send queue.
+pub const DEFAULT_MAX_PENDING_MESSAGES: usize = 1024;
+
+/// What the connection reports, owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WsEvent {
+    /// The upgrade succeeded.
+    Open {
+        /// The subprotocol the server chose.
+        protocol: Option<String>,
+    },
+    /// The server refused the upgrade.
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// Start of the body (at most 512 bytes).
+        body: Vec<u8>,
+    },
+    /// A whole message.
+    Message(Message),
+    /// A pong; `rtt` when it answers our latest ping.
+    Pong {
+        /// Round-trip time of the ping it answers.
+        rtt: Option<Duration>,
+    },
+    /// The server's close frame.
+    Close {
+        /// Its code, if it had one.
+        code: Option<CloseCode>,
+        /// Its reason.
+        reason: String,
+    },
+    /// The connection failed (reported once).
+    Failed(Error),
+}
+
+/// A WebSocket client that owns its outgoing messages and yields whole incoming ones.
+#[derive(Debug)]
+pub struct WebSocket {
+    conn: Connection,
+    request: Vec<u8>,
+    request_sent: usize,
+    outgoing: VecDeque<(MessageKind, Vec<u8>)>,
+    max_outgoing: usize,
+    reassembler: Reassembler,
+    events: VecDeque<WsEvent>,
+    max_events: usize,
+}
+
+impl WebSocket {
+    /// A client that has not connected yet; see [`Connection::new`] for the seed.
+    pub fn new(config: Config, rng_seed: [u8; 32]) -> Result<Self, ConfigError> {
+        Ok(Self::wrap(Connection::new(config, rng_seed)?, &config))
+    }
+
+    /// A client over an already-upgraded transport.
+    pub fn new_open(config: Config, rng_seed: [u8; 32]) -> Result<Self, ConfigError> {
+        Ok(Self::wrap(Connection::new_open(config, rng_seed)?, &config))
+    }
+
+    fn wrap(conn: Connection, config: &Config) -> Self {
+        Self {
+            conn,
+            request: Vec::new(),
+            request_sent: 0,
+            outgoing: VecDeque::new(),
+            max_outgoing: DEFAULT_MAX_PENDING_MESSAGES,
+            reassembler: Reassembler::new(config.max_message_len as usize),
+            events: VecDeque::new(),
+            max_events: DEFAULT_MAX_PENDING_EVENTS,
+        }
+    }
+
+    /// Bounds the event queue (at least 1) and the send queue (at least 1).
+    pub fn set_queue_limits(&mut self, max_events: usize, max_outgoing: usize) {
+        self.max_events = max_events.max(1);
+        self.max_outgoing = max_outgoing.max(1);
+    }
+
+    /// The connection state.
+    pub fn state(&self) -> State {
+        self.conn.state()
+    }
+
+    /// The underlying connection, for its getters.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Starts the handshake; the request goes out through `poll_transmit`.
+    pub fn connect(&mut self, now: Instant, request: &Request<'_>) -> Result<(), RequestError> {
+        let required = match request.encode(&[b'A'; super::handshake::KEY_LEN], &mut []) {
+            Err(RequestError::BufferTooSmall { required }) => required,
+            Err(e) => return Err(e),
+            Ok(n) => n,
+        };
+        let mut buf = vec![0u8; required];
+        let n = self.conn.start(now, request, &mut buf)?;
+        buf.truncate(n);
+        self.request = buf;
+        self.request_sent = 0;
+        Ok(())
+    }
+
+    /// Queues a message. Text must be valid UTF-8.
+    pub fn send(&mut self, kind: MessageKind, payload: Vec<u8>) -> Result<(), SendError> {
+        if !matches!(self.conn.state(), State::Open | State::Handshaking | State::Idle) {
+            return Err(SendError::NotOpen);
+        }
+        if self.outgoing.len() >= self.max_outgoing {
+            return Err(SendError::Busy);
+        }
+        if kind == MessageKind::Text && simdutf8::basic::from_utf8(&payload).is_err() {
+            return Err(SendError::InvalidUtf8);
+        }
+        u32::try_from(payload.len()).map_err(|_| SendError::TooLong)?;
+        self.outgoing.push_back((kind, payload));
+        Ok(())
+    }
+
+    /// Queues a ping; its pong reports the round-trip time.
+    pub fn ping(&mut self, now: Instant) -> Result<(), SendError> {
+        self.conn.send_ping(now)
+    }
+
+    /// Starts the close handshake; queued messages not yet started are dropped.
+    pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        self.conn.close(now, code, reason)?;
+        self.drop_unstarted();
+        Ok(())
+    }
+
+    /// Feeds transport bytes; returns how many were consumed. Keep the rest and offer them
+    /// again: it stops early at a partial handshake response, when the event queue is full, or
+    /// while a control frame waits for `poll_transmit`.
+    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
+        let mut used = 0;
+        while self.events.len() < self.max_events {
+            let read = self.conn.handle_input(now, &bytes[used..]);
+            used += read.consumed;
+            let Some(event) = read.event else { break };
+            let owned = match event {
+                Event::Open { protocol } => Some(WsEvent::Open { protocol: protocol.map(String::from) }),
+                Event::Rejected(r) => Some(WsEvent::Rejected { status: r.status, body: r.body.to_vec() }),
+                Event::Data(d) => match self.reassembler.push(d) {
+                    Ok(m) => m.map(WsEvent::Message),
+                    Err(e) => Some(WsEvent::Failed(e)),
+                },
+                Event::Ping(_) => None,
+                Event::Pong { rtt } => Some(WsEvent::Pong { rtt }),
+                Event::Close(c) => Some(WsEvent::Close { code: c.code, reason: String::from(c.reason) }),
+                Event::Failed(e) => {
+                    self.reassembler.reset();
+                    Some(WsEvent::Failed(e))
+                }
+            };
+            self.events.extend(owned);
+            if used == bytes.len() {
+                break;
+            }
+        }
+        used
+    }
+
+    /// The transport ended.
+    pub fn handle_transport_closed(&mut self, now: Instant) {
+        if let Some(e) = self.conn.handle_transport_closed(now) {
+            self.events.push_back(WsEvent::Failed(e));
+        }
+        self.outgoing.clear();
+    }
+
+    /// Fires due timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(e) = self.conn.handle_timeout(now) {
+            self.events.push_back(WsEvent::Failed(e));
+        }
+    }
+
+    /// The next deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.conn.poll_timeout()
+    }
+
+    /// Fills `out` with bytes to send; 0 when nothing is pending.
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> usize {
+        let mut n = 0;
+        if self.request_sent < self.request.len() {
+            let take = (self.request.len() - self.request_sent).min(out.len());
+            out[..take].copy_from_slice(&self.request[self.request_sent..self.request_sent + take]);
+            self.request_sent += take;
+            n = take;
+            if self.request_sent < self.request.len() {
+                return n;
+            }
+            self.request = Vec::new();
+            self.request_sent = 0;
+        }
+        loop {
+            if !self.conn.is_sending()
+                && self.conn.state() == State::Open
+                && let Some((kind, payload)) = self.outgoing.front()
+                && self.conn.start_message(*kind, payload).is_err()
+            {
+                self.outgoing.pop_front();
+                continue;
+            }
+            let payload = self.outgoing.front().map_or(&[][..], |(_, p)| p.as_slice());
+            let t = self.conn.poll_transmit(&mut out[n..], payload);
+            n += t.len;
+            if t.message_done {
+                self.outgoing.pop_front();
+                if self.conn.state() != State::Open {
+                    self.drop_unstarted();
+                }
+                continue;
+            }
+            if t.len == 0 || n == out.len() {
+                return n;
+            }
+        }
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<WsEvent> {
+        self.events.pop_front()
+    }
+
+    fn drop_unstarted(&mut self) {
+        let keep = usize::from(self.conn.is_sending());
+        self.outgoing.truncate(keep);
+    }
+}
