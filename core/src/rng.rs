@@ -24,11 +24,18 @@ impl Rng {
     /// A generator keyed from `seed`. Every 32-byte seed gives a distinct stream; the same seed
     /// gives the same stream (tests rely on that).
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        // Fold the 32 seed bytes into the 128-bit key, so no seed entropy is thrown away.
-        let mut key = [0u32; 4];
-        for (i, chunk) in seed.chunks_exact(4).enumerate() {
-            key[i % 4] ^= u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        }
+        // Compress the 256-bit seed into the 128-bit key with SipHash itself: the first half
+        // keys it, the second half is hashed twice (domain 0 and 1). Every seed bit counts.
+        let word = |i: usize| u64::from_le_bytes(core::array::from_fn(|j| seed[i * 8 + j]));
+        let half = |domain: u8| {
+            let mut h = SipHasher24::new_with_keys(word(0), word(1));
+            h.write_u64(word(2));
+            h.write_u64(word(3));
+            h.write_u8(domain);
+            h.finish()
+        };
+        let (a, b) = (half(0), half(1));
+        let key = [a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32];
         Self { key, counter: 0, spare: 0 }
     }
 

@@ -596,15 +596,11 @@ impl Connection {
             }
             return false;
         }
-        self.written = 0;
-        self.tx_key = self.rng.next_u32().to_ne_bytes();
         if self.ctrl != Ctrl::None {
-            self.writing = Writing::Buffered;
-            return true;
+            return self.begin(Writing::Buffered);
         }
         if self.has(PING_PENDING) {
-            self.writing = Writing::Ping;
-            return true;
+            return self.begin(Writing::Ping);
         }
         if self.has(FAILED) || self.state == State::Closing {
             // No data goes out once a close is on its way.
@@ -617,7 +613,15 @@ impl Connection {
             return false;
         }
         self.tx_frame_done = 0;
-        self.writing = Writing::Data;
+        self.begin(Writing::Data)
+    }
+
+    /// Starts writing a frame with a fresh masking key. Keys are drawn only for frames that
+    /// go out, so the byte stream does not depend on how often the caller polls.
+    fn begin(&mut self, frame: Writing) -> bool {
+        self.written = 0;
+        self.tx_key = self.rng.next_u32().to_ne_bytes();
+        self.writing = frame;
         true
     }
 

@@ -1,0 +1,190 @@
+//! The close handshake in both directions, pings and round-trip times, all on virtual time.
+
+use core::time::Duration;
+
+use realtime_core::Instant;
+use realtime_core::ws::{CloseCode, Config, Error, MessageKind, SendError, State};
+
+use crate::harness::{Ev, client_frames, drain, feed, frame, open, open_with, send};
+
+fn close_payload(code: u16, reason: &str) -> Vec<u8> {
+    let mut p = code.to_be_bytes().to_vec();
+    p.extend_from_slice(reason.as_bytes());
+    p
+}
+
+#[test]
+fn server_close_is_echoed_then_server_ends_tcp() {
+    let mut conn = open();
+    let mut wire = Vec::new();
+    let t0 = Instant::from_millis(1000);
+    let mut bytes = frame(true, 8, &close_payload(1001, "bye"));
+    bytes.extend(frame(true, 1, b"ignored after close"));
+    let (ev, used) = feed(&mut conn, t0, &bytes, &[], &mut wire);
+    assert_eq!(ev, [Ev::Close(Some(1001), "bye".into())]);
+    assert_eq!(used, bytes.len());
+    let frames = client_frames(&wire);
+    assert_eq!(frames.len(), 1);
+    assert_eq!((frames[0].opcode, frames[0].payload.clone()), (8, 1001u16.to_be_bytes().to_vec()));
+    assert_eq!(conn.state(), State::Closing);
+    assert_eq!(conn.poll_timeout(), Some(t0 + Duration::from_secs(5)));
+    assert_eq!(conn.handle_transport_closed(t0), None, "a clean end is no error");
+    assert_eq!(conn.state(), State::Closed);
+}
+
+#[test]
+fn server_close_without_tcp_end_times_out_quietly() {
+    let mut conn = open();
+    let (ev, _) = feed(&mut conn, Instant::ZERO, &frame(true, 8, &[]), &[], &mut Vec::new());
+    assert_eq!(ev, [Ev::Close(None, String::new())]);
+    let mut wire = Vec::new();
+    drain(&mut conn, &mut wire);
+    let deadline = conn.poll_timeout().unwrap();
+    assert_eq!(conn.handle_timeout(deadline), None);
+    assert!(conn.is_closed());
+}
+
+#[test]
+fn empty_server_close_gets_an_empty_reply() {
+    let mut conn = open();
+    let mut wire = Vec::new();
+    feed(&mut conn, Instant::ZERO, &frame(true, 8, &[]), &[], &mut wire);
+    let frames = client_frames(&wire);
+    assert_eq!((frames[0].opcode, frames[0].payload.len()), (8, 0));
+}
+
+#[test]
+fn client_close_then_server_reply() {
+    let mut conn = open();
+    let mut wire = Vec::new();
+    conn.close(Instant::ZERO, CloseCode::NORMAL, "done").unwrap();
+    assert_eq!(conn.close(Instant::ZERO, CloseCode::NORMAL, ""), Err(SendError::NotOpen));
+    drain(&mut conn, &mut wire);
+    let frames = client_frames(&wire);
+    assert_eq!((frames[0].opcode, frames[0].payload.clone()), (8, close_payload(1000, "done")));
+    assert_eq!(conn.state(), State::Closing);
+    let (ev, _) =
+        feed(&mut conn, Instant::from_millis(10), &frame(true, 8, &close_payload(1000, "")), &[], &mut wire);
+    assert_eq!(ev, [Ev::Close(Some(1000), String::new())]);
+    assert_eq!(client_frames(&wire).len(), 1, "no second close frame");
+    assert_eq!(conn.handle_transport_closed(Instant::from_millis(20)), None);
+}
+
+#[test]
+fn client_close_without_reply_times_out() {
+    let mut conn = open();
+    conn.close(Instant::ZERO, CloseCode(4000), "").unwrap();
+    drain(&mut conn, &mut Vec::new());
+    assert_eq!(conn.handle_timeout(Instant::from_millis(4999)), None);
+    assert_eq!(conn.handle_timeout(Instant::from_millis(5000)), Some(Error::CloseTimeout));
+    assert!(conn.is_closed());
+}
+
+#[test]
+fn close_arguments_are_checked() {
+    let mut conn = open();
+    assert_eq!(conn.close(Instant::ZERO, CloseCode(1005), ""), Err(SendError::InvalidCloseCode));
+    assert_eq!(conn.close(Instant::ZERO, CloseCode::NORMAL, &"x".repeat(124)), Err(SendError::ReasonTooLong));
+    assert!(conn.close(Instant::ZERO, CloseCode::NORMAL, &"x".repeat(123)).is_ok());
+}
+
+#[test]
+fn eof_without_close_is_a_reset() {
+    let mut conn = open();
+    assert_eq!(conn.handle_transport_closed(Instant::ZERO), Some(Error::ConnectionReset));
+    assert_eq!(conn.handle_transport_closed(Instant::ZERO), None, "reported once");
+}
+
+#[test]
+fn close_during_a_fragmented_send_finishes_the_frame_then_drops_the_message() {
+    let mut conn = open_with(Config { send_frame_len: 10, ..Config::default() });
+    let payload = [7u8; 35];
+    conn.start_message(MessageKind::Binary, &payload).unwrap();
+    let mut buf = [0u8; 20];
+    let t = conn.poll_transmit(&mut buf, &payload);
+    assert!(!t.message_done);
+    let mut wire = buf[..t.len].to_vec();
+    conn.close(Instant::ZERO, CloseCode::GOING_AWAY, "").unwrap();
+    let mut big = [0u8; 256];
+    let t = conn.poll_transmit(&mut big, &payload);
+    assert!(t.message_done, "the rest of the message is dropped");
+    wire.extend_from_slice(&big[..t.len]);
+    let frames = client_frames(&wire);
+    let shape: Vec<_> = frames.iter().map(|f| (f.opcode, f.fin, f.payload.len())).collect();
+    assert_eq!(shape, [(2, false, 10), (0, false, 10), (8, true, 2)]);
+}
+
+#[test]
+fn ping_round_trip_time_on_virtual_time() {
+    let mut conn = open();
+    let mut wire = Vec::new();
+    conn.send_ping(Instant::from_millis(1000)).unwrap();
+    drain(&mut conn, &mut wire);
+    let ping = client_frames(&wire).remove(0);
+    assert_eq!(ping.opcode, 9);
+    let (ev, _) = feed(&mut conn, Instant::from_millis(1250), &frame(true, 10, b"other"), &[], &mut wire);
+    assert_eq!(ev, [Ev::Pong(false)], "a pong with another payload is not ours");
+    let mut got = None;
+    let bytes = frame(true, 10, &ping.payload);
+    let read = conn.handle_input(Instant::from_millis(1250), &bytes);
+    if let Some(realtime_core::ws::Event::Pong { rtt }) = read.event {
+        got = rtt;
+    }
+    assert_eq!(got, Some(Duration::from_millis(250)));
+}
+
+#[test]
+fn only_the_latest_ping_is_answered_when_pongs_back_up() {
+    let mut conn = open();
+    let mut wire = Vec::new();
+    let mut bytes = frame(true, 9, b"one");
+    bytes.extend(frame(true, 9, b"two"));
+    // Feed both without draining in between.
+    let r = conn.handle_input(Instant::ZERO, &bytes);
+    let used = r.consumed;
+    let r = conn.handle_input(Instant::ZERO, &bytes[used..]);
+    assert_eq!(used + r.consumed, bytes.len());
+    drain(&mut conn, &mut wire);
+    let frames = client_frames(&wire);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].payload, b"two");
+}
+
+#[test]
+fn half_written_pong_stalls_input_until_transmitted() {
+    let mut conn = open();
+    let mut bytes = frame(true, 9, &[1u8; 100]);
+    bytes.extend(frame(true, 9, &[2u8; 100]));
+    let r = conn.handle_input(Instant::ZERO, &bytes);
+    let first = r.consumed;
+    let mut small = [0u8; 10];
+    let t = conn.poll_transmit(&mut small, &[]);
+    assert_eq!(t.len, 10);
+    let r = conn.handle_input(Instant::ZERO, &bytes[first..]);
+    assert!(r.event.is_none(), "the second ping waits for the first pong");
+    let resumed = first + r.consumed;
+    let mut wire = small.to_vec();
+    drain(&mut conn, &mut wire);
+    let r = conn.handle_input(Instant::ZERO, &bytes[resumed..]);
+    assert!(matches!(r.event, Some(realtime_core::ws::Event::Ping(p)) if p == [2u8; 100]));
+    drain(&mut conn, &mut wire);
+    let payloads: Vec<_> = client_frames(&wire).into_iter().map(|f| f.payload[0]).collect();
+    assert_eq!(payloads, [1, 2]);
+}
+
+#[test]
+fn send_checks_state_and_text() {
+    let mut conn = open();
+    assert_eq!(conn.start_message(MessageKind::Text, b"\xFF"), Err(SendError::InvalidUtf8));
+    conn.start_message(MessageKind::Text, b"a").unwrap();
+    assert_eq!(conn.start_message(MessageKind::Text, b"b"), Err(SendError::Busy));
+    let wire = {
+        let mut buf = [0u8; 64];
+        let t = conn.poll_transmit(&mut buf, b"a");
+        assert!(t.message_done);
+        buf[..t.len].to_vec()
+    };
+    assert_eq!(client_frames(&wire)[0].payload, b"a");
+    let zero = send(&mut conn, MessageKind::Binary, &[], &[64]);
+    assert_eq!(client_frames(&zero)[0].payload.len(), 0);
+}

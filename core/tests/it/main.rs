@@ -1,0 +1,11 @@
+//! Integration tests of the WebSocket layer through its public API: RFC 6455 vectors, the
+//! handshake, every rejection rule with its close code, the close handshake, pings, limits,
+//! and property tests of the codec (round trips, chunking, send buffer sizes).
+
+mod harness;
+
+mod chunking;
+mod close;
+mod handshake;
+mod rejections;
+mod vectors;
