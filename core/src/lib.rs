@@ -33,6 +33,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "_fuzzing")]
+pub mod fuzzing;
 pub mod rng;
 pub mod time;
 pub mod ws;

@@ -6,6 +6,7 @@ mod harness;
 
 mod chunking;
 mod close;
+mod fuzz;
 mod handshake;
 mod rejections;
 mod vectors;

@@ -1,0 +1,38 @@
+//! The fuzz harnesses on generated inputs, so stable CI runs what the fuzz targets run.
+
+use proptest::prelude::*;
+
+fn frames_like() -> impl Strategy<Value = Vec<u8>> {
+    // Bytes biased toward valid frame headers, so the search reaches past the first check.
+    proptest::collection::vec(
+        prop_oneof![
+            (0u8..=255, 0u8..=130, proptest::collection::vec(any::<u8>(), 0..40)).prop_map(|(b0, b1, p)| {
+                let mut v = vec![b0 & 0x8F, b1];
+                v.extend(p);
+                v
+            }),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ],
+        0..12,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn ws_client_survives_any_bytes(shape in any::<u8>(), body in frames_like()) {
+        let mut data = vec![shape];
+        data.extend(body);
+        realtime_core::fuzzing::ws_client(&data);
+    }
+
+    #[test]
+    fn ws_handshake_survives_any_response(head in "HTTP/1.1 [0-9]{3} [a-zA-Z ]{0,12}\r\n([A-Za-z-]{1,20}: [ -~]{0,30}\r\n){0,6}\r\n",
+                                          body in frames_like()) {
+        let mut data = head.into_bytes();
+        data.extend(body);
+        realtime_core::fuzzing::ws_handshake(&data);
+    }
+}
