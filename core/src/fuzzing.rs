@@ -22,7 +22,8 @@ pub fn ws_client(data: &[u8]) {
 
 /// Feeds `data` as the server's handshake response, then as frames.
 pub fn ws_handshake(data: &[u8]) {
-    let Ok(mut conn) = Connection::new(Config { max_handshake_response_len: 512, ..Config::default() }, [1; 32])
+    let Ok(mut conn) =
+        Connection::new(Config { max_handshake_response_len: 512, ..Config::default() }, [1; 32])
     else {
         return;
     };
@@ -66,7 +67,8 @@ fn drive(conn: &mut Connection, data: &[u8], piece: usize, out_len: usize) {
             let mut wrote = 0;
             loop {
                 let payload: &[u8] = b"fuzz payload that spans frames of fifty bytes each, twice over, or so";
-                if !sent_once && !conn.is_sending() && conn.start_message(MessageKind::Text, payload).is_ok() {
+                if !sent_once && !conn.is_sending() && conn.start_message(MessageKind::Text, payload).is_ok()
+                {
                     sent_once = true;
                 }
                 let t = conn.poll_transmit(out, payload);

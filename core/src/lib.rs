@@ -27,6 +27,8 @@
 //! - `std`: implies `alloc`; runtime CPU feature detection for UTF-8 validation.
 #![no_std]
 #![forbid(unsafe_code)]
+// The core reaches only for `core` and `alloc`; std code elsewhere (tests, runtimes) may use std.
+#![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;

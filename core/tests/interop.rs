@@ -12,6 +12,7 @@ use std::time::Duration;
 use realtime_core::Instant;
 use realtime_core::ws::{CloseCode, Config, Message, MessageKind, Request, State, Url, WebSocket, WsEvent};
 use tungstenite::Message as TMessage;
+use tungstenite::error::ProtocolError as TProtocolError;
 use tungstenite::handshake::server::{Request as HsRequest, Response as HsResponse};
 use tungstenite::protocol::CloseFrame as TCloseFrame;
 use tungstenite::protocol::frame::Frame;
@@ -118,6 +119,7 @@ where
         stream.set_read_timeout(Some(IO_TIMEOUT)).expect("read timeout");
         stream.set_write_timeout(Some(IO_TIMEOUT)).expect("write timeout");
         let rec = Recording { inner: stream, read_log: Vec::new() };
+        #[expect(clippy::result_large_err, reason = "tungstenite's callback signature")]
         let callback = move |req: &HsRequest, mut resp: HsResponse| {
             assert_eq!(
                 req.headers().get("x-client-info").map(|v| v.as_bytes()),
@@ -137,11 +139,9 @@ where
 /// Reads until the client's close frame, then until tungstenite reports the close handshake
 /// done; the caller drops the socket afterwards. Returns the close frame.
 fn server_await_close(ws: &mut Server) -> Option<TCloseFrame> {
-    let close = loop {
-        match ws.read().expect("server read") {
-            TMessage::Close(f) => break f,
-            other => panic!("server expected close, got {other:?}"),
-        }
+    let close = match ws.read().expect("server read") {
+        TMessage::Close(f) => f,
+        other => panic!("server expected close, got {other:?}"),
     };
     match ws.read() {
         Err(tungstenite::Error::ConnectionClosed) => {}
@@ -181,10 +181,8 @@ impl Client {
     fn open(addr: SocketAddr, config: Config, protocols: &'static [&'static str]) -> (Self, Option<String>) {
         let mut c = Self::connect(addr, config, protocols);
         match c.next_event() {
-            Some(WsEvent::Open { protocol }) => {
-                assert_eq!(c.ws.state(), State::Open);
-                (c, protocol)
-            }
+            // Not necessarily still Open: a close may have come in the same read.
+            Some(WsEvent::Open { protocol }) => (c, protocol),
             other => panic!("expected Open, got {other:?}"),
         }
     }
@@ -283,8 +281,10 @@ impl Client {
         events
     }
 
-    /// Closes with 1000 and runs the close handshake to the end.
+    /// Closes with 1000 and runs the close handshake to the end. Queued messages are written
+    /// first: `close` drops those not yet started.
     fn close_normally(&mut self) {
+        self.flush();
         let now = self.now();
         self.ws.close(now, CloseCode::NORMAL, "done").expect("close");
         let events = self.run_to_eof();
@@ -554,4 +554,98 @@ fn handshake_rejected_401() {
     assert_eq!(c.ws.state(), State::Closed);
     let request = String::from_utf8(server.join().expect("server")).expect("ascii request");
     assert!(request.starts_with("GET /realtime/v1/websocket?vsn=2.0.0 HTTP/1.1\r\n"), "{request}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-memory: control frames between the fragments of an outgoing message
+// ---------------------------------------------------------------------------------------------
+
+/// A stream whose reads come from the bytes the client wrote and whose writes are discarded.
+struct Replay {
+    input: std::io::Cursor<Vec<u8>>,
+}
+
+impl Read for Replay {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.input.read(buf)
+    }
+}
+
+impl Write for Replay {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends a 10 000-byte message in 1000-byte frames, writing 2500 bytes, then a server ping (and
+/// optionally our close) arrives; returns what tungstenite, as the server, reads from the bytes.
+fn interleave(then_close: bool) -> Vec<TMessage> {
+    use realtime_core::ws::{Connection, Event};
+    let payload = pseudo_random(10_000, 9);
+    let config = Config { send_frame_len: 1000, ..Config::default() };
+    let mut conn = Connection::new_open(config, [1; 32]).expect("config");
+    let mut wire = Vec::new();
+    let mut out = [0u8; 2500];
+    conn.start_message(MessageKind::Binary, &payload).expect("start");
+    let t = conn.poll_transmit(&mut out, &payload);
+    assert_eq!((t.len, t.message_done), (2500, false));
+    wire.extend_from_slice(&out[..t.len]);
+    // An unmasked server ping "x".
+    let read = conn.handle_input(Instant::ZERO, &[0x89, 0x01, b'x']);
+    assert_eq!(read.consumed, 3);
+    assert_eq!(read.event, Some(Event::Ping(b"x")));
+    if then_close {
+        conn.close(Instant::ZERO, CloseCode::GOING_AWAY, "bye").expect("close");
+    }
+    loop {
+        let t = conn.poll_transmit(&mut out, &payload);
+        wire.extend_from_slice(&out[..t.len]);
+        if t.len == 0 {
+            break;
+        }
+    }
+    let mut server = tungstenite::WebSocket::from_raw_socket(
+        Replay { input: std::io::Cursor::new(wire) },
+        tungstenite::protocol::Role::Server,
+        None,
+    );
+    let mut got = Vec::new();
+    loop {
+        match server.read() {
+            Ok(m) => got.push(m),
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::UnexpectedEof => break,
+            // The end of the replayed bytes.
+            Err(tungstenite::Error::ConnectionClosed)
+            | Err(tungstenite::Error::Protocol(TProtocolError::ResetWithoutClosingHandshake)) => {
+                break;
+            }
+            Err(e) => panic!("tungstenite rejected our bytes: {e}"),
+        }
+    }
+    got
+}
+
+#[test]
+fn pong_between_fragments_is_accepted() {
+    let got = interleave(false);
+    assert_eq!(got, [TMessage::Pong(b"x".to_vec().into()), TMessage::binary(pseudo_random(10_000, 9))]);
+}
+
+#[test]
+fn close_during_fragmented_message_is_accepted() {
+    // The message stops after its current frame; the pong owed for the ping received before
+    // `close` still goes out (RFC 6455 section 5.5.2), then the close with its reason.
+    let got = interleave(true);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0], TMessage::Pong(b"x".to_vec().into()));
+    match &got[1] {
+        TMessage::Close(Some(f)) => {
+            assert_eq!((u16::from(f.code), f.reason.as_str()), (1001, "bye"));
+        }
+        other => panic!("expected close, got {other:?}"),
+    }
 }

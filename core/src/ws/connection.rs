@@ -136,6 +136,11 @@ pub struct Data<'a> {
     pub payload: &'a [u8],
     /// This chunk ends the message.
     pub fin: bool,
+    /// Payload bytes of the current frame still to come after this chunk.
+    pub frame_remaining: u64,
+    /// The current frame is the message's last (its FIN bit is set), so `payload.len() +
+    /// frame_remaining` is what is left of the message: a reassembler can allocate it once.
+    pub final_frame: bool,
 }
 
 /// What the server's close frame said.
@@ -315,7 +320,7 @@ pub struct Connection {
     ctrl_buf: [u8; MAX_CONTROL_PAYLOAD],
     /// A close waiting for the control buffer (code, 0 when none).
     close_after: u16,
-    /// Index into `STATIC_REASONS` of the waiting close's reason.
+    /// Index into `STATIC_REASONS` of the waiting close's reason, or `STORED_REASON | len`.
     close_after_reason: u8,
     ping_seq: u32,
     /// `PING_PENDING`, `PING_OUTSTANDING`, `CLOSE_SENT`, `CLOSE_RECEIVED`, `FAILED`.
@@ -327,6 +332,9 @@ const PING_OUTSTANDING: u8 = 2;
 const CLOSE_SENT: u8 = 4;
 const CLOSE_RECEIVED: u8 = 8;
 const FAILED: u8 = 16;
+/// `close_after_reason` flag: the reason is stored in the control buffer after the pong's
+/// payload; the low 7 bits are its length.
+const STORED_REASON: u8 = 0x80;
 /// Where the handshake response limit sits in the control buffer until the upgrade (the
 /// nonce takes bytes 0..16).
 const RESPONSE_LIMIT_AT: usize = 16;
@@ -544,8 +552,9 @@ impl Connection {
     }
 
     /// Starts the close handshake. The message being written, if any, is finished up to its
-    /// current frame and then dropped. If a pong is half written when this is called, the
-    /// reason is left out (the code is still sent): the buffer that would hold it is in use.
+    /// current frame and then dropped. A pong still owed is sent before the close; if its
+    /// payload and the reason do not fit the 125-byte control buffer together, the reason is
+    /// left out (the code is still sent).
     pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), SendError> {
         if !code.is_valid_on_wire() {
             return Err(SendError::InvalidCloseCode);
@@ -585,9 +594,19 @@ impl Connection {
 
     /// Picks the next frame to write at a frame boundary; false when there is none.
     fn next_frame(&mut self, message_done: &mut bool) -> bool {
-        if self.close_after != 0 && self.ctrl != Ctrl::Close {
+        if self.close_after != 0 && self.ctrl == Ctrl::None {
+            // The pong it waited for is out: the close takes the buffer.
             let code = core::mem::take(&mut self.close_after);
-            self.fill_close(code, STATIC_REASONS[usize::from(self.close_after_reason)]);
+            let r = self.close_after_reason;
+            if r & STORED_REASON != 0 {
+                let (at, len) = (usize::from(self.ctrl_len), usize::from(r & !STORED_REASON));
+                self.ctrl_buf.copy_within(at..at + len, 2);
+                self.ctrl_buf[..2].copy_from_slice(&code.to_be_bytes());
+                self.ctrl_len = (2 + len) as u8;
+                self.ctrl = Ctrl::Close;
+            } else {
+                self.fill_close(code, STATIC_REASONS.get(usize::from(r)).copied().unwrap_or(""));
+            }
         }
         let sending_allowed = matches!(self.state, State::Open | State::Closing) && !self.has(CLOSE_SENT);
         if !sending_allowed {
@@ -715,12 +734,25 @@ impl Connection {
         n
     }
 
-    /// Puts a close frame in the control buffer, or, if a buffered frame is half written,
-    /// marks it to follow (keeping only a static reason).
+    /// Puts a close frame in the control buffer. A pong still owed goes out first (RFC 6455
+    /// section 5.5.2 asks for it unless a close was received): the close then waits, its
+    /// reason kept after the pong's payload when it fits, else left out (the code is sent).
     fn queue_close(&mut self, code: u16, reason: &str) {
-        if self.writing == Writing::Buffered && self.written > 0 {
+        if self.ctrl == Ctrl::Close || self.close_after != 0 {
+            // A close is already on its way; it stands.
+            return;
+        }
+        if self.ctrl == Ctrl::Pong {
             self.close_after = code;
-            self.close_after_reason = STATIC_REASONS.iter().position(|r| *r == reason).unwrap_or(0) as u8;
+            let at = usize::from(self.ctrl_len);
+            self.close_after_reason = match STATIC_REASONS.iter().position(|r| *r == reason) {
+                Some(i) => i as u8,
+                None if at + reason.len() <= MAX_CONTROL_PAYLOAD => {
+                    self.ctrl_buf[at..at + reason.len()].copy_from_slice(reason.as_bytes());
+                    STORED_REASON | reason.len() as u8
+                }
+                None => 0,
+            };
         } else {
             self.fill_close(code, reason);
         }
@@ -880,7 +912,8 @@ impl Connection {
         } else if data.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Event::Data(Data { kind, payload: data, fin })))
+        let frame_remaining = self.decoder.remaining();
+        Ok(Some(Event::Data(Data { kind, payload: data, fin, frame_remaining, final_frame: self.rx_fin })))
     }
 
     fn on_control<'a>(

@@ -37,54 +37,80 @@ impl Message {
     }
 }
 
-/// Builds whole messages from [`Data`] chunks. A message that arrives in one chunk costs one
-/// allocation (its payload); a longer one is gathered in a buffer kept between messages and
-/// copied out once, so after warm-up every message costs exactly one allocation.
+/// Builds whole messages from [`Data`] chunks, with one allocation per message after warm-up:
+/// a message sent as one frame gets a buffer of its exact size at its first chunk (the frame
+/// header announced it, and the connection already held it to the limits) and is handed over
+/// without a copy; a fragmented message is gathered in a buffer kept between messages and
+/// copied out once.
 #[derive(Debug)]
 pub struct Reassembler {
-    buf: Vec<u8>,
+    /// The message being received as a single frame.
+    direct: Vec<u8>,
+    /// Gathering buffer of fragmented messages, reused.
+    gather: Vec<u8>,
+    /// Bytes of the current message so far.
+    len: usize,
     max_len: usize,
 }
 
 impl Reassembler {
     /// A reassembler that refuses messages longer than `max_message_len`.
     pub fn new(max_message_len: usize) -> Self {
-        Self { buf: Vec::new(), max_len: max_message_len }
+        Self { direct: Vec::new(), gather: Vec::new(), len: 0, max_len: max_message_len }
     }
 
     /// Adds a chunk; returns the message when `chunk.fin` completes it.
     pub fn push(&mut self, chunk: Data<'_>) -> Result<Option<Message>, Error> {
-        let len = self.buf.len() + chunk.payload.len();
+        let len = self.len + chunk.payload.len();
         if len > self.max_len {
-            self.buf.clear();
+            self.reset();
             return Err(Error::MessageTooLong { len: len as u64, max: self.max_len as u64 });
         }
+        let first = self.len == 0 && self.gather.is_empty() && self.direct.capacity() == 0;
+        self.len = len;
+        if first && chunk.final_frame {
+            if chunk.fin {
+                self.len = 0;
+                return finish(chunk.kind, chunk.payload.to_vec()).map(Some);
+            }
+            let rest = usize::try_from(chunk.frame_remaining).unwrap_or(usize::MAX);
+            self.direct = Vec::with_capacity(chunk.payload.len().saturating_add(rest).min(self.max_len));
+        }
+        if self.direct.capacity() > 0 {
+            self.direct.extend_from_slice(chunk.payload);
+        } else {
+            self.gather.extend_from_slice(chunk.payload);
+        }
         if !chunk.fin {
-            self.buf.extend_from_slice(chunk.payload);
             return Ok(None);
         }
-        let bytes = if self.buf.is_empty() {
-            chunk.payload.to_vec()
+        self.len = 0;
+        let bytes = if self.direct.capacity() > 0 {
+            core::mem::take(&mut self.direct)
         } else {
-            let mut whole = Vec::with_capacity(len);
-            whole.extend_from_slice(&self.buf);
-            whole.extend_from_slice(chunk.payload);
-            self.buf.clear();
-            if self.buf.capacity() > RETAINED_CAPACITY {
-                self.buf.shrink_to(RETAINED_CAPACITY);
+            let whole = self.gather.clone();
+            self.gather.clear();
+            if self.gather.capacity() > RETAINED_CAPACITY {
+                self.gather.shrink_to(RETAINED_CAPACITY);
             }
             whole
         };
-        Ok(Some(match chunk.kind {
-            // The connection validated the text as it arrived; a failure here would mean the
-            // chunks did not come from a connection, so it is reported, not trusted.
-            MessageKind::Text => Message::Text(String::from_utf8(bytes).map_err(|_| Error::InvalidUtf8)?),
-            MessageKind::Binary => Message::Binary(bytes),
-        }))
+        finish(chunk.kind, bytes).map(Some)
     }
 
     /// Drops a partial message (after the connection failed or closed).
     pub fn reset(&mut self) {
-        self.buf.clear();
+        self.direct = Vec::new();
+        self.gather.clear();
+        self.len = 0;
     }
+}
+
+fn finish(kind: MessageKind, bytes: Vec<u8>) -> Result<Message, Error> {
+    Ok(match kind {
+        // The connection validated the text as it arrived; a failure here would mean the
+        // chunks did not come from a connection, so it is reported, not trusted.
+        MessageKind::Text => Message::Text(String::from_utf8(bytes).map_err(|_| Error::InvalidUtf8)?),
+        MessageKind::Binary => Message::Binary(bytes),
+    })
 }

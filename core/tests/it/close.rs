@@ -188,3 +188,23 @@ fn send_checks_state_and_text() {
     let zero = send(&mut conn, MessageKind::Binary, &[], &[64]);
     assert_eq!(client_frames(&zero)[0].payload.len(), 0);
 }
+
+#[test]
+fn a_pong_owed_goes_out_before_the_close_with_its_reason() {
+    for (ping, reason, want_reason) in [
+        (&b"x"[..], "bye", "bye"),
+        // Pong payload and reason do not fit the control buffer together: the code still goes.
+        (&[7u8; 125][..], "a reason that cannot fit", ""),
+    ] {
+        let mut conn = open();
+        let mut wire = Vec::new();
+        let bytes = frame(true, 9, ping);
+        assert_eq!(conn.handle_input(Instant::ZERO, &bytes).consumed, bytes.len());
+        conn.close(Instant::ZERO, CloseCode::GOING_AWAY, reason).unwrap();
+        drain(&mut conn, &mut wire);
+        let frames = client_frames(&wire);
+        assert_eq!(frames.len(), 2);
+        assert_eq!((frames[0].opcode, frames[0].payload.as_slice()), (10, ping));
+        assert_eq!((frames[1].opcode, frames[1].payload.clone()), (8, close_payload(1001, want_reason)));
+    }
+}

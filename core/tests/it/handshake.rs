@@ -104,27 +104,29 @@ fn subprotocol_must_be_one_offered() {
 
 #[test]
 fn invalid_upgrades_fail_without_a_close_frame() {
-    let cases: [(&dyn Fn(&str) -> Vec<u8>, HandshakeError); 5] = [
-        (&|_| upgrade("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", ""), HandshakeError::BadAccept),
+    // Each case builds a response from the right accept value.
+    type Response = fn(&str) -> Vec<u8>;
+    let cases: [(Response, HandshakeError); 5] = [
+        (|_| upgrade("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", ""), HandshakeError::BadAccept),
         (
-            &|a| {
+            |a| {
                 format!("HTTP/1.1 101 OK\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {a}\r\n\r\n")
                     .into_bytes()
             },
             HandshakeError::MissingUpgrade,
         ),
         (
-            &|a| {
+            |a| {
                 format!("HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {a}\r\n\r\n")
                     .into_bytes()
             },
             HandshakeError::MissingConnectionUpgrade,
         ),
         (
-            &|a| upgrade(a, "Sec-WebSocket-Extensions: permessage-deflate\r\n"),
+            |a| upgrade(a, "Sec-WebSocket-Extensions: permessage-deflate\r\n"),
             HandshakeError::UnexpectedExtension,
         ),
-        (&|_| b"HTTP/1.1 ??? nope\r\n\r\n".to_vec(), HandshakeError::MalformedResponse),
+        (|_| b"HTTP/1.1 ??? nope\r\n\r\n".to_vec(), HandshakeError::MalformedResponse),
     ];
     for (make, want) in cases {
         let (mut conn, _, accept) = started(&[]);

@@ -9,4 +9,5 @@ mod close;
 mod fuzz;
 mod handshake;
 mod rejections;
+mod sizes;
 mod vectors;

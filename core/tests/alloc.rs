@@ -1,0 +1,503 @@
+//! Allocation budget of the WebSocket client, measured with a counting global allocator.
+//!
+//! This file is its own test binary, so the allocator only affects these tests. Counting is
+//! per thread (a thread-local flag and counter), so the test harness and tests running in
+//! parallel do not disturb each other's counts.
+//!
+//! - The low-level `Connection` receives and sends with no allocation at all.
+//! - The message-level `WebSocket`, after a warm-up round, allocates at most once per received
+//!   message (its payload) and not at all for sends whose payload `Vec`s were made beforehand.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use realtime_core::Instant;
+use realtime_core::ws::{Config, Connection, Data, Event, Message, MessageKind, WebSocket, WsEvent};
+
+// ---------------------------------------------------------------------------------------------
+// Counting allocator
+// ---------------------------------------------------------------------------------------------
+
+struct CountingAlloc;
+
+thread_local! {
+    /// Whether allocations on this thread are being counted.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    /// Allocations and reallocations counted on this thread.
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note_alloc() {
+    // `try_with`: the allocator may run while the thread's locals are being torn down. The
+    // locals are `const`-initialised `Cell`s without destructors, so touching them never
+    // allocates (no recursion into the allocator).
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            let _ = COUNT.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
+// `GlobalAlloc` contract (layouts, pointer provenance, alignment) is exactly `System`'s; the
+// extra work is a thread-local counter update that never allocates and never unwinds.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_alloc();
+        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_alloc();
+        // SAFETY: forwarded unchanged; the caller upholds `alloc_zeroed`'s contract.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged; `ptr` came from `System` with this `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_alloc();
+        // SAFETY: forwarded unchanged; `ptr` came from `System` with this `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// Runs `f` and returns its result with the allocations it made on this thread.
+fn count_allocs<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    COUNT.with(|n| n.set(0));
+    COUNTING.with(|on| on.set(true));
+    let r = f();
+    COUNTING.with(|on| on.set(false));
+    (r, COUNT.with(Cell::get))
+}
+
+#[test]
+fn counter_works() {
+    let (v, n) = count_allocs(|| {
+        let mut v = Vec::<u8>::with_capacity(1);
+        v.extend_from_slice(&[0; 100]);
+        v
+    });
+    assert_eq!(v.len(), 100);
+    assert_eq!(n, 2, "one alloc and one realloc");
+    let ((), n) = count_allocs(|| {});
+    assert_eq!(n, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire images
+// ---------------------------------------------------------------------------------------------
+
+const TEXT: u8 = 0x1;
+const BINARY: u8 = 0x2;
+const CONTINUATION: u8 = 0x0;
+const CLOSE: u8 = 0x8;
+const PING: u8 = 0x9;
+const PONG: u8 = 0xA;
+
+/// Deterministic pseudo-random bytes.
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Server frames (unmasked) and what they should produce.
+#[derive(Default)]
+struct Wire {
+    bytes: Vec<u8>,
+    messages: Vec<(MessageKind, Vec<u8>)>,
+    pings: Vec<Vec<u8>>,
+}
+
+impl Wire {
+    fn frame(&mut self, fin: bool, opcode: u8, payload: &[u8]) {
+        self.bytes.push(if fin { 0x80 } else { 0 } | opcode);
+        match payload.len() {
+            n @ 0..=125 => self.bytes.push(n as u8),
+            n @ 126..=0xFFFF => {
+                self.bytes.push(126);
+                self.bytes.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                self.bytes.push(127);
+                self.bytes.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        self.bytes.extend_from_slice(payload);
+    }
+
+    fn ping(&mut self, payload: &[u8]) {
+        self.frame(true, PING, payload);
+        self.pings.push(payload.to_vec());
+    }
+
+    /// A message cut at `cuts` (byte offsets), with a ping after the first fragment if given.
+    fn message(&mut self, kind: MessageKind, payload: &[u8], cuts: &[usize], ping: Option<&[u8]>) {
+        let mut bounds = vec![0];
+        bounds.extend_from_slice(cuts);
+        bounds.push(payload.len());
+        for (i, w) in bounds.windows(2).enumerate() {
+            let opcode = match (i, kind) {
+                (0, MessageKind::Text) => TEXT,
+                (0, MessageKind::Binary) => BINARY,
+                _ => CONTINUATION,
+            };
+            self.frame(i + 2 == bounds.len(), opcode, &payload[w[0]..w[1]]);
+            if i == 0
+                && let Some(p) = ping
+            {
+                self.ping(p);
+            }
+        }
+        self.messages.push((kind, payload.to_vec()));
+    }
+
+    /// A mix of single-frame and fragmented messages and pings, every message under 64 KiB.
+    fn mixed() -> Self {
+        let mut w = Self::default();
+        let text = "ünïcödé ✓ 🦀 text ".repeat(150).into_bytes();
+        // Cuts inside multi-byte characters.
+        let cut_a = text.iter().position(|&b| b == 0xC3).expect("ü") + 1;
+        let cut_b = text.iter().position(|&b| b == 0xF0).expect("🦀") + 2;
+        w.message(MessageKind::Text, b"hello", &[], None);
+        w.message(MessageKind::Binary, &pseudo_random(3000, 1), &[], None);
+        w.ping(b"abcd");
+        w.message(MessageKind::Text, &text, &[cut_a, cut_b, 1500], None);
+        w.message(MessageKind::Binary, &pseudo_random(60_000, 2), &[], None);
+        w.message(MessageKind::Binary, &pseudo_random(5000, 3), &[10, 10, 2500], Some(b"mid-message"));
+        w.message(MessageKind::Text, b"", &[], None);
+        w.message(MessageKind::Binary, &pseudo_random(126, 4), &[], None);
+        w.ping(b"");
+        w.message(MessageKind::Text, "short ✓".as_bytes(), &[3], None);
+        w
+    }
+}
+
+/// A masked client frame: fin, opcode, unmasked payload.
+type ClientFrame = (bool, u8, Vec<u8>);
+
+/// Parses the client's masked frames (all complete).
+fn parse_client_frames(mut rest: &[u8]) -> Vec<ClientFrame> {
+    let mut frames = Vec::new();
+    while !rest.is_empty() {
+        let fin = rest[0] & 0x80 != 0;
+        assert_eq!(rest[0] & 0x70, 0, "reserved bits");
+        let opcode = rest[0] & 0x0F;
+        assert!(rest[1] & 0x80 != 0, "client frame not masked");
+        let (len, mut at) = match rest[1] & 0x7F {
+            126 => (usize::from(u16::from_be_bytes([rest[2], rest[3]])), 4),
+            127 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&rest[2..10]);
+                (usize::try_from(u64::from_be_bytes(b)).expect("len"), 10)
+            }
+            n => (usize::from(n), 2),
+        };
+        let key = [rest[at], rest[at + 1], rest[at + 2], rest[at + 3]];
+        at += 4;
+        let payload = rest[at..at + len].iter().enumerate().map(|(i, b)| b ^ key[i % 4]).collect();
+        frames.push((fin, opcode, payload));
+        rest = &rest[at + len..];
+    }
+    frames
+}
+
+/// What a client sent: whole data messages, pongs and pings, in order of their kind.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Sent {
+    messages: Vec<(MessageKind, Vec<u8>)>,
+    pongs: Vec<Vec<u8>>,
+    pings: usize,
+    /// Largest data frame payload seen.
+    max_frame: usize,
+}
+
+fn decode_sent(bytes: &[u8]) -> Sent {
+    let mut sent = Sent::default();
+    let mut partial: Option<(MessageKind, Vec<u8>)> = None;
+    for (fin, opcode, payload) in parse_client_frames(bytes) {
+        match opcode {
+            PONG => sent.pongs.push(payload),
+            PING => sent.pings += 1,
+            CLOSE => panic!("unexpected close"),
+            TEXT | BINARY | CONTINUATION => {
+                sent.max_frame = sent.max_frame.max(payload.len());
+                let (kind, mut data) = match (opcode, partial.take()) {
+                    (TEXT, None) => (MessageKind::Text, Vec::new()),
+                    (BINARY, None) => (MessageKind::Binary, Vec::new()),
+                    (CONTINUATION, Some(p)) => p,
+                    (op, p) => panic!("bad frame sequence: opcode {op} with partial {:?}", p.is_some()),
+                };
+                data.extend_from_slice(&payload);
+                if fin {
+                    sent.messages.push((kind, data));
+                } else {
+                    partial = Some((kind, data));
+                }
+            }
+            op => panic!("unexpected opcode {op}"),
+        }
+    }
+    assert!(partial.is_none(), "unfinished message");
+    sent
+}
+
+/// The messages a round sends.
+fn outgoing() -> Vec<(MessageKind, Vec<u8>)> {
+    vec![
+        (MessageKind::Text, b"hi".to_vec()),
+        (MessageKind::Binary, pseudo_random(3000, 10)),
+        (MessageKind::Text, "ünïcödé ✓ 🦀 ".repeat(700).into_bytes()),
+        (MessageKind::Binary, pseudo_random(70_000, 11)),
+        (MessageKind::Binary, Vec::new()),
+    ]
+}
+
+const CHUNK: usize = 1000;
+const SEND_FRAME_LEN: u32 = 4096;
+
+fn config() -> Config {
+    Config { send_frame_len: SEND_FRAME_LEN, ..Config::default() }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) Connection: no allocation at all
+// ---------------------------------------------------------------------------------------------
+
+/// FNV-1a, to fingerprint received payloads without keeping them.
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100_0000_01B3);
+    }
+    h
+}
+
+const FNV_START: u64 = 0xCBF2_9CE4_8422_2325;
+
+/// Buffers made before measuring; a round only writes into them.
+struct Buffers {
+    rx: Vec<u8>,
+    out: [u8; 1024],
+    sink: Vec<u8>,
+    /// (kind, length, fingerprint) of each received message.
+    received: Vec<(MessageKind, usize, u64)>,
+    /// Fingerprints of received ping payloads.
+    pings: Vec<u64>,
+}
+
+/// Writes whatever the connection has to send into `sink`; returns the bytes written.
+fn drain_transmit(conn: &mut Connection, b: &mut Buffers, payload: &[u8]) -> (usize, bool) {
+    let (mut total, mut done) = (0, false);
+    loop {
+        let t = conn.poll_transmit(&mut b.out, payload);
+        done |= t.message_done;
+        if t.len == 0 {
+            return (total, done);
+        }
+        assert!(b.sink.len() + t.len <= b.sink.capacity(), "sink too small (would allocate)");
+        b.sink.extend_from_slice(&b.out[..t.len]);
+        total += t.len;
+    }
+}
+
+/// One round: receive `wire` in 1000-byte chunks, then send `messages` and a ping.
+fn connection_round(
+    conn: &mut Connection,
+    b: &mut Buffers,
+    round: u64,
+    wire: &[u8],
+    messages: &[(MessageKind, Vec<u8>)],
+) {
+    let now = Instant::from_micros(round * 1_000_000);
+    b.sink.clear();
+    b.received.clear();
+    b.pings.clear();
+    let (mut msg_len, mut msg_hash) = (0usize, FNV_START);
+    for chunk in wire.chunks(CHUNK) {
+        assert!(b.rx.len() + chunk.len() <= b.rx.capacity(), "rx too small (would allocate)");
+        b.rx.extend_from_slice(chunk);
+        loop {
+            let read = conn.handle_input(now, &b.rx);
+            let consumed = read.consumed;
+            let got_event = read.event.is_some();
+            match read.event {
+                None => {}
+                Some(Event::Data(Data { kind, payload, fin, .. })) => {
+                    msg_len += payload.len();
+                    msg_hash = fnv(msg_hash, payload);
+                    if fin {
+                        b.received.push((kind, msg_len, msg_hash));
+                        (msg_len, msg_hash) = (0, FNV_START);
+                    }
+                }
+                Some(Event::Ping(p)) => b.pings.push(fnv(FNV_START, p)),
+                Some(other) => panic!("unexpected event {other:?}"),
+            }
+            b.rx.drain(..consumed);
+            // Pongs go out as they are queued.
+            let (sent, _) = drain_transmit(conn, b, &[]);
+            if consumed == 0 && !got_event && sent == 0 {
+                break;
+            }
+        }
+    }
+    assert!(b.rx.is_empty(), "wire image ends on a frame boundary");
+
+    for (kind, payload) in messages {
+        conn.start_message(*kind, payload).expect("start_message");
+        let (_, done) = drain_transmit(conn, b, payload);
+        assert!(done, "message_done once the whole message is written");
+    }
+    conn.send_ping(now).expect("ping");
+    let _ = drain_transmit(conn, b, &[]);
+}
+
+#[test]
+fn connection_round_allocates_nothing() {
+    let wire = Wire::mixed();
+    let messages = outgoing();
+    let mut conn = Connection::new_open(config(), [3; 32]).expect("config");
+    let mut b = Buffers {
+        rx: Vec::with_capacity(4 * CHUNK),
+        out: [0; 1024],
+        sink: Vec::with_capacity(1 << 20),
+        received: Vec::with_capacity(wire.messages.len()),
+        pings: Vec::with_capacity(wire.pings.len()),
+    };
+    let expected_received: Vec<_> =
+        wire.messages.iter().map(|(k, p)| (*k, p.len(), fnv(FNV_START, p))).collect();
+    let expected_pings: Vec<_> = wire.pings.iter().map(|p| fnv(FNV_START, p)).collect();
+
+    for round in 0..3 {
+        let ((), allocs) =
+            count_allocs(|| connection_round(&mut conn, &mut b, round, &wire.bytes, &messages));
+        // Round 0 is the warm-up (nothing should allocate there either, but it is not the
+        // measured round).
+        if round > 0 {
+            assert_eq!(allocs, 0, "round {round}: Connection allocated {allocs} times");
+        }
+        assert_eq!(b.received, expected_received, "round {round}");
+        assert_eq!(b.pings, expected_pings, "round {round}");
+        let sent = decode_sent(&b.sink);
+        assert_eq!(sent.messages, messages, "round {round}");
+        assert_eq!(sent.pongs, wire.pings, "round {round}: one pong per ping, same payload");
+        assert_eq!(sent.pings, 1);
+        assert_eq!(sent.max_frame, SEND_FRAME_LEN as usize, "large messages are fragmented");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) WebSocket: one allocation per received message, none for pre-made sends
+// ---------------------------------------------------------------------------------------------
+
+/// A `WebSocket` and the buffers its rounds use, all made before measuring.
+struct WsHarness {
+    ws: WebSocket,
+    rx: Vec<u8>,
+    out: Vec<u8>,
+    sink: Vec<u8>,
+    events: Vec<WsEvent>,
+    /// Payloads to send next round, made outside the measured window.
+    sends: Vec<(MessageKind, Vec<u8>)>,
+}
+
+impl WsHarness {
+    /// Writes whatever the client has to send into `sink`.
+    fn flush(&mut self) {
+        loop {
+            let n = self.ws.poll_transmit(&mut self.out);
+            if n == 0 {
+                break;
+            }
+            assert!(self.sink.len() + n <= self.sink.capacity(), "sink too small (would allocate)");
+            self.sink.extend_from_slice(&self.out[..n]);
+        }
+    }
+
+    /// One round: queue the pre-made `sends`, receive `wire` in 1000-byte chunks, flush.
+    fn round(&mut self, round: u64, wire: &[u8]) {
+        let now = Instant::from_micros(round * 1_000_000);
+        self.sink.clear();
+        self.events.clear();
+        for (kind, payload) in self.sends.drain(..) {
+            self.ws.send(kind, payload).expect("send");
+        }
+        for chunk in wire.chunks(CHUNK) {
+            assert!(self.rx.len() + chunk.len() <= self.rx.capacity(), "rx too small (would allocate)");
+            self.rx.extend_from_slice(chunk);
+            loop {
+                let used = self.ws.handle_input(now, &self.rx);
+                self.rx.drain(..used);
+                self.flush();
+                let mut polled = false;
+                while let Some(e) = self.ws.poll_event() {
+                    assert!(self.events.len() < self.events.capacity(), "events too small (would allocate)");
+                    self.events.push(e);
+                    polled = true;
+                }
+                if used == 0 && !polled {
+                    break;
+                }
+            }
+        }
+        assert!(self.rx.is_empty(), "wire image ends on a frame boundary");
+        self.flush();
+    }
+}
+
+#[test]
+fn websocket_round_allocates_once_per_received_message() {
+    let wire = Wire::mixed();
+    let messages = outgoing();
+    let mut h = WsHarness {
+        ws: WebSocket::new_open(config(), [5; 32]).expect("config"),
+        rx: Vec::with_capacity(4 * CHUNK),
+        out: vec![0u8; 4096],
+        sink: Vec::with_capacity(1 << 20),
+        events: Vec::with_capacity(wire.messages.len() + 8),
+        sends: Vec::with_capacity(messages.len()),
+    };
+    let expected: Vec<WsEvent> = wire
+        .messages
+        .iter()
+        .map(|(kind, p)| {
+            WsEvent::Message(match kind {
+                MessageKind::Text => Message::Text(String::from_utf8(p.clone()).expect("utf-8")),
+                MessageKind::Binary => Message::Binary(p.clone()),
+            })
+        })
+        .collect();
+    let received = wire.messages.len();
+
+    for round in 0..3 {
+        // The payloads are made outside the measured window; `send` takes them as they are.
+        h.sends.extend(messages.iter().cloned());
+        let ((), allocs) = count_allocs(|| h.round(round, &wire.bytes));
+        if round > 0 {
+            assert!(
+                allocs <= received,
+                "round {round}: {allocs} allocations for {received} received messages (budget {received})"
+            );
+        }
+        assert_eq!(h.events, expected, "round {round}");
+        let sent = decode_sent(&h.sink);
+        assert_eq!(sent.messages, messages, "round {round}");
+        assert_eq!(sent.pongs, wire.pings, "round {round}");
+        assert_eq!(sent.max_frame, SEND_FRAME_LEN as usize);
+    }
+}
