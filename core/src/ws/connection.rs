@@ -27,9 +27,11 @@ use core::time::Duration;
 
 use super::close::CloseCode;
 use super::error::{Error, HandshakeError, ProtocolError};
-use super::frame::{Decoded, FrameDecoder, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Opcode, encode_header};
+use super::frame::{
+    Decoded, FrameDecoder, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Opcode, encode_header, header_len,
+};
 use super::handshake::{self, Request, RequestError, Response};
-use super::mask::copy_masked;
+use super::mask::{apply_mask, copy_masked};
 use super::utf8::Utf8Validator;
 use crate::rng::Rng;
 use crate::time::Instant;
@@ -574,6 +576,9 @@ impl Connection {
     /// message, whose whole `payload` the caller passes on every call. Returns `len` 0 when
     /// nothing is pending (or `out` is empty).
     pub fn poll_transmit(&mut self, out: &mut [u8], payload: &[u8]) -> Transmit {
+        if let Some(t) = self.transmit_whole(out, payload) {
+            return t;
+        }
         let mut t = Transmit::default();
         loop {
             if self.writing == Writing::Nothing && !self.next_frame(&mut t.message_done) {
@@ -590,6 +595,33 @@ impl Connection {
             };
         }
         t
+    }
+
+    /// The common case in one step: nothing else pending, a message that fits one frame and
+    /// the output. Returns `None` to take the general path.
+    #[inline]
+    fn transmit_whole(&mut self, out: &mut [u8], payload: &[u8]) -> Option<Transmit> {
+        let kind = self.tx_msg?;
+        let quiet = self.writing == Writing::Nothing
+            && self.ctrl == Ctrl::None
+            && self.flags & (PING_PENDING | CLOSE_SENT | FAILED) == 0
+            && self.close_after == 0
+            && self.state == State::Open
+            && self.tx_offset == 0;
+        let len = self.tx_len;
+        if !quiet || len > self.send_frame_len || payload.len() != len as usize {
+            return None;
+        }
+        let header = header_len(u64::from(len));
+        if out.len() < header + payload.len() {
+            return None;
+        }
+        let head = out.first_chunk_mut::<MAX_HEADER_LEN>()?;
+        let key = self.rng.next_u32().to_ne_bytes();
+        encode_header(head, true, opcode_of(kind), u64::from(len), key);
+        copy_masked(&mut out[header..header + payload.len()], payload, key, 0);
+        self.tx_msg = None;
+        Some(Transmit { len: header + payload.len(), message_done: true })
     }
 
     /// Picks the next frame to write at a frame boundary; false when there is none.
@@ -650,43 +682,48 @@ impl Connection {
             self.writing = Writing::Nothing;
             return 0;
         };
-        let fin = self.tx_offset + self.tx_frame_len() == self.tx_len;
-        let opcode = if self.tx_offset == 0 { opcode_of(kind) } else { Opcode::Continuation };
+        let frame_len = self.tx_frame_len();
+        let fin = self.tx_offset + frame_len == self.tx_len;
         let mut n = 0;
-        let header_len = if self.tx_frame_done == 0 {
-            let mut header = [0u8; MAX_HEADER_LEN];
-            let header_len =
-                encode_header(&mut header, fin, opcode, u64::from(self.tx_frame_len()), self.tx_key);
+        if self.tx_frame_done == 0 {
+            let header_len = header_len(u64::from(frame_len));
             let from = usize::from(self.written);
-            n = (header_len - from).min(room.len());
-            room[..n].copy_from_slice(&header[from..from + n]);
-            self.written += n as u8;
-            header_len
-        } else {
-            usize::from(self.written)
-        };
-        if usize::from(self.written) < header_len {
-            return n;
+            if from < header_len {
+                let opcode = if self.tx_offset == 0 { opcode_of(kind) } else { Opcode::Continuation };
+                let direct = if from == 0 { room.first_chunk_mut::<MAX_HEADER_LEN>() } else { None };
+                if let Some(out) = direct {
+                    // The common case: the whole header straight into the output (a fixed-size
+                    // write; payload bytes overwrite what lies past the header).
+                    encode_header(out, fin, opcode, u64::from(frame_len), self.tx_key);
+                    n = header_len;
+                } else {
+                    let mut header = [0u8; MAX_HEADER_LEN];
+                    encode_header(&mut header, fin, opcode, u64::from(frame_len), self.tx_key);
+                    n = (header_len - from).min(room.len());
+                    room[..n].copy_from_slice(&header[from..from + n]);
+                }
+                self.written += n as u8;
+                if usize::from(self.written) < header_len {
+                    return n;
+                }
+            }
         }
         let start = (self.tx_offset + self.tx_frame_done) as usize;
-        let take = ((self.tx_frame_len() - self.tx_frame_done) as usize).min(room.len() - n);
+        let take = ((frame_len - self.tx_frame_done) as usize).min(room.len() - n);
         let dst = &mut room[n..n + take];
-        // A caller that passes a different payload than it started with breaks the contract;
-        // the frame stays well-formed (masked zeros) rather than panicking.
-        let src = payload.get(start..start + take).unwrap_or(&[]);
-        dst.fill(0);
-        copy_masked(dst, src, self.tx_key, self.tx_frame_done as usize);
-        if src.len() < take {
-            super::mask::apply_mask(
-                &mut dst[src.len()..],
-                self.tx_key,
-                self.tx_frame_done as usize + src.len(),
-            );
+        match payload.get(start..start + take) {
+            Some(src) => copy_masked(dst, src, self.tx_key, self.tx_frame_done as usize),
+            None => {
+                // A caller that passes another payload than it started with breaks the
+                // contract; the frame stays well-formed (masked zeros) rather than panicking.
+                dst.fill(0);
+                apply_mask(dst, self.tx_key, self.tx_frame_done as usize);
+            }
         }
         self.tx_frame_done += take as u32;
         n += take;
-        if self.tx_frame_done == self.tx_frame_len() {
-            self.tx_offset += self.tx_frame_len();
+        if self.tx_frame_done == frame_len {
+            self.tx_offset += frame_len;
             self.tx_frame_done = 0;
             self.writing = Writing::Nothing;
             if fin {
@@ -818,7 +855,47 @@ impl Connection {
         }
     }
 
+    /// A whole unfragmented text or binary frame with a 2- or 4-byte header at the start of
+    /// `input`, within the limits and (text) valid: what most Realtime messages are. Anything
+    /// else, including every error, takes the general path.
+    #[inline]
+    fn whole_frame<'a>(&self, input: &'a [u8]) -> Option<Read<'a>> {
+        if !self.decoder.at_boundary() || self.rx_msg.is_some() {
+            return None;
+        }
+        let (&[b0, b1], rest) = input.split_first_chunk::<2>()?;
+        let kind = match b0 {
+            0x81 => MessageKind::Text,
+            0x82 => MessageKind::Binary,
+            _ => return None,
+        };
+        let (len, header) = match b1 {
+            0..=125 => (usize::from(b1), 2),
+            126 => {
+                let len = usize::from(u16::from_be_bytes(*rest.first_chunk::<2>()?));
+                if len < 126 {
+                    return None;
+                }
+                (len, 4)
+            }
+            _ => return None,
+        };
+        let limit = self.max_frame_len.min(self.max_message_len);
+        if len as u64 > u64::from(limit) {
+            return None;
+        }
+        let payload = input.get(header..header + len)?;
+        if kind == MessageKind::Text && Utf8Validator::validate_whole(payload).is_err() {
+            return None;
+        }
+        let data = Data { kind, payload, fin: true, frame_remaining: 0, final_frame: true };
+        Some(Read { consumed: header + len, event: Some(Event::Data(data)) })
+    }
+
     fn read_frames<'a>(&mut self, now: Instant, input: &'a [u8]) -> Read<'a> {
+        if let Some(read) = self.whole_frame(input) {
+            return read;
+        }
         let mut used = 0;
         loop {
             if let RxFrame::Control(op) = self.rx_frame

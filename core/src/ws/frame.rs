@@ -100,6 +100,17 @@ pub fn encode_header(
     n + 4
 }
 
+/// Length of the client frame header for a payload of `len` bytes.
+pub const fn header_len(len: u64) -> usize {
+    if len < 126 {
+        6
+    } else if len <= u16::MAX as u64 {
+        8
+    } else {
+        14
+    }
+}
+
 /// Where the decoder is inside the current frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {

@@ -38,7 +38,12 @@ impl Utf8Validator {
         if self.carry_len > 0 {
             chunk = self.finish_carry(chunk)?;
         }
-        if is_ascii(chunk) {
+        if chunk.len() < ASCII_FAST_PATH_MAX && is_ascii(chunk) {
+            return Ok(());
+        }
+        // The fast validator first; the one that says where and why only when it fails (an
+        // unfinished code point at the end of the chunk is not a failure).
+        if simdutf8::basic::from_utf8(chunk).is_ok() {
             return Ok(());
         }
         match simdutf8::compat::from_utf8(chunk) {
@@ -53,6 +58,14 @@ impl Utf8Validator {
                 Ok(())
             }
         }
+    }
+
+    /// Validates a whole message in one call (no carry in or out).
+    pub fn validate_whole(bytes: &[u8]) -> Result<(), Utf8Error> {
+        if bytes.len() < ASCII_FAST_PATH_MAX && is_ascii(bytes) {
+            return Ok(());
+        }
+        simdutf8::basic::from_utf8(bytes).map(|_| ()).map_err(|_| Utf8Error)
     }
 
     /// Checks that the message did not end inside a code point, and resets for the next one.
@@ -90,6 +103,10 @@ impl Utf8Validator {
         }
     }
 }
+
+/// Below this length a word-wise ASCII check beats a call into the SIMD validator; above it the
+/// SIMD validator is faster even on pure ASCII.
+const ASCII_FAST_PATH_MAX: usize = 64;
 
 /// True when every byte is below 0x80, checked eight bytes at a time.
 #[inline]
