@@ -148,3 +148,31 @@ proptest! {
         prop_assert_eq!(produce(&[1]), reference);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Control frames round-trip too: a ping of any allowed payload is answered by a pong with
+    /// the same payload, and a close with any sendable code and reason arrives as sent.
+    #[test]
+    fn control_frames_round_trip(ping in proptest::collection::vec(any::<u8>(), 0..=125),
+                                 code in prop_oneof![1000u16..=1003, 1007u16..=1014, 3000u16..=4999],
+                                 reason in "[ -~é€]{0,30}") {
+        let mut conn = open_with(Config::default());
+        let mut wire = Vec::new();
+        let (ev, _) = feed(&mut conn, Instant::ZERO, &frame(true, 9, &ping), &[], &mut wire);
+        prop_assert_eq!(ev, vec![Ev::Ping(ping.clone())]);
+        conn.close(Instant::ZERO, realtime_core::ws::CloseCode(code), &reason).unwrap();
+        crate::harness::drain(&mut conn, &mut wire);
+        let frames = client_frames(&wire);
+        prop_assert_eq!(frames.len(), 2);
+        prop_assert_eq!((frames[0].opcode, &frames[0].payload), (10, &ping));
+        let mut close = code.to_be_bytes().to_vec();
+        close.extend_from_slice(reason.as_bytes());
+        prop_assert_eq!((frames[1].opcode, &frames[1].payload), (8, &close));
+        // Read back as a server close, it gives the same code and reason.
+        let mut peer = open_with(Config::default());
+        let (ev, _) = feed(&mut peer, Instant::ZERO, &frame(true, 8, &close), &[], &mut Vec::new());
+        prop_assert_eq!(ev, vec![Ev::Close(Some(code), reason)]);
+    }
+}
