@@ -540,11 +540,17 @@ impl Connection {
         Ok(())
     }
 
-    /// Queues a ping whose pong reports the round-trip time. A ping sent before the previous
-    /// one was answered replaces it as the one measured.
+    /// Queues a ping whose pong reports the round-trip time, measured from this call. A ping
+    /// sent before the previous one was answered replaces it as the one measured. `Busy` while
+    /// the previous ping is half written.
     pub fn send_ping(&mut self, now: Instant) -> Result<(), SendError> {
         if self.state != State::Open || self.has(FAILED) {
             return Err(SendError::NotOpen);
+        }
+        if self.writing == Writing::Ping {
+            // The previous ping is half written from its sequence number: try again once
+            // `poll_transmit` has finished it.
+            return Err(SendError::Busy);
         }
         self.ping_seq = self.ping_seq.wrapping_add(1);
         self.set(PING_PENDING, true);
@@ -578,6 +584,10 @@ impl Connection {
     pub fn poll_transmit(&mut self, out: &mut [u8], payload: &[u8]) -> Transmit {
         if let Some(t) = self.transmit_whole(out, payload) {
             return t;
+        }
+        if self.state == State::Closed && self.writing == Writing::Data {
+            // Timed out or the transport ended: the rest of the frame has nowhere to go.
+            self.writing = Writing::Nothing;
         }
         let mut t = Transmit::default();
         loop {
@@ -775,10 +785,13 @@ impl Connection {
     /// section 5.5.2 asks for it unless a close was received): the close then waits, its
     /// reason kept after the pong's payload when it fits, else left out (the code is sent).
     fn queue_close(&mut self, code: u16, reason: &str) {
-        if self.ctrl == Ctrl::Close || self.close_after != 0 {
-            // A close is already on its way; it stands.
+        let half_written = self.writing == Writing::Buffered && self.written > 0;
+        if self.ctrl == Ctrl::Close && half_written {
+            // A close is already going out; it stands.
             return;
         }
+        // Only a failure reaches here with a close already queued (`close` and the echo are
+        // guarded): its code replaces the queued one, which has not started.
         if self.ctrl == Ctrl::Pong {
             self.close_after = code;
             let at = usize::from(self.ctrl_len);
@@ -791,6 +804,7 @@ impl Connection {
                 None => 0,
             };
         } else {
+            self.close_after = 0;
             self.fill_close(code, reason);
         }
         // A pending ping is moot once closing.
@@ -907,10 +921,17 @@ impl Connection {
                 if input.len() - used < need {
                     return Read { consumed: used, event: None };
                 }
-                // A ping or close needs the control buffer; while a pong is half written
-                // (the transport is backed up), stop reading until it is out.
-                let buffer_busy = self.writing == Writing::Buffered && self.written > 0;
-                if buffer_busy && matches!(op, Opcode::Ping | Opcode::Close) {
+                // Every ping gets its pong (conformance suites send ten in one write), and the
+                // control buffer holds one: a ping waits while a pong is pending, a close while
+                // one is half written. Reading stops until `poll_transmit` has sent it
+                // (backpressure, as when the transport is backed up).
+                let half_written = self.writing == Writing::Buffered && self.written > 0;
+                let wait = match op {
+                    Opcode::Ping => self.ctrl == Ctrl::Pong,
+                    Opcode::Close => half_written,
+                    _ => false,
+                };
+                if wait {
                     return Read { consumed: used, event: None };
                 }
             }
@@ -1003,8 +1024,7 @@ impl Connection {
         match op {
             Opcode::Ping => {
                 if !self.has(CLOSE_SENT) && self.ctrl != Ctrl::Close && self.close_after == 0 {
-                    // Only the latest ping needs an answer (section 5.5.2), so a pong not yet
-                    // started is replaced.
+                    // read_frames made sure no pong is pending.
                     self.ctrl_buf[..payload.len()].copy_from_slice(payload);
                     self.ctrl_len = payload.len() as u8;
                     self.ctrl = Ctrl::Pong;

@@ -34,7 +34,8 @@ pub struct Url<'a> {
     pub port: u16,
     /// Whether the URL named the port.
     pub explicit_port: bool,
-    /// Path and query, at least `/`.
+    /// Path and query as written (`/` when both are empty; a query without a path stays
+    /// `?query`, and the request puts the `/` in front).
     pub resource: &'a str,
 }
 
@@ -186,6 +187,10 @@ impl Request<'_> {
         }
         let mut w = Writer { out, len: 0 };
         w.put("GET ");
+        if !self.url.resource.starts_with('/') {
+            // `ws://host?query`: the path is empty, the request target needs its `/`.
+            w.put("/");
+        }
         w.put(self.url.resource);
         w.put(" HTTP/1.1\r\nHost: ");
         w.put(self.url.host);
@@ -356,7 +361,9 @@ fn rejection_body<'a>(rest: &'a [u8], headers: &[httparse::Header<'_>]) -> Optio
         if h.name.eq_ignore_ascii_case("content-length") {
             content_length = core::str::from_utf8(trim(h.value)).ok().and_then(|v| v.parse::<u64>().ok());
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = trim(h.value).ends_with(b"chunked");
+            let value = trim(h.value);
+            let last = value.rsplit(|&b| b == b',').next().map(trim).unwrap_or(value);
+            chunked = last.eq_ignore_ascii_case(b"chunked");
         }
     }
     if chunked {

@@ -167,7 +167,10 @@ impl WebSocket {
                 },
                 Event::Ping(_) => None,
                 Event::Pong { rtt } => Some(WsEvent::Pong { rtt }),
-                Event::Close(c) => Some(WsEvent::Close { code: c.code, reason: String::from(c.reason) }),
+                Event::Close(c) => {
+                    self.reassembler.reset();
+                    Some(WsEvent::Close { code: c.code, reason: String::from(c.reason) })
+                }
                 Event::Failed(e) => {
                     self.reassembler.reset();
                     Some(WsEvent::Failed(e))

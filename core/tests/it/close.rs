@@ -134,20 +134,64 @@ fn ping_round_trip_time_on_virtual_time() {
 }
 
 #[test]
-fn only_the_latest_ping_is_answered_when_pongs_back_up() {
+fn every_ping_in_one_write_gets_its_pong() {
+    // Autobahn case 2.10: ten pings in one write, ten pongs with the same payloads, in order.
     let mut conn = open();
     let mut wire = Vec::new();
+    let bytes: Vec<u8> = (0..10).flat_map(|i| frame(true, 9, format!("payload-{i}").as_bytes())).collect();
+    let (ev, used) = feed(&mut conn, Instant::ZERO, &bytes, &[], &mut wire);
+    assert_eq!(used, bytes.len());
+    assert_eq!(ev.len(), 10);
+    let pongs: Vec<_> = client_frames(&wire).into_iter().map(|f| (f.opcode, f.payload)).collect();
+    let want: Vec<_> = (0..10).map(|i| (10u8, format!("payload-{i}").into_bytes())).collect();
+    assert_eq!(pongs, want);
+}
+
+#[test]
+fn a_ping_waits_while_a_pong_is_pending() {
+    let mut conn = open();
     let mut bytes = frame(true, 9, b"one");
     bytes.extend(frame(true, 9, b"two"));
-    // Feed both without draining in between.
-    let r = conn.handle_input(Instant::ZERO, &bytes);
-    let used = r.consumed;
-    let r = conn.handle_input(Instant::ZERO, &bytes[used..]);
-    assert_eq!(used + r.consumed, bytes.len());
+    let first = conn.handle_input(Instant::ZERO, &bytes).consumed;
+    assert_eq!(first, 5);
+    let r = conn.handle_input(Instant::ZERO, &bytes[first..]);
+    // The header is kept by the decoder; the payload waits until the pong is out.
+    assert_eq!((r.consumed, r.event), (2, None), "stalled until the pong is out");
+    let resume = first + 2;
+    let mut wire = Vec::new();
     drain(&mut conn, &mut wire);
-    let frames = client_frames(&wire);
-    assert_eq!(frames.len(), 1);
-    assert_eq!(frames[0].payload, b"two");
+    let r = conn.handle_input(Instant::ZERO, &bytes[resume..]);
+    assert_eq!(r.consumed, 3);
+    drain(&mut conn, &mut wire);
+    let payloads: Vec<_> = client_frames(&wire).into_iter().map(|f| f.payload).collect();
+    assert_eq!(payloads, [b"one".to_vec(), b"two".to_vec()]);
+}
+
+#[test]
+fn a_second_ping_is_refused_while_the_first_is_half_written() {
+    let mut conn = open();
+    conn.send_ping(Instant::ZERO).unwrap();
+    let mut small = [0u8; 7];
+    assert_eq!(conn.poll_transmit(&mut small, &[]).len, 7);
+    assert_eq!(conn.send_ping(Instant::ZERO), Err(SendError::Busy));
+    let mut wire = small.to_vec();
+    drain(&mut conn, &mut wire);
+    conn.send_ping(Instant::ZERO).unwrap();
+    drain(&mut conn, &mut wire);
+    let seqs: Vec<_> = client_frames(&wire).into_iter().map(|f| (f.opcode, f.payload)).collect();
+    assert_eq!(seqs, [(9, 1u32.to_be_bytes().to_vec()), (9, 2u32.to_be_bytes().to_vec())]);
+}
+
+#[test]
+fn a_failure_replaces_a_queued_close_with_its_own_code() {
+    let mut conn = open();
+    conn.close(Instant::ZERO, CloseCode::NORMAL, "bye").unwrap();
+    let mut wire = Vec::new();
+    let r = conn.handle_input(Instant::ZERO, &[0x91, 0x00]);
+    assert!(matches!(r.event, Some(realtime_core::ws::Event::Failed(Error::Protocol(_)))));
+    drain(&mut conn, &mut wire);
+    assert_eq!(crate::harness::sent_close_code(&wire), Some(1002));
+    assert_eq!(client_frames(&wire).len(), 1);
 }
 
 #[test]

@@ -154,9 +154,19 @@ fn rejection_carries_status_and_json_body() {
     assert_eq!(conn.state(), State::Closed);
 
     let (mut conn, _, _) = started(&[]);
-    let resp = b"HTTP/1.1 429 Too Many Requests\r\ntransfer-encoding: chunked\r\n\r\n11\r\n{\"error\":\"slow\"}\n\r\n0\r\n\r\n";
+    let resp = b"HTTP/1.1 429 Too Many Requests\r\nTransfer-Encoding: Chunked\r\n\r\n11\r\n{\"error\":\"slow\"}\n\r\n0\r\n\r\n";
     let (ev, _) = feed(&mut conn, Instant::ZERO, resp, &[], &mut Vec::new());
     assert_eq!(ev, [Ev::Rejected(429, b"{\"error\":\"slow\"}\n".to_vec())]);
+}
+
+#[test]
+fn url_with_query_and_no_path_requests_slash() {
+    let req =
+        Request { url: Url::parse("ws://127.0.0.1:4000?apikey=k").unwrap(), protocols: &[], headers: &[] };
+    let mut conn = Connection::new(Config::default(), SEED).unwrap();
+    let mut out = [0u8; 512];
+    let n = conn.start(Instant::ZERO, &req, &mut out).unwrap();
+    assert!(out[..n].starts_with(b"GET /?apikey=k HTTP/1.1\r\nHost: 127.0.0.1:4000\r\n"));
 }
 
 #[test]
