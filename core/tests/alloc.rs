@@ -8,6 +8,11 @@
 //! - The message-level `WebSocket`, after a warm-up round, allocates at most once per received
 //!   message (its payload) and not at all for sends whose payload `Vec`s were made beforehand.
 
+// The integration tests' frame parser, shared rather than written twice.
+#[path = "it/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -187,35 +192,6 @@ impl Wire {
     }
 }
 
-/// A masked client frame: fin, opcode, unmasked payload.
-type ClientFrame = (bool, u8, Vec<u8>);
-
-/// Parses the client's masked frames (all complete).
-fn parse_client_frames(mut rest: &[u8]) -> Vec<ClientFrame> {
-    let mut frames = Vec::new();
-    while !rest.is_empty() {
-        let fin = rest[0] & 0x80 != 0;
-        assert_eq!(rest[0] & 0x70, 0, "reserved bits");
-        let opcode = rest[0] & 0x0F;
-        assert!(rest[1] & 0x80 != 0, "client frame not masked");
-        let (len, mut at) = match rest[1] & 0x7F {
-            126 => (usize::from(u16::from_be_bytes([rest[2], rest[3]])), 4),
-            127 => {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&rest[2..10]);
-                (usize::try_from(u64::from_be_bytes(b)).expect("len"), 10)
-            }
-            n => (usize::from(n), 2),
-        };
-        let key = [rest[at], rest[at + 1], rest[at + 2], rest[at + 3]];
-        at += 4;
-        let payload = rest[at..at + len].iter().enumerate().map(|(i, b)| b ^ key[i % 4]).collect();
-        frames.push((fin, opcode, payload));
-        rest = &rest[at + len..];
-    }
-    frames
-}
-
 /// What a client sent: whole data messages, pongs and pings, in order of their kind.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Sent {
@@ -229,7 +205,7 @@ struct Sent {
 fn decode_sent(bytes: &[u8]) -> Sent {
     let mut sent = Sent::default();
     let mut partial: Option<(MessageKind, Vec<u8>)> = None;
-    for (fin, opcode, payload) in parse_client_frames(bytes) {
+    for harness::ClientFrame { fin, opcode, payload } in harness::client_frames(bytes) {
         match opcode {
             PONG => sent.pongs.push(payload),
             PING => sent.pings += 1,
