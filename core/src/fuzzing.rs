@@ -12,38 +12,60 @@ const MAX_CALLS: usize = 1 << 16;
 /// first bytes, draining the send side with small buffers in between. Panics only on a broken
 /// invariant (a bug), never on bad input.
 pub fn ws_client(data: &[u8]) {
-    let Some((&shape, rest)) = data.split_first() else { return };
+    let Some((&[shape, ops], rest)) = data.split_first_chunk::<2>() else { return };
     let config = Config { max_frame_len: 300, max_message_len: 600, send_frame_len: 50, ..Config::default() };
     let Ok(mut conn) = Connection::new_open(config, [shape; 32]) else { return };
     let piece = usize::from(shape % 17) + 1;
     let out_len = usize::from(shape / 17) + 1;
-    drive(&mut conn, rest, piece, out_len);
+    drive(&mut conn, rest, piece, out_len, ops);
 }
 
-/// Feeds `data` as the server's handshake response, then as frames.
+/// Feeds `data` as what follows the request: with the first byte odd, after a valid 101
+/// response (the fuzzer cannot guess a `Sec-WebSocket-Accept`), so it reaches the frames; with
+/// it even, as the response itself.
 pub fn ws_handshake(data: &[u8]) {
-    let Ok(mut conn) =
-        Connection::new(Config { max_handshake_response_len: 512, ..Config::default() }, [1; 32])
-    else {
-        return;
-    };
+    let Some((&mode, rest)) = data.split_first() else { return };
+    let config = Config { max_handshake_response_len: 512, ..Config::default() };
+    let Ok(mut conn) = Connection::new(config, [mode; 32]) else { return };
     let Ok(url) = Url::parse("ws://localhost/socket") else { return };
     let mut out = [0u8; 512];
     let request = Request { url, protocols: &["p"], headers: &[] };
-    if conn.start(Instant::ZERO, &request, &mut out).is_err() {
-        return;
+    let Ok(n) = conn.start(Instant::ZERO, &request, &mut out) else { return };
+    let mut input = [0u8; 4096 + 160];
+    let mut len = 0;
+    if mode & 1 == 1 {
+        let key_at = out[..n].windows(19).position(|w| w == b"Sec-WebSocket-Key: ").map(|i| i + 19);
+        let Some(key) = key_at.and_then(|i| out.get(i..i + crate::ws::handshake::KEY_LEN)) else { return };
+        let accept = crate::ws::handshake::accept_for_key(key);
+        for part in [&b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "[..], &accept, b"\r\n\r\n"] {
+            input[len..len + part.len()].copy_from_slice(part);
+            len += part.len();
+        }
     }
-    drive(&mut conn, data, 7, 64);
+    let take = rest.len().min(input.len() - len);
+    input[len..len + take].copy_from_slice(&rest[..take]);
+    drive(&mut conn, &input[..len + take], 7, 64, mode >> 1);
 }
 
-fn drive(conn: &mut Connection, data: &[u8], piece: usize, out_len: usize) {
+/// `ops` bits: 0-1 how often (never, every 2nd, 3rd, 5th piece) the client pings; 2 whether it
+/// closes halfway through.
+fn drive(conn: &mut Connection, data: &[u8], piece: usize, out_len: usize, ops: u8) {
+    let ping_every = [0usize, 2, 3, 5][usize::from(ops & 3)];
+    let close_at = (ops & 4 != 0).then_some(data.len() / piece.max(1) / 2);
     let mut held: [u8; 1024] = [0; 1024];
     let mut held_len = 0;
     let mut out = [0u8; 256];
     let out = &mut out[..out_len.min(256)];
     let mut sent_once = false;
     let mut calls = 0;
-    for chunk in data.chunks(piece) {
+    for (index, chunk) in data.chunks(piece).enumerate() {
+        let now = Instant::from_millis(calls as u64);
+        if ping_every != 0 && index % ping_every == 0 {
+            let _ = conn.send_ping(now);
+        }
+        if close_at == Some(index) {
+            let _ = conn.close(now, crate::ws::CloseCode::NORMAL, "fuzz");
+        }
         if held_len + chunk.len() > held.len() {
             // The caller's buffer is full of bytes the connection would not take: only a
             // partial handshake may do that, and it is bounded by its limit.

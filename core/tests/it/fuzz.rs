@@ -22,16 +22,25 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn ws_client_survives_any_bytes(shape in any::<u8>(), body in frames_like()) {
-        let mut data = vec![shape];
+    fn ws_client_survives_any_bytes(shape in any::<u8>(), ops in any::<u8>(), body in frames_like()) {
+        let mut data = vec![shape, ops];
         data.extend(body);
         realtime_core::fuzzing::ws_client(&data);
     }
 
     #[test]
-    fn ws_handshake_survives_any_response(head in "HTTP/1.1 [0-9]{3} [a-zA-Z ]{0,12}\r\n([A-Za-z-]{1,20}: [ -~]{0,30}\r\n){0,6}\r\n",
+    fn ws_handshake_survives_any_response(mode in any::<u8>(),
+                                          head in "HTTP/1.1 [0-9]{3} [a-zA-Z ]{0,12}\r\n([A-Za-z-]{1,20}: [ -~]{0,30}\r\n){0,6}\r\n",
                                           body in frames_like()) {
-        let mut data = head.into_bytes();
+        let mut data = vec![mode & !1];
+        data.extend(head.into_bytes());
+        data.extend(body);
+        realtime_core::fuzzing::ws_handshake(&data);
+    }
+
+    #[test]
+    fn ws_frames_after_a_valid_upgrade_survive(mode in any::<u8>(), body in frames_like()) {
+        let mut data = vec![mode | 1];
         data.extend(body);
         realtime_core::fuzzing::ws_handshake(&data);
     }
