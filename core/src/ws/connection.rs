@@ -15,8 +15,9 @@
 //!
 //! `handle_input` returns at most one event per call, because data events borrow the input.
 //! When it returns no event and leaves bytes unconsumed, it is waiting: for more bytes (a
-//! partial handshake response or control frame) or for `poll_transmit` to finish the control
-//! frame in progress (backpressure). Drain `poll_transmit`, then call again with the rest.
+//! partial handshake response or control frame) or for `poll_transmit` to send the pong it
+//! holds before it reads the next ping (backpressure). Drain `poll_transmit`, then call again
+//! with the rest.
 //!
 //! The send side owns no payload: `start_message` checks a message and `poll_transmit` takes
 //! the same payload slice on every call until it reports `message_done`, copying and masking
