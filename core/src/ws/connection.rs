@@ -582,10 +582,17 @@ impl Connection {
     /// Writes pending bytes into `out`: control frames at frame boundaries, and the current
     /// message, whose whole `payload` the caller passes on every call. Returns `len` 0 when
     /// nothing is pending (or `out` is empty).
+    #[inline]
     pub fn poll_transmit(&mut self, out: &mut [u8], payload: &[u8]) -> Transmit {
-        if let Some(t) = self.transmit_whole(out, payload) {
-            return t;
+        // Inlined into the caller: the common case costs no call into the general path below.
+        match self.transmit_whole(out, payload) {
+            Some(t) => t,
+            None => self.transmit_general(out, payload),
         }
+    }
+
+    #[inline(never)]
+    fn transmit_general(&mut self, out: &mut [u8], payload: &[u8]) -> Transmit {
         if self.state == State::Closed && self.writing == Writing::Data {
             // Timed out or the transport ended: the rest of the frame has nowhere to go.
             self.writing = Writing::Nothing;

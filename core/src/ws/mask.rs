@@ -6,11 +6,13 @@
 //! 8-byte chunk loop on the baseline target. `phase` is the payload offset modulo 4 at which the
 //! slice starts, so a frame may be masked in pieces across calls.
 
-/// The 4-byte key rotated so that byte 0 of the result applies at `phase`.
+/// The 4-byte key rotated so that byte 0 of the result applies at `phase`. Done on a `u32` in
+/// a register: indexing the key array by a variable makes the compiler spill it to the stack
+/// and reload single bytes, a store-forwarding stall that cost more than masking 16 bytes.
 #[inline]
 fn rotated(key: [u8; 4], phase: usize) -> [u8; 4] {
-    let p = phase & 3;
-    [key[p], key[(p + 1) & 3], key[(p + 2) & 3], key[(p + 3) & 3]]
+    let shift = 8 * (phase as u32 & 3);
+    u32::from_le_bytes(key).rotate_right(shift).to_le_bytes()
 }
 
 /// Bytes per step of the wide loops: two SSE2 registers, or one AVX2 register where the build
@@ -30,8 +32,16 @@ fn lane_key(key: [u8; 4], phase: usize) -> [u8; LANE] {
 #[inline]
 pub fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], phase: usize) {
     let n = dst.len().min(src.len());
-    let (mut dst, mut src) = (&mut dst[..n], &src[..n]);
     if n >= LANE {
+        copy_masked_wide(&mut dst[..n], &src[..n], key, phase);
+    } else {
+        copy_masked_words(&mut dst[..n], &src[..n], key, phase);
+    }
+}
+
+#[inline(never)]
+fn copy_masked_wide(mut dst: &mut [u8], mut src: &[u8], key: [u8; 4], phase: usize) {
+    {
         let k = lane_key(key, phase);
         let mut d = dst.chunks_exact_mut(LANE);
         let mut s = src.chunks_exact(LANE);
@@ -43,7 +53,12 @@ pub fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], phase: usize) {
         // The rest starts at a multiple of LANE, so the key phase is unchanged.
         (dst, src) = (d.into_remainder(), s.remainder());
     }
-    // Short payloads and the tail: words, then bytes.
+    copy_masked_words(dst, src, key, phase);
+}
+
+/// Short payloads and the tail of long ones: words, then bytes.
+#[inline]
+fn copy_masked_words(dst: &mut [u8], src: &[u8], key: [u8; 4], phase: usize) {
     let k = rotated(key, phase);
     let wide = u64::from_ne_bytes([k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]]);
     let mut d8 = dst.chunks_exact_mut(8);
