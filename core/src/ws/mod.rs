@@ -9,8 +9,10 @@
 //!   queue on top of [`Connection`].
 
 mod close;
+mod config;
 mod connection;
 mod error;
+mod event;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
@@ -21,13 +23,13 @@ mod socket;
 pub mod utf8;
 
 pub use close::CloseCode;
-pub use connection::{
-    CloseFrame, Config, ConfigError, Connection, DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT,
-    DEFAULT_MAX_FRAME_LEN, DEFAULT_MAX_HANDSHAKE_RESPONSE_LEN, DEFAULT_MAX_MESSAGE_LEN,
-    DEFAULT_SEND_FRAME_LEN, Data, Event, MAX_CLOSE_REASON, MessageKind, Read, Rejection, SendError, State,
-    Transmit,
+pub use config::{
+    Config, ConfigError, DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_FRAME_LEN,
+    DEFAULT_MAX_HANDSHAKE_RESPONSE_LEN, DEFAULT_MAX_MESSAGE_LEN, DEFAULT_SEND_FRAME_LEN, MAX_CLOSE_REASON,
 };
+pub use connection::Connection;
 pub use error::{Error, HandshakeError, ProtocolError};
+pub use event::{CloseFrame, Data, Event, MessageKind, Read, Rejection, SendError, State, Transmit};
 pub use handshake::{Request, RequestError, Url, UrlError};
 #[cfg(feature = "alloc")]
 pub use reassembly::{Message, Reassembler};

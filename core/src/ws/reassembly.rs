@@ -3,8 +3,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::connection::{Data, MessageKind};
 use super::error::Error;
+use super::event::{Data, MessageKind};
 
 /// Capacity the reassembly buffer keeps between messages; after a larger message it shrinks
 /// back, so one big message does not pin its size for the connection's life.

@@ -8,8 +8,10 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use super::close::CloseCode;
-use super::connection::{Config, ConfigError, Connection, Event, MessageKind, SendError, State};
+use super::config::{Config, ConfigError};
+use super::connection::Connection;
 use super::error::Error;
+use super::event::{Event, MessageKind, SendError, State};
 use super::handshake::{Request, RequestError};
 use super::reassembly::{Message, Reassembler};
 use crate::time::Instant;
