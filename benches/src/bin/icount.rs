@@ -1,0 +1,72 @@
+//! Instruction-count harness: runs one benchmark cell under callgrind.
+//!
+//! ```text
+//! icount <group> <impl> <size> [batches]    # size: 16B, 125B, 1KiB, 64KiB, 1MiB or bytes
+//! icount --list                             # "<group> <impl>" per line
+//! ```
+//!
+//! Builds the case and the implementation's state exactly as the criterion bench `ws` does,
+//! runs one warm-up batch, then runs `batches` (default 1) batches inside
+//! [`measured_region`], and prints `messages <count>`: the messages handled in the region.
+//! Under `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_region*'`
+//! only that region is counted (`icount.py` does this and divides by the message count).
+
+use std::process::ExitCode;
+
+use realtime_benches::{GROUPS, parse_size};
+
+/// The measured region: callgrind's `--toggle-collect` switches collection on when this
+/// function is entered and off when it returns, so its inclusive cost is the batches' cost.
+#[inline(never)]
+fn measured_region(batch: &mut dyn FnMut(), batches: u64) {
+    for _ in 0..batches {
+        batch();
+    }
+}
+
+fn usage() -> ExitCode {
+    eprintln!("usage: icount <group> <impl> <size> [batches]   (size: 16B, 125B, 1KiB, ... or bytes)");
+    eprintln!("       icount --list");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--list") {
+        for g in &GROUPS {
+            for i in g.impls {
+                println!("{} {}", g.name, i.name);
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    let (group, imp, size, batches) = match args.as_slice() {
+        [g, i, s] => (g, i, s, "1"),
+        [g, i, s, b] => (g, i, s, b.as_str()),
+        _ => return usage(),
+    };
+    let Some(group) = realtime_benches::group(group) else {
+        eprintln!("icount: unknown group {group:?}");
+        return usage();
+    };
+    let Some(imp) = group.find(imp) else {
+        eprintln!("icount: group {} has no implementation {imp:?}", group.name);
+        return usage();
+    };
+    let Some(size) = parse_size(size) else {
+        eprintln!("icount: bad size {size:?}");
+        return usage();
+    };
+    let Ok(batches) = batches.parse::<u64>() else {
+        eprintln!("icount: bad batch count {batches:?}");
+        return usage();
+    };
+
+    let case = realtime_benches::Case::new(size, group.kind);
+    let mut batch = (imp.setup)(&case);
+    batch(); // warm-up: buffers grown, lazy state initialised, as after criterion's warm-up
+    measured_region(&mut *batch, batches);
+    println!("messages {}", batches * case.n as u64);
+    println!("batch_messages {}", case.n);
+    ExitCode::SUCCESS
+}
