@@ -10,6 +10,8 @@
 //! - [`ws`]: RFC 6455 WebSocket client (handshake, framing, close handshake, pings). It needs no
 //!   allocator: payload is handed out as borrowed chunks. With the `alloc` feature,
 //!   [`ws::Reassembler`] builds whole messages and [`ws::WebSocket`] owns a send queue.
+//! - `phoenix` (with `alloc`): the Phoenix Channels protocol of Supabase Realtime, starting
+//!   with its serializers.
 //!
 //! # Run loop
 //!
@@ -37,6 +39,8 @@ extern crate std;
 
 #[cfg(feature = "_fuzzing")]
 pub mod fuzzing;
+#[cfg(feature = "alloc")]
+pub mod phoenix;
 pub mod rng;
 pub mod time;
 pub mod ws;

@@ -9,5 +9,6 @@ mod close;
 mod fuzz;
 mod handshake;
 mod rejections;
+mod serializer;
 mod sizes;
 mod vectors;

@@ -1,0 +1,478 @@
+//! Serializers: vsn 1.0.0 (JSON objects), vsn 2.0.0 (JSON arrays, the default) and the binary
+//! frames of vsn 2.0.0 (spec A.2-A.4).
+//!
+//! Payloads are kept as raw JSON text (validated once, when decoded) or raw bytes, so numbers
+//! stay exact and nothing is parsed twice. Outgoing payloads are raw JSON text that the caller
+//! built; this module only frames them.
+
+use alloc::borrow::Cow;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// Protocol version, the `vsn` query parameter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Vsn {
+    /// `1.0.0`: JSON objects; the server sends no `join_ref` and drops binary broadcasts.
+    V1,
+    /// `2.0.0`: JSON arrays and binary frames (the default).
+    #[default]
+    V2,
+}
+
+impl Vsn {
+    /// The query parameter value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::V1 => "1.0.0",
+            Self::V2 => "2.0.0",
+        }
+    }
+}
+
+/// Binary frame kinds (spec A.4).
+mod kind {
+    pub(super) const PUSH: u8 = 0;
+    pub(super) const REPLY: u8 = 1;
+    pub(super) const BROADCAST: u8 = 2;
+    pub(super) const USER_BROADCAST_PUSH: u8 = 3;
+    pub(super) const USER_BROADCAST: u8 = 4;
+}
+
+/// Payload encoding byte of kinds 3 and 4.
+const ENCODING_BINARY: u8 = 0;
+const ENCODING_JSON: u8 = 1;
+
+/// Longest variable field of a binary frame: its length is one byte counting UTF-8 bytes.
+pub const MAX_BINARY_FIELD_LEN: usize = 255;
+
+/// A message from the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The join ref of the channel it belongs to (never set by the v1 serializer).
+    pub join_ref: Option<String>,
+    /// The ref of the push it replies to, if any.
+    pub msg_ref: Option<String>,
+    /// The topic, e.g. `realtime:room1` or `phoenix`.
+    pub topic: String,
+    /// The event, e.g. `phx_reply`, `broadcast`, `presence_diff`.
+    pub event: String,
+    /// The payload.
+    pub payload: Payload,
+}
+
+/// A message's payload, as it came.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// Raw JSON text (a text frame's payload), validated.
+    Json(String),
+    /// Raw bytes: the data of a binary push (kind 0) or broadcast (kind 2).
+    Binary(Vec<u8>),
+    /// A binary reply (kind 1).
+    BinaryReply {
+        /// `ok` or `error`.
+        status: String,
+        /// The reply's bytes.
+        response: Vec<u8>,
+    },
+    /// A user broadcast (kind 4): what realtime-js and the REST endpoints send.
+    UserBroadcast(UserBroadcast),
+}
+
+/// A broadcast's user event, metadata and data, from a kind-4 frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserBroadcast {
+    /// The user event name.
+    pub event: String,
+    /// The metadata object as raw JSON text, if the frame had any.
+    pub meta: Option<String>,
+    /// The data.
+    pub data: BroadcastData,
+}
+
+/// A broadcast's data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BroadcastData {
+    /// Raw JSON text.
+    Json(String),
+    /// Raw bytes.
+    Binary(Vec<u8>),
+}
+
+/// A message to the server with a JSON payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outgoing<'a> {
+    /// The channel's current join ref (`None` for heartbeats).
+    pub join_ref: Option<&'a str>,
+    /// This push's ref.
+    pub msg_ref: Option<&'a str>,
+    /// The topic.
+    pub topic: &'a str,
+    /// The event.
+    pub event: &'a str,
+    /// The payload as raw JSON text (the caller built it; it is not re-validated).
+    pub payload: &'a str,
+}
+
+/// A broadcast to send as a binary frame (kind 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserBroadcastPush<'a> {
+    /// The channel's current join ref.
+    pub join_ref: Option<&'a str>,
+    /// This push's ref.
+    pub msg_ref: Option<&'a str>,
+    /// The topic.
+    pub topic: &'a str,
+    /// The user event.
+    pub event: &'a str,
+    /// Metadata as raw JSON text, or `None` (sent as zero bytes).
+    pub meta: Option<&'a str>,
+    /// The data.
+    pub data: BroadcastDataRef<'a>,
+}
+
+/// A borrowed broadcast payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BroadcastDataRef<'a> {
+    /// Raw JSON text.
+    Json(&'a str),
+    /// Raw bytes.
+    Binary(&'a [u8]),
+}
+
+/// A field of a binary frame, for errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// The join ref.
+    JoinRef,
+    /// The ref.
+    Ref,
+    /// The topic.
+    Topic,
+    /// The event.
+    Event,
+    /// The metadata.
+    Meta,
+    /// The reply status.
+    Status,
+}
+
+/// A message could not be encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// A binary frame field longer than 255 UTF-8 bytes.
+    FieldTooLong {
+        /// Which field.
+        field: Field,
+        /// Its length in bytes.
+        len: usize,
+    },
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::FieldTooLong { field, len } => {
+                write!(f, "binary frame field {field:?} is {len} bytes, more than {MAX_BINARY_FIELD_LEN}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for EncodeError {}
+
+/// A frame from the server that is not a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// A text frame that is not valid JSON of the expected shape.
+    InvalidJson,
+    /// A binary frame of an unknown kind.
+    UnknownKind(u8),
+    /// A binary frame shorter than its header and fields say.
+    Truncated,
+    /// A binary frame field that is not UTF-8.
+    InvalidUtf8(Field),
+    /// A payload encoding byte other than 0 (binary) or 1 (JSON).
+    UnknownEncoding(u8),
+    /// JSON data or metadata in a binary frame that is not valid JSON.
+    InvalidJsonData,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidJson => f.write_str("text frame is not a valid phoenix message"),
+            Self::UnknownKind(k) => write!(f, "unknown binary frame kind {k}"),
+            Self::Truncated => f.write_str("binary frame shorter than its header says"),
+            Self::InvalidUtf8(field) => write!(f, "binary frame field {field:?} is not utf-8"),
+            Self::UnknownEncoding(e) => write!(f, "unknown payload encoding {e}"),
+            Self::InvalidJsonData => f.write_str("json data in a binary frame is not valid json"),
+        }
+    }
+}
+
+impl core::error::Error for DecodeError {}
+
+/// Encodes a message as a text frame.
+pub fn encode_text(vsn: Vsn, msg: &Outgoing<'_>) -> String {
+    debug_assert!(serde_json::from_str::<&RawValue>(msg.payload).is_ok(), "payload is not json");
+    let mut out = String::with_capacity(msg.topic.len() + msg.event.len() + msg.payload.len() + 64);
+    match vsn {
+        Vsn::V2 => {
+            out.push('[');
+            push_opt(&mut out, msg.join_ref);
+            out.push(',');
+            push_opt(&mut out, msg.msg_ref);
+            out.push(',');
+            push_str(&mut out, msg.topic);
+            out.push(',');
+            push_str(&mut out, msg.event);
+            out.push(',');
+            out.push_str(msg.payload);
+            out.push(']');
+        }
+        Vsn::V1 => {
+            // The server requires `ref` (null is fine) and rejects a frame without it
+            // silently (spec A.2), so it is always written.
+            out.push_str("{\"topic\":");
+            push_str(&mut out, msg.topic);
+            out.push_str(",\"event\":");
+            push_str(&mut out, msg.event);
+            out.push_str(",\"payload\":");
+            out.push_str(msg.payload);
+            out.push_str(",\"ref\":");
+            push_opt(&mut out, msg.msg_ref);
+            if let Some(join_ref) = msg.join_ref {
+                out.push_str(",\"join_ref\":");
+                push_str(&mut out, join_ref);
+            }
+            out.push('}');
+        }
+    }
+    out
+}
+
+fn push_opt(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => push_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+/// Appends `s` as a JSON string.
+fn push_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1F => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xF)]));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Encodes a broadcast as a kind-3 binary frame.
+pub fn encode_user_broadcast(push: &UserBroadcastPush<'_>) -> Result<Vec<u8>, EncodeError> {
+    let join_ref = push.join_ref.unwrap_or("").as_bytes();
+    let msg_ref = push.msg_ref.unwrap_or("").as_bytes();
+    let meta = push.meta.unwrap_or("").as_bytes();
+    let (encoding, data) = match push.data {
+        BroadcastDataRef::Json(j) => (ENCODING_JSON, j.as_bytes()),
+        BroadcastDataRef::Binary(b) => (ENCODING_BINARY, b),
+    };
+    let fields = [
+        (Field::JoinRef, join_ref),
+        (Field::Ref, msg_ref),
+        (Field::Topic, push.topic.as_bytes()),
+        (Field::Event, push.event.as_bytes()),
+        (Field::Meta, meta),
+    ];
+    let mut out = Vec::with_capacity(7 + fields.iter().map(|(_, f)| f.len()).sum::<usize>() + data.len());
+    out.push(kind::USER_BROADCAST_PUSH);
+    for (field, bytes) in fields {
+        let len =
+            u8::try_from(bytes.len()).map_err(|_| EncodeError::FieldTooLong { field, len: bytes.len() })?;
+        out.push(len);
+    }
+    out.push(encoding);
+    for (_, bytes) in fields {
+        out.extend_from_slice(bytes);
+    }
+    out.extend_from_slice(data);
+    Ok(out)
+}
+
+/// A v2 text frame: `[join_ref, ref, topic, event, payload]`.
+#[derive(Deserialize)]
+struct V2Frame<'a>(
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] &'a RawValue,
+);
+
+/// A v1 text frame.
+#[derive(Deserialize)]
+struct V1Frame<'a> {
+    #[serde(borrow)]
+    topic: Cow<'a, str>,
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+    #[serde(borrow)]
+    payload: &'a RawValue,
+    #[serde(borrow, rename = "ref", default)]
+    msg_ref: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    join_ref: Option<Cow<'a, str>>,
+}
+
+/// Decodes a text frame.
+pub fn decode_text(vsn: Vsn, text: &str) -> Result<Message, DecodeError> {
+    let own = |s: Option<Cow<'_, str>>| s.map(Cow::into_owned);
+    match vsn {
+        Vsn::V2 => {
+            let V2Frame(join_ref, msg_ref, topic, event, payload) =
+                serde_json::from_str(text).map_err(|_| DecodeError::InvalidJson)?;
+            Ok(Message {
+                join_ref: own(join_ref),
+                msg_ref: own(msg_ref),
+                topic: topic.into_owned(),
+                event: event.into_owned(),
+                payload: Payload::Json(payload.get().to_string()),
+            })
+        }
+        Vsn::V1 => {
+            let f: V1Frame<'_> = serde_json::from_str(text).map_err(|_| DecodeError::InvalidJson)?;
+            Ok(Message {
+                join_ref: own(f.join_ref),
+                msg_ref: own(f.msg_ref),
+                topic: f.topic.into_owned(),
+                event: f.event.into_owned(),
+                payload: Payload::Json(f.payload.get().to_string()),
+            })
+        }
+    }
+}
+
+/// Reads a binary frame's length bytes, then its fields.
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn lengths<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let (head, rest) = self.bytes.split_first_chunk::<N>().ok_or(DecodeError::Truncated)?;
+        self.bytes = rest;
+        Ok(*head)
+    }
+
+    fn bytes(&mut self, len: u8) -> Result<&'a [u8], DecodeError> {
+        let (field, rest) = self.bytes.split_at_checked(usize::from(len)).ok_or(DecodeError::Truncated)?;
+        self.bytes = rest;
+        Ok(field)
+    }
+
+    fn text(&mut self, len: u8, field: Field) -> Result<String, DecodeError> {
+        let bytes = self.bytes(len)?;
+        core::str::from_utf8(bytes).map(String::from).map_err(|_| DecodeError::InvalidUtf8(field))
+    }
+
+    fn opt_text(&mut self, len: u8, field: Field) -> Result<Option<String>, DecodeError> {
+        let s = self.text(len, field)?;
+        Ok((!s.is_empty()).then_some(s))
+    }
+
+    fn rest(self) -> &'a [u8] {
+        self.bytes
+    }
+}
+
+fn json_text(bytes: &[u8]) -> Result<String, DecodeError> {
+    let text = core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidJsonData)?;
+    serde_json::from_str::<&RawValue>(text).map_err(|_| DecodeError::InvalidJsonData)?;
+    Ok(String::from(text))
+}
+
+/// Decodes a binary frame: kinds 0, 1 and 2 (Phoenix) and 4 (Supabase user broadcast).
+pub fn decode_binary(frame: &[u8]) -> Result<Message, DecodeError> {
+    let (&kind, rest) = frame.split_first().ok_or(DecodeError::Truncated)?;
+    let mut r = Reader { bytes: rest };
+    match kind {
+        kind::PUSH => {
+            let [join_ref, topic, event] = r.lengths()?;
+            Ok(Message {
+                join_ref: r.opt_text(join_ref, Field::JoinRef)?,
+                msg_ref: None,
+                topic: r.text(topic, Field::Topic)?,
+                event: r.text(event, Field::Event)?,
+                payload: Payload::Binary(r.rest().to_vec()),
+            })
+        }
+        kind::REPLY => {
+            let [join_ref, msg_ref, topic, status] = r.lengths()?;
+            Ok(Message {
+                join_ref: r.opt_text(join_ref, Field::JoinRef)?,
+                msg_ref: r.opt_text(msg_ref, Field::Ref)?,
+                topic: r.text(topic, Field::Topic)?,
+                event: String::from("phx_reply"),
+                payload: Payload::BinaryReply {
+                    status: r.text(status, Field::Status)?,
+                    response: r.rest().to_vec(),
+                },
+            })
+        }
+        kind::BROADCAST => {
+            let [topic, event] = r.lengths()?;
+            Ok(Message {
+                join_ref: None,
+                msg_ref: None,
+                topic: r.text(topic, Field::Topic)?,
+                event: r.text(event, Field::Event)?,
+                payload: Payload::Binary(r.rest().to_vec()),
+            })
+        }
+        kind::USER_BROADCAST => {
+            let [topic, event, meta, encoding] = r.lengths()?;
+            let topic = r.text(topic, Field::Topic)?;
+            let user_event = r.text(event, Field::Event)?;
+            let meta = r.bytes(meta)?;
+            let meta = if meta.is_empty() { None } else { Some(json_text(meta)?) };
+            let data = match encoding {
+                ENCODING_BINARY => BroadcastData::Binary(r.rest().to_vec()),
+                ENCODING_JSON => BroadcastData::Json(json_text(r.rest())?),
+                other => return Err(DecodeError::UnknownEncoding(other)),
+            };
+            Ok(Message {
+                join_ref: None,
+                msg_ref: None,
+                topic,
+                event: String::from("broadcast"),
+                payload: Payload::UserBroadcast(UserBroadcast { event: user_event, meta, data }),
+            })
+        }
+        other => Err(DecodeError::UnknownKind(other)),
+    }
+}

@@ -1,0 +1,298 @@
+//! Golden tests of the serializers: exact bytes for v2 and binary frames, the same JSON value for
+//! v1 objects, the spec's examples made concrete, the realtime-js binary frame, and properties.
+
+use proptest::prelude::*;
+use realtime_core::phoenix::serializer::{
+    BroadcastData, BroadcastDataRef, DecodeError, EncodeError, Field, Message, Outgoing, Payload,
+    UserBroadcast, UserBroadcastPush, Vsn, decode_binary, decode_text, encode_text, encode_user_broadcast,
+};
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap()
+}
+
+fn msg(join_ref: Option<&str>, msg_ref: Option<&str>, topic: &str, event: &str, payload: Payload) -> Message {
+    Message {
+        join_ref: join_ref.map(String::from),
+        msg_ref: msg_ref.map(String::from),
+        topic: topic.into(),
+        event: event.into(),
+        payload,
+    }
+}
+
+const JOIN_PAYLOAD: &str = r#"{"config":{"broadcast":{"ack":true,"self":false},"presence":{"key":"user-42","enabled":true},"private":true},"access_token":"t"}"#;
+
+#[test]
+fn v2_text_frames_exact_bytes() {
+    let cases = [
+        (Outgoing { join_ref: None, msg_ref: Some("5"), topic: "phoenix", event: "heartbeat", payload: "{}" }, r#"[null,"5","phoenix","heartbeat",{}]"#.to_string()),
+        (
+            Outgoing { join_ref: Some("3"), msg_ref: Some("3"), topic: "realtime:room1", event: "phx_join", payload: JOIN_PAYLOAD },
+            format!(r#"["3","3","realtime:room1","phx_join",{JOIN_PAYLOAD}]"#),
+        ),
+        (Outgoing { join_ref: Some("3"), msg_ref: Some("9"), topic: "realtime:room1", event: "phx_leave", payload: "{}" }, r#"["3","9","realtime:room1","phx_leave",{}]"#.to_string()),
+        (
+            Outgoing {
+                join_ref: Some("3"),
+                msg_ref: Some("15"),
+                topic: "realtime:room1",
+                event: "broadcast",
+                payload: r#"{"type":"broadcast","event":"cursor","payload":{"x":1,"y":2}}"#,
+            },
+            r#"["3","15","realtime:room1","broadcast",{"type":"broadcast","event":"cursor","payload":{"x":1,"y":2}}]"#.to_string(),
+        ),
+        // Strings are JSON-escaped; the payload is passed through as it is.
+        (Outgoing { join_ref: None, msg_ref: None, topic: "realtime:a\"b\\c\n\u{1}", event: "e", payload: "[1.50]" }, r#"[null,null,"realtime:a\"b\\c\n\u0001","e",[1.50]]"#.to_string()),
+    ];
+    for (out, want) in cases {
+        assert_eq!(encode_text(Vsn::V2, &out), want);
+    }
+}
+
+#[test]
+fn v1_text_frames_same_json_value_and_always_a_ref() {
+    let heartbeat =
+        Outgoing { join_ref: None, msg_ref: Some("5"), topic: "phoenix", event: "heartbeat", payload: "{}" };
+    assert_eq!(
+        json(&encode_text(Vsn::V1, &heartbeat)),
+        json(r#"{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"5"}"#)
+    );
+    let leave = Outgoing {
+        join_ref: Some("3"),
+        msg_ref: Some("9"),
+        topic: "realtime:room1",
+        event: "phx_leave",
+        payload: "{}",
+    };
+    assert_eq!(
+        json(&encode_text(Vsn::V1, &leave)),
+        json(r#"{"topic":"realtime:room1","event":"phx_leave","payload":{},"ref":"9","join_ref":"3"}"#)
+    );
+    let no_ref = Outgoing { msg_ref: None, ..leave };
+    assert_eq!(json(&encode_text(Vsn::V1, &no_ref))["ref"], serde_json::Value::Null);
+    assert!(encode_text(Vsn::V1, &no_ref).contains("\"ref\":null"));
+}
+
+#[test]
+fn text_frames_decode_with_raw_payloads() {
+    let reply = r#"[ "3" , "3", "realtime:room1","phx_reply",{"status":"ok","response":{"postgres_changes":[{"id":31338429,"event":"INSERT"}]}}]"#;
+    let m = decode_text(Vsn::V2, reply).unwrap();
+    assert_eq!(
+        m,
+        msg(
+            Some("3"),
+            Some("3"),
+            "realtime:room1",
+            "phx_reply",
+            Payload::Json(
+                r#"{"status":"ok","response":{"postgres_changes":[{"id":31338429,"event":"INSERT"}]}}"#
+                    .into()
+            )
+        )
+    );
+    // Numbers stay exact: the payload is the raw text.
+    let big = r#"[null,null,"realtime:room1","broadcast",{"n":9007199254740993,"d":0.10000000000000000001}]"#;
+    let Payload::Json(p) = decode_text(Vsn::V2, big).unwrap().payload else { panic!() };
+    assert_eq!(p, r#"{"n":9007199254740993,"d":0.10000000000000000001}"#);
+    // v1: no join_ref from the server; escaped strings are unescaped.
+    let v1 = r#"{"topic":"realtime:r\u00e9","event":"phx_close","payload":{},"ref":"3"}"#;
+    assert_eq!(
+        decode_text(Vsn::V1, v1).unwrap(),
+        msg(None, Some("3"), "realtime:ré", "phx_close", Payload::Json("{}".into()))
+    );
+    for bad in [
+        "",
+        "[]",
+        "[null,null,\"t\",\"e\"]",
+        "{\"topic\":\"t\"}",
+        "[null,null,1,\"e\",{}]",
+        "[null,null,\"t\",\"e\",{]",
+    ] {
+        assert_eq!(
+            decode_text(Vsn::V2, bad).err().or(decode_text(Vsn::V1, bad).err()),
+            Some(DecodeError::InvalidJson),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn kind_3_matches_realtime_js_and_the_spec() {
+    // realtime-js 2.10x on Node 20 (shared/env-notes.md): join_ref "6", ref "7", ping {"hi":1}.
+    let js = hex("0301010e04000136377265616c74696d653a726f6f6d3170696e677b226869223a317d");
+    let ours = encode_user_broadcast(&UserBroadcastPush {
+        join_ref: Some("6"),
+        msg_ref: Some("7"),
+        topic: "realtime:room1",
+        event: "ping",
+        meta: None,
+        data: BroadcastDataRef::Json(r#"{"hi":1}"#),
+    })
+    .unwrap();
+    assert_eq!(ours, js);
+    // Spec A.4: join_ref "3", ref "15", event cursor, {"x":1}.
+    let mut want = hex("030102").to_vec();
+    want.extend_from_slice(&[0x0e, 0x06, 0x00, 0x01]);
+    want.extend_from_slice(b"315realtime:room1cursor{\"x\":1}");
+    let ours = encode_user_broadcast(&UserBroadcastPush {
+        join_ref: Some("3"),
+        msg_ref: Some("15"),
+        topic: "realtime:room1",
+        event: "cursor",
+        meta: None,
+        data: BroadcastDataRef::Json(r#"{"x":1}"#),
+    })
+    .unwrap();
+    assert_eq!(ours, want);
+    // Binary data and metadata.
+    let ours = encode_user_broadcast(&UserBroadcastPush {
+        join_ref: Some("3"),
+        msg_ref: None,
+        topic: "t",
+        event: "e",
+        meta: Some(r#"{"id":"x"}"#),
+        data: BroadcastDataRef::Binary(&[0, 255]),
+    })
+    .unwrap();
+    let mut want = vec![3, 1, 0, 1, 1, 10, 0];
+    want.extend_from_slice(b"3te{\"id\":\"x\"}");
+    want.extend_from_slice(&[0, 255]);
+    assert_eq!(ours, want);
+}
+
+#[test]
+fn binary_fields_are_measured_in_utf8_bytes_and_capped() {
+    // 128 two-byte characters: 128 UTF-16 units but 256 UTF-8 bytes, one too many.
+    let topic = "é".repeat(128);
+    let push = UserBroadcastPush {
+        join_ref: None,
+        msg_ref: None,
+        topic: &topic,
+        event: "e",
+        meta: None,
+        data: BroadcastDataRef::Json("{}"),
+    };
+    assert_eq!(
+        encode_user_broadcast(&push),
+        Err(EncodeError::FieldTooLong { field: Field::Topic, len: 256 })
+    );
+    let topic = "é".repeat(127);
+    let frame = encode_user_broadcast(&UserBroadcastPush { topic: &topic, ..push }).unwrap();
+    assert_eq!(frame[3], 254);
+}
+
+#[test]
+fn kind_4_decodes_json_binary_and_meta() {
+    let mut frame = vec![4, 0x0e, 0x06, 0x00, 0x01];
+    frame.extend_from_slice(b"realtime:room1cursor{\"x\":1}");
+    assert_eq!(
+        decode_binary(&frame).unwrap(),
+        msg(
+            None,
+            None,
+            "realtime:room1",
+            "broadcast",
+            Payload::UserBroadcast(UserBroadcast {
+                event: "cursor".into(),
+                meta: None,
+                data: BroadcastData::Json("{\"x\":1}".into())
+            })
+        )
+    );
+    let mut frame = vec![4, 1, 1, 14, 0];
+    frame.extend_from_slice(b"te{\"replayed\":1}");
+    frame.extend_from_slice(&[1, 2, 3]);
+    let Payload::UserBroadcast(b) = decode_binary(&frame).unwrap().payload else { panic!() };
+    assert_eq!((b.meta.as_deref(), b.data), (Some("{\"replayed\":1}"), BroadcastData::Binary(vec![1, 2, 3])));
+}
+
+#[test]
+fn phoenix_kinds_0_1_2_decode() {
+    let mut push = vec![0, 1, 1, 2];
+    push.extend_from_slice(b"3tev");
+    push.extend_from_slice(&[9, 9]);
+    assert_eq!(decode_binary(&push).unwrap(), msg(Some("3"), None, "t", "ev", Payload::Binary(vec![9, 9])));
+    let mut reply = vec![1, 1, 2, 1, 2];
+    reply.extend_from_slice(b"312tok");
+    reply.extend_from_slice(&[7]);
+    assert_eq!(
+        decode_binary(&reply).unwrap(),
+        msg(
+            Some("3"),
+            Some("12"),
+            "t",
+            "phx_reply",
+            Payload::BinaryReply { status: "ok".into(), response: vec![7] }
+        )
+    );
+    let mut bcast = vec![2, 1, 1];
+    bcast.extend_from_slice(b"te");
+    assert_eq!(decode_binary(&bcast).unwrap(), msg(None, None, "t", "e", Payload::Binary(vec![])));
+}
+
+#[test]
+fn malformed_binary_frames_are_typed_errors() {
+    assert_eq!(decode_binary(&[]), Err(DecodeError::Truncated));
+    assert_eq!(decode_binary(&[5]), Err(DecodeError::UnknownKind(5)));
+    assert_eq!(
+        decode_binary(&[3, 0, 0, 0, 0, 0, 0]),
+        Err(DecodeError::UnknownKind(3)),
+        "kind 3 is client to server"
+    );
+    assert_eq!(decode_binary(&[4, 1, 1, 0]), Err(DecodeError::Truncated));
+    assert_eq!(decode_binary(&[4, 1, 1, 0, 1, b't']), Err(DecodeError::Truncated));
+    assert_eq!(decode_binary(&[4, 1, 1, 0, 2, b't', b'e']), Err(DecodeError::UnknownEncoding(2)));
+    assert_eq!(
+        decode_binary(&[4, 1, 1, 0, 1, 0xFF, b'e', b'{']),
+        Err(DecodeError::InvalidUtf8(Field::Topic))
+    );
+    assert_eq!(decode_binary(&[4, 1, 1, 0, 1, b't', b'e', b'{']), Err(DecodeError::InvalidJsonData));
+    assert_eq!(decode_binary(&[4, 1, 1, 1, 0, b't', b'e', b'x']), Err(DecodeError::InvalidJsonData));
+}
+
+proptest! {
+    /// What the client encodes as v2 text decodes back to the same fields and payload.
+    #[test]
+    fn v2_and_v1_round_trip(join_ref in proptest::option::of("[0-9]{1,4}"), msg_ref in proptest::option::of("[0-9]{1,4}"),
+                            topic in "\\PC{0,30}", event in "[a-z_]{1,12}", n in any::<i64>(), s in "\\PC{0,20}") {
+        let payload = serde_json::json!({"n": n, "s": s}).to_string();
+        let out = Outgoing { join_ref: join_ref.as_deref(), msg_ref: msg_ref.as_deref(), topic: &topic, event: &event, payload: &payload };
+        for vsn in [Vsn::V2, Vsn::V1] {
+            let m = decode_text(vsn, &encode_text(vsn, &out)).unwrap();
+            prop_assert_eq!(m, msg(join_ref.as_deref(), msg_ref.as_deref(), &topic, &event, Payload::Json(payload.clone())));
+        }
+    }
+
+    /// A kind-3 frame turned into the kind-4 frame the server fans out decodes to what was sent.
+    #[test]
+    fn kind_3_to_kind_4_round_trip(topic in "\\PC{0,40}", event in "\\PC{1,20}", data in proptest::collection::vec(any::<u8>(), 0..64), json in any::<bool>()) {
+        let json_data = format!("{:?}", data);
+        let d = if json { BroadcastDataRef::Json(&json_data) } else { BroadcastDataRef::Binary(&data) };
+        let frame = encode_user_broadcast(&UserBroadcastPush { join_ref: Some("1"), msg_ref: Some("2"), topic: &topic, event: &event, meta: None, data: d }).unwrap();
+        // The server's rewrite: drop the refs, kind 4.
+        let (t, e) = (usize::from(frame[3]), usize::from(frame[4]));
+        let body = &frame[7 + 2..];
+        let mut k4 = vec![4, frame[3], frame[4], 0, frame[6]];
+        k4.extend_from_slice(body);
+        let m = decode_binary(&k4).unwrap();
+        prop_assert_eq!(t + e <= body.len(), true);
+        let want = if json { BroadcastData::Json(json_data.clone()) } else { BroadcastData::Binary(data.clone()) };
+        prop_assert_eq!(m.payload, Payload::UserBroadcast(UserBroadcast { event: event.clone(), meta: None, data: want }));
+        prop_assert_eq!(m.topic, topic);
+    }
+
+    /// Nothing from the wire panics.
+    #[test]
+    fn any_bytes_decode_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+        let _ = decode_binary(&bytes);
+        if let Ok(text) = core::str::from_utf8(&bytes) {
+            let _ = decode_text(Vsn::V2, text);
+            let _ = decode_text(Vsn::V1, text);
+        }
+    }
+}
