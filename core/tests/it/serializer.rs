@@ -296,3 +296,37 @@ proptest! {
         }
     }
 }
+
+mod endpoint {
+    use realtime_core::phoenix::endpoint::{CLIENT_INFO, EndpointError, LogLevel, endpoint_url};
+    use realtime_core::phoenix::serializer::Vsn;
+
+    #[test]
+    fn urls_as_the_reference_clients_build_them() {
+        assert_eq!(
+            endpoint_url("https://abc.supabase.co/realtime/v1", "sb_publishable_x", Vsn::V2, None, &[])
+                .unwrap(),
+            "wss://abc.supabase.co/realtime/v1/websocket?apikey=sb_publishable_x&vsn=2.0.0"
+        );
+        assert_eq!(
+            endpoint_url(
+                "http://127.0.0.1:4000/socket/",
+                "k",
+                Vsn::V1,
+                Some(LogLevel::Warning),
+                &[("x", "a b&c")]
+            )
+            .unwrap(),
+            "ws://127.0.0.1:4000/socket/websocket?apikey=k&x=a%20b%26c&log_level=warning&vsn=1.0.0"
+        );
+        assert_eq!(
+            endpoint_url("wss://h/realtime/v1/websocket?keep=1", "k=/", Vsn::V2, Some(LogLevel::Info), &[])
+                .unwrap(),
+            "wss://h/realtime/v1/websocket?keep=1&apikey=k%3D%2F&log_level=info&vsn=2.0.0"
+        );
+        assert_eq!(endpoint_url("ftp://h", "k", Vsn::V2, None, &[]), Err(EndpointError::InvalidBase));
+        assert_eq!(endpoint_url("https://", "k", Vsn::V2, None, &[]), Err(EndpointError::InvalidBase));
+        assert_eq!(endpoint_url("https://h", "", Vsn::V2, None, &[]), Err(EndpointError::MissingApiKey));
+        assert!(CLIENT_INFO.starts_with("realtime-rs/"));
+    }
+}

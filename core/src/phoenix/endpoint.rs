@@ -1,0 +1,120 @@
+//! The socket endpoint: `<base>/websocket?apikey=...&vsn=...[&log_level=...]` (spec A.1).
+
+use alloc::string::String;
+use core::fmt::{self, Write as _};
+
+use super::serializer::Vsn;
+use crate::ws::Url;
+
+/// `X-Client-Info` sent by default, so the server's logs can tell this client apart.
+pub const CLIENT_INFO: &str = concat!("realtime-rs/", env!("CARGO_PKG_VERSION"));
+
+/// Log levels the server honours (anything else falls back to `error` there, spec A.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LogLevel {
+    /// `info`.
+    Info,
+    /// `warning`.
+    Warning,
+    /// `error`.
+    Error,
+}
+
+impl LogLevel {
+    /// The query parameter value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Why an endpoint could not be built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// The base is not an `http`, `https`, `ws` or `wss` URL with a host.
+    InvalidBase,
+    /// The API key is empty (the server refuses the upgrade without one).
+    MissingApiKey,
+}
+
+impl fmt::Display for EndpointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InvalidBase => "realtime url must be an http(s) or ws(s) url with a host",
+            Self::MissingApiKey => "an api key is required",
+        })
+    }
+}
+
+impl core::error::Error for EndpointError {}
+
+/// Builds the WebSocket URL for `base`, which may be the project's Realtime URL
+/// (`https://<ref>.supabase.co/realtime/v1`), a `ws`/`wss` URL, or already end in
+/// `/websocket`. Query parameters: `apikey`, then `extra` in order, then `log_level` if set,
+/// then `vsn`; keys and values are percent-encoded.
+pub fn endpoint_url(
+    base: &str,
+    api_key: &str,
+    vsn: Vsn,
+    log_level: Option<LogLevel>,
+    extra: &[(&str, &str)],
+) -> Result<String, EndpointError> {
+    if api_key.is_empty() {
+        return Err(EndpointError::MissingApiKey);
+    }
+    let (base, query) = base.split_once('?').unwrap_or((base, ""));
+    let base = base.trim_end_matches('/');
+    let (scheme, rest) = base.split_once("://").ok_or(EndpointError::InvalidBase)?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => "ws",
+        "https" | "wss" => "wss",
+        _ => return Err(EndpointError::InvalidBase),
+    };
+    let mut url = String::with_capacity(base.len() + api_key.len() + 64);
+    url.push_str(scheme);
+    url.push_str("://");
+    url.push_str(rest);
+    if !rest.ends_with("/websocket") {
+        url.push_str("/websocket");
+    }
+    url.push('?');
+    if !query.is_empty() {
+        url.push_str(query);
+        url.push('&');
+    }
+    push_param(&mut url, "apikey", api_key);
+    for (k, v) in extra {
+        url.push('&');
+        push_param(&mut url, k, v);
+    }
+    if let Some(level) = log_level {
+        url.push('&');
+        push_param(&mut url, "log_level", level.as_str());
+    }
+    url.push('&');
+    push_param(&mut url, "vsn", vsn.as_str());
+    Url::parse(&url).map_err(|_| EndpointError::InvalidBase)?;
+    Ok(url)
+}
+
+fn push_param(url: &mut String, key: &str, value: &str) {
+    push_encoded(url, key);
+    url.push('=');
+    push_encoded(url, value);
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn push_encoded(url: &mut String, s: &str) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            url.push(char::from(b));
+        } else {
+            // Invariant: writing to a String cannot fail.
+            let _ = write!(url, "%{b:02X}");
+        }
+    }
+}
