@@ -1,9 +1,11 @@
 //! The Phoenix Channels protocol as Supabase Realtime speaks it (needs `alloc`).
 //!
+//! - [`backoff`]: reconnect and rejoin schedules.
 //! - [`endpoint`]: the socket URL and the default `X-Client-Info`.
 //! - [`serializer`]: the wire formats: vsn 1.0.0 JSON objects, vsn 2.0.0 JSON arrays, and the
 //!   binary frames (kinds 0-4). Payloads stay raw JSON text or raw bytes; nothing is re-encoded
 //!   on the way through.
 
+pub mod backoff;
 pub mod endpoint;
 pub mod serializer;
