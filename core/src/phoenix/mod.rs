@@ -1,11 +1,13 @@
 //! The Phoenix Channels protocol as Supabase Realtime speaks it (needs `alloc`).
 //!
 //! - [`backoff`]: reconnect and rejoin schedules.
+//! - [`channel_config`]: a channel's configuration and its join payload.
 //! - [`endpoint`]: the socket URL and the default `X-Client-Info`.
 //! - [`serializer`]: the wire formats: vsn 1.0.0 JSON objects, vsn 2.0.0 JSON arrays, and the
 //!   binary frames (kinds 0-4). Payloads stay raw JSON text or raw bytes; nothing is re-encoded
 //!   on the way through.
 
 pub mod backoff;
+pub mod channel_config;
 pub mod endpoint;
 pub mod serializer;

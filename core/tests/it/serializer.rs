@@ -330,3 +330,44 @@ mod endpoint {
         assert!(CLIENT_INFO.starts_with("realtime-rs/"));
     }
 }
+
+mod join_payload {
+    use realtime_core::phoenix::channel_config::ChannelConfig;
+    use realtime_core::phoenix::endpoint::CLIENT_INFO;
+
+    #[test]
+    fn default_join_payload_exact_text() {
+        assert_eq!(
+            ChannelConfig::new().join_payload(None),
+            format!(
+                r#"{{"config":{{"broadcast":{{"ack":false,"self":false}},"presence":{{"key":"","enabled":false}},"postgres_changes":[],"private":false}},"version":"{CLIENT_INFO}"}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn full_join_payload_matches_the_spec_example() {
+        let config = ChannelConfig::new()
+            .broadcast_ack(true)
+            .broadcast_self(false)
+            .broadcast_replay(1_755_700_000_000, Some(10))
+            .presence_key("user-42")
+            .presence_enabled(true)
+            .private(true);
+        let got: serde_json::Value = serde_json::from_str(&config.join_payload(Some("<jwt>"))).unwrap();
+        // Spec A.6 without the postgres_changes entries (part 3) and with our version string.
+        let want = serde_json::json!({
+            "config": {
+                "broadcast": {"ack": true, "self": false, "replay": {"since": 1_755_700_000_000u64, "limit": 10}},
+                "presence": {"key": "user-42", "enabled": true},
+                "postgres_changes": [],
+                "private": true
+            },
+            "access_token": "<jwt>",
+            "version": CLIENT_INFO
+        });
+        assert_eq!(got, want);
+        assert!(config.is_private());
+        assert_ne!(config, ChannelConfig::new(), "configs compare, for the same-topic rule");
+    }
+}

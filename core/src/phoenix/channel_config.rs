@@ -1,0 +1,107 @@
+//! A channel's configuration and the `phx_join` payload it produces (spec A.5, A.6).
+//!
+//! The payload is what realtime-js sends: `{"config":{"broadcast":{...},"presence":{...},
+//! "postgres_changes":[...],"private":...},"access_token":...,"version":...}`. Postgres changes
+//! bindings join in part 3 of the protocol work; until then the list is empty, as realtime-js
+//! sends it for a channel without bindings.
+
+use alloc::string::String;
+
+use serde::Serialize;
+
+use super::endpoint::CLIENT_INFO;
+
+/// What a channel asks of the server when it joins. Two handles to one topic must agree on it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ChannelConfig {
+    broadcast: BroadcastConfig,
+    presence: PresenceConfig,
+    postgres_changes: [(); 0],
+    private: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+struct BroadcastConfig {
+    ack: bool,
+    #[serde(rename = "self")]
+    receive_own: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replay: Option<Replay>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+struct Replay {
+    since: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+struct PresenceConfig {
+    key: String,
+    enabled: bool,
+}
+
+#[derive(Serialize)]
+struct JoinPayload<'a> {
+    config: &'a ChannelConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_token: Option<&'a str>,
+    version: &'static str,
+}
+
+impl ChannelConfig {
+    /// The defaults: no ack, no self-broadcast, presence off with the server's key, public.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Ask the server to acknowledge each broadcast (the send then waits for its reply).
+    pub fn broadcast_ack(mut self, ack: bool) -> Self {
+        self.broadcast.ack = ack;
+        self
+    }
+
+    /// Receive the broadcasts this client sends (`self`).
+    pub fn broadcast_self(mut self, receive_own: bool) -> Self {
+        self.broadcast.receive_own = receive_own;
+        self
+    }
+
+    /// On a private channel, replay the broadcasts since `since_ms` (Unix milliseconds), at
+    /// most `limit` of them (the server caps it at 25).
+    pub fn broadcast_replay(mut self, since_ms: u64, limit: Option<u32>) -> Self {
+        self.broadcast.replay = Some(Replay { since: since_ms, limit });
+        self
+    }
+
+    /// The key this client's presence is tracked under (empty: the server picks a UUID).
+    pub fn presence_key(mut self, key: impl Into<String>) -> Self {
+        self.presence.key = key.into();
+        self
+    }
+
+    /// Turn presence on for this channel.
+    pub fn presence_enabled(mut self, enabled: bool) -> Self {
+        self.presence.enabled = enabled;
+        self
+    }
+
+    /// A private channel: the server checks the RLS policies on `realtime.messages`.
+    pub fn private(mut self, private: bool) -> Self {
+        self.private = private;
+        self
+    }
+
+    /// Whether the channel is private.
+    pub fn is_private(&self) -> bool {
+        self.private
+    }
+
+    /// The `phx_join` payload, as JSON text.
+    pub fn join_payload(&self, access_token: Option<&str>) -> String {
+        let payload = JoinPayload { config: self, access_token, version: CLIENT_INFO };
+        // Invariant: these types always serialize (strings, booleans and integers only).
+        serde_json::to_string(&payload).unwrap_or_default()
+    }
+}
