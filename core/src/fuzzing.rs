@@ -107,3 +107,25 @@ fn drive(conn: &mut Connection, data: &[u8], piece: usize, out_len: usize, ops: 
     let _ = conn.handle_timeout(Instant::from_millis(u64::MAX / 2000));
     let _ = conn.handle_transport_closed(Instant::from_millis(u64::MAX / 2000));
 }
+
+/// Decodes `data` as a binary frame and, when it is UTF-8, as v1 and v2 text frames; checks that
+/// what decodes re-encodes (text) to something that decodes the same.
+#[cfg(feature = "alloc")]
+pub fn phoenix_decode(data: &[u8]) {
+    use crate::phoenix::serializer::{Outgoing, Payload, Vsn, decode_binary, decode_text, encode_text};
+    let _ = decode_binary(data);
+    let Ok(text) = core::str::from_utf8(data) else { return };
+    for vsn in [Vsn::V1, Vsn::V2] {
+        let Ok(msg) = decode_text(vsn, text) else { continue };
+        let Payload::Json(payload) = &msg.payload else { continue };
+        let out = Outgoing {
+            join_ref: msg.join_ref.as_deref(),
+            msg_ref: msg.msg_ref.as_deref(),
+            topic: &msg.topic,
+            event: &msg.event,
+            payload,
+        };
+        let again = decode_text(vsn, &encode_text(vsn, &out));
+        assert_eq!(again.as_ref(), Ok(&msg), "re-encoded message decodes differently");
+    }
+}

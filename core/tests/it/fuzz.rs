@@ -45,3 +45,19 @@ proptest! {
         realtime_core::fuzzing::ws_handshake(&data);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn phoenix_decode_survives_and_round_trips(frame in prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..80),
+        ("[a-z0-9]{0,3}", "[a-z0-9]{0,3}", "\\PC{0,12}", "[a-z_]{1,10}", "\\PC{0,12}").prop_map(|(j, r, t, e, s)| {
+            format!("[{},{},{:?},{:?},{{\"s\":{:?},\"n\":1e400}}]",
+                if j.is_empty() { "null".into() } else { format!("{j:?}") },
+                if r.is_empty() { "null".into() } else { format!("{r:?}") }, t, e, s).into_bytes()
+        }),
+    ]) {
+        realtime_core::fuzzing::phoenix_decode(&frame);
+    }
+}
