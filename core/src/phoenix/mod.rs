@@ -3,6 +3,7 @@
 //! - [`backoff`]: reconnect and rejoin schedules.
 //! - [`channel_config`]: a channel's configuration and its join payload.
 //! - [`endpoint`]: the socket URL and the default `X-Client-Info`.
+//! - [`ending`]: what the socket does when a connection ends (design.md's table).
 //! - [`heartbeat`]: the heartbeat sub-machine (interval, reply deadline, latency).
 //! - [`serializer`]: the wire formats: vsn 1.0.0 JSON objects, vsn 2.0.0 JSON arrays, and the
 //!   binary frames (kinds 0-4). Payloads stay raw JSON text or raw bytes; nothing is re-encoded
@@ -10,6 +11,7 @@
 
 pub mod backoff;
 pub mod channel_config;
+pub mod ending;
 pub mod endpoint;
 pub mod heartbeat;
 pub mod serializer;
