@@ -256,10 +256,10 @@ fn malformed_binary_frames_are_typed_errors() {
 }
 
 proptest! {
-    /// What the client encodes as v2 text decodes back to the same fields and payload.
+    /// What the client encodes as v2 text decodes back to the same fields and payload. Topics
+    /// include control characters and quotes, so the hand-written JSON string escaper is checked
+    /// against serde_json's parser.
     #[test]
-    /// Topics include control characters and quotes, so the hand-written JSON string escaper is
-    /// checked against serde_json's parser.
     fn v2_and_v1_round_trip(join_ref in proptest::option::of("[0-9]{1,4}"), msg_ref in proptest::option::of("[0-9]{1,4}"),
                             topic in "(?s).{0,30}", event in "[a-z_]{1,12}", n in any::<i64>(), s in "\\PC{0,20}") {
         let payload = serde_json::json!({"n": n, "s": s}).to_string();
