@@ -31,6 +31,7 @@ pub enum Ending<'a> {
 
 /// Why the socket stopped for good (until the app connects again).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StopReason {
     /// The app disconnected.
     Manual,
@@ -41,6 +42,10 @@ pub enum StopReason {
     },
     /// The project is unknown to the server (upgrade 404, or `TenantNotFound`).
     TenantNotFound,
+    /// The reconnect schedule's attempt limit was reached (never returned by [`decide`]).
+    RetriesExhausted,
+    /// The socket had no channels for the configured time (never returned by [`decide`]).
+    Idle,
 }
 
 /// What the socket does next.

@@ -2,6 +2,7 @@
 //!
 //! - [`backoff`]: reconnect and rejoin schedules.
 //! - [`channel_config`]: a channel's configuration and its join payload.
+//! - [`client`]: the client state machine: socket, channels, pushes.
 //! - [`endpoint`]: the socket URL and the default `X-Client-Info`.
 //! - [`ending`]: what the socket does when a connection ends (design.md's table).
 //! - [`heartbeat`]: the heartbeat sub-machine (interval, reply deadline, latency).
@@ -11,6 +12,7 @@
 
 pub mod backoff;
 pub mod channel_config;
+pub mod client;
 pub mod ending;
 pub mod endpoint;
 pub mod heartbeat;

@@ -50,6 +50,19 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// Checks that a connection can work with these values.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.send_frame_len == 0 {
+            return Err(ConfigError::ZeroSendFrameLen);
+        }
+        if self.max_handshake_response_len < 64 {
+            return Err(ConfigError::HandshakeLimitTooSmall);
+        }
+        Ok(())
+    }
+}
+
 /// A configuration value the connection cannot work with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

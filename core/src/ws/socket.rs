@@ -108,6 +108,11 @@ impl WebSocket {
         &self.conn
     }
 
+    /// Messages queued and not yet fully written (the one being written included).
+    pub fn pending_messages(&self) -> usize {
+        self.outgoing.len()
+    }
+
     /// Starts the handshake; the request goes out through `poll_transmit`.
     pub fn connect(&mut self, now: Instant, request: &Request<'_>) -> Result<(), RequestError> {
         let required = match request.encode(&[b'A'; super::handshake::KEY_LEN], &mut []) {

@@ -155,12 +155,7 @@ impl Connection {
     /// handshake-key generator: take it from the OS or a hardware RNG (a fixed seed is for
     /// tests only).
     pub fn new(config: Config, rng_seed: [u8; 32]) -> Result<Self, ConfigError> {
-        if config.send_frame_len == 0 {
-            return Err(ConfigError::ZeroSendFrameLen);
-        }
-        if config.max_handshake_response_len < 64 {
-            return Err(ConfigError::HandshakeLimitTooSmall);
-        }
+        config.validate()?;
         Ok(Self {
             rng: Rng::from_seed(rng_seed),
             state: State::Idle,

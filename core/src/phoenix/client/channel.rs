@@ -1,0 +1,288 @@
+//! A channel's state, its pushes, and the one transition table every state change goes through
+//! (spec B.4, with the fixes of spec E.6).
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+
+use super::event::PushId;
+use crate::Instant;
+use crate::phoenix::channel_config::ChannelConfig;
+use crate::phoenix::serializer::BroadcastData;
+
+/// Identifies a channel of one client. Stale ids (of a removed channel) are refused, never
+/// confused with a newer channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelId {
+    pub(super) index: u32,
+    pub(super) generation: u32,
+}
+
+/// The phoenix channel states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelState {
+    /// Not subscribed: new, left, or closed by the server.
+    Closed,
+    /// A join is wanted: in flight, or waiting for the socket to open.
+    Joining,
+    /// Joined: pushes go out at once.
+    Joined,
+    /// A leave is in flight.
+    Leaving,
+    /// The join failed or the channel errored; a rejoin is scheduled (or waits for the socket).
+    Errored,
+}
+
+/// What happens to a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Input {
+    /// The app subscribes.
+    Subscribe,
+    /// The socket opened.
+    SocketOpen,
+    /// The socket's connection ended unexpectedly.
+    SocketLost,
+    /// The app disconnected the socket: the channel stays wanted, silently.
+    SocketStopped,
+    /// The current join attempt got an `ok` reply.
+    JoinOk,
+    /// The current join attempt got an error reply.
+    JoinError,
+    /// The current join attempt got no reply in time.
+    JoinTimeout,
+    /// The rejoin backoff elapsed.
+    RejoinDue,
+    /// `phx_error` from the server, for the current join.
+    ServerError,
+    /// `phx_close` from the server, for the current join.
+    ServerClose,
+    /// The app unsubscribes (or removed the last handle).
+    Unsubscribe,
+    /// The leave got a reply or timed out.
+    LeaveDone,
+}
+
+/// Side effects of a transition, run in order by the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Action {
+    /// Send a join with a fresh ref and its own timeout (cancelling any previous attempt's).
+    SendJoin,
+    /// Send a leave and wait for its reply.
+    SendLeave,
+    /// Send a leave without waiting: clean up a join the server may still complete.
+    SendCleanupLeave,
+    /// Forget the join attempt (its ref and timer).
+    CancelJoin,
+    /// Reset the rejoin backoff.
+    ResetRejoin,
+    /// Schedule the next rejoin on the backoff schedule.
+    ScheduleRejoin,
+    /// Write the buffered pushes with the current join ref.
+    Flush,
+    /// End every waiting and in-flight push (the channel closed).
+    EndPushes,
+    /// Report `Subscribed`.
+    ReportSubscribed,
+    /// Report `TimedOut`.
+    ReportTimedOut,
+    /// Report `ChannelError` with the input's reason.
+    ReportError,
+    /// Report `Closed`.
+    ReportClosed,
+}
+
+/// The result of a transition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Transition {
+    pub(super) to: ChannelState,
+    pub(super) actions: &'static [Action],
+}
+
+const fn go(to: ChannelState, actions: &'static [Action]) -> Option<Transition> {
+    Some(Transition { to, actions })
+}
+
+/// The transition table. `None`: the input means nothing in this state (ignored).
+/// `socket_open`: the socket can carry a frame now.
+pub(super) fn transition(from: ChannelState, input: Input, socket_open: bool) -> Option<Transition> {
+    use Action::*;
+    use ChannelState::*;
+    use Input::*;
+    match (from, input) {
+        // Subscribing: join now, or when the socket opens.
+        (Closed | Errored, Subscribe) if socket_open => go(Joining, &[ResetRejoin, SendJoin]),
+        (Closed | Errored, Subscribe) => go(Joining, &[ResetRejoin]),
+        (Joining | Joined | Leaving, Subscribe) => None,
+
+        // The join attempt's outcome. Unlike Dart, an error reply leaves `joining`.
+        (Joining, JoinOk) => go(Joined, &[CancelJoin, ResetRejoin, ReportSubscribed, Flush]),
+        (Joining, JoinError) => go(Errored, &[CancelJoin, ReportError, ScheduleRejoin]),
+        (Joining, JoinTimeout) => {
+            go(Errored, &[SendCleanupLeave, CancelJoin, ReportTimedOut, ScheduleRejoin])
+        }
+
+        // The server's lifecycle events.
+        (Joining | Joined, ServerError) => go(Errored, &[CancelJoin, ReportError, ScheduleRejoin]),
+        (Joining | Joined | Errored | Leaving, ServerClose) => {
+            go(Closed, &[CancelJoin, EndPushes, ReportClosed])
+        }
+
+        // The socket. A lost connection errors the channel; it rejoins when the socket opens
+        // (not on the backoff timer: the socket's own schedule paces the attempts).
+        (Joining | Joined, SocketLost) => go(Errored, &[CancelJoin, ResetRejoin, ReportError]),
+        (Joining | Joined, SocketStopped) => go(Errored, &[CancelJoin, ResetRejoin]),
+        (Errored, SocketLost | SocketStopped) => go(Errored, &[ResetRejoin]),
+        (Leaving, SocketLost | SocketStopped) => go(Closed, &[CancelJoin, EndPushes, ReportClosed]),
+        (Joining | Errored, SocketOpen) => go(Joining, &[SendJoin]),
+        (Errored, RejoinDue) if socket_open => go(Joining, &[SendJoin]),
+
+        // Leaving: a leave goes out when the server knows the channel.
+        (Joining | Joined, Unsubscribe) if socket_open => go(Leaving, &[SendLeave]),
+        (Joining | Joined | Errored, Unsubscribe) => {
+            go(Closed, &[CancelJoin, ResetRejoin, EndPushes, ReportClosed])
+        }
+        (Leaving, LeaveDone) => go(Closed, &[EndPushes, ReportClosed]),
+
+        _ => None,
+    }
+}
+
+/// A push's body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PushBody {
+    /// A text frame: an event and its payload as raw JSON text.
+    Json {
+        /// The event.
+        event: String,
+        /// The payload, raw JSON text.
+        payload: String,
+    },
+    /// A user broadcast as a binary frame (kind 3, vsn 2.0.0 only): realtime-js's format.
+    UserBroadcast {
+        /// The user event.
+        event: String,
+        /// Metadata as raw JSON text.
+        meta: Option<String>,
+        /// The data: raw JSON text or bytes.
+        data: BroadcastData,
+    },
+}
+
+/// A push waiting in the channel's buffer.
+#[derive(Debug)]
+pub(super) struct Waiting {
+    pub(super) id: PushId,
+    pub(super) body: PushBody,
+    /// Its timeout, which started at enqueue.
+    pub(super) deadline: Instant,
+}
+
+/// A push written on the current connection, waiting for its reply.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct InFlight {
+    pub(super) id: PushId,
+    pub(super) msg_ref: u64,
+    pub(super) deadline: Instant,
+}
+
+/// One channel of the client.
+#[derive(Debug)]
+pub(super) struct Channel {
+    pub(super) topic: String,
+    pub(super) config: ChannelConfig,
+    /// Handles the app holds; at zero the channel leaves and is deleted once closed.
+    pub(super) handles: u32,
+    pub(super) state: ChannelState,
+    /// The ref of the current join attempt (while joining) or of the join that succeeded
+    /// (joined, leaving). Messages with another join ref are stale.
+    pub(super) join_ref: Option<u64>,
+    /// The current join attempt's timeout.
+    pub(super) join_deadline: Option<Instant>,
+    pub(super) rejoin_at: Option<Instant>,
+    pub(super) rejoin_attempts: u32,
+    /// The leave in flight: its ref and timeout.
+    pub(super) leave: Option<(u64, Instant)>,
+    pub(super) waiting: VecDeque<Waiting>,
+    pub(super) in_flight: VecDeque<InFlight>,
+}
+
+impl Channel {
+    pub(super) fn new(topic: String, config: ChannelConfig) -> Self {
+        Self {
+            topic,
+            config,
+            handles: 1,
+            state: ChannelState::Closed,
+            join_ref: None,
+            join_deadline: None,
+            rejoin_at: None,
+            rejoin_attempts: 0,
+            leave: None,
+            waiting: VecDeque::new(),
+            in_flight: VecDeque::new(),
+        }
+    }
+
+    /// The channel's earliest deadline.
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        let pushes = self.waiting.iter().map(|w| w.deadline).chain(self.in_flight.iter().map(|p| p.deadline));
+        [self.join_deadline, self.rejoin_at, self.leave.map(|(_, at)| at)].into_iter().flatten().chain(pushes).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATES: [ChannelState; 5] = [
+        ChannelState::Closed,
+        ChannelState::Joining,
+        ChannelState::Joined,
+        ChannelState::Leaving,
+        ChannelState::Errored,
+    ];
+
+    #[test]
+    fn every_report_matches_its_target_state() {
+        let inputs = [
+            Input::Subscribe,
+            Input::SocketOpen,
+            Input::SocketLost,
+            Input::SocketStopped,
+            Input::JoinOk,
+            Input::JoinError,
+            Input::JoinTimeout,
+            Input::RejoinDue,
+            Input::ServerError,
+            Input::ServerClose,
+            Input::Unsubscribe,
+            Input::LeaveDone,
+        ];
+        for from in STATES {
+            for input in inputs {
+                for open in [false, true] {
+                    let Some(t) = transition(from, input, open) else { continue };
+                    for action in t.actions {
+                        let ok = match action {
+                            Action::ReportSubscribed | Action::Flush => t.to == ChannelState::Joined,
+                            Action::ReportClosed | Action::EndPushes => t.to == ChannelState::Closed,
+                            Action::ReportError | Action::ReportTimedOut | Action::ScheduleRejoin => {
+                                t.to == ChannelState::Errored
+                            }
+                            Action::SendJoin => t.to == ChannelState::Joining && (open || input == Input::SocketOpen),
+                            Action::SendLeave => t.to == ChannelState::Leaving && open,
+                            _ => true,
+                        };
+                        assert!(ok, "{from:?} + {input:?} (open {open}) -> {t:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_closed_channel_ignores_everything_but_subscribe() {
+        for input in [Input::JoinOk, Input::JoinError, Input::ServerError, Input::ServerClose, Input::LeaveDone, Input::SocketOpen] {
+            assert_eq!(transition(ChannelState::Closed, input, true), None, "{input:?}");
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The client's configuration: endpoint, timings, schedules and limits.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+use core::time::Duration;
+
+use crate::phoenix::backoff::Backoff;
+use crate::phoenix::endpoint::{CLIENT_INFO, EndpointError, LogLevel};
+use crate::phoenix::heartbeat::{DEFAULT_HEARTBEAT_INTERVAL, HeartbeatConfigError};
+use crate::phoenix::serializer::Vsn;
+use crate::ws;
+
+/// Default timeout of joins, leaves and pushes (all the reference clients).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default bound of a channel's push buffer (realtime-js).
+pub const DEFAULT_PUSH_BUFFER: usize = 100;
+/// Default bound of the event queue: byte input stops being consumed when it is full.
+pub const DEFAULT_MAX_EVENTS: usize = 1024;
+/// Default bound of messages written but not yet taken by `poll_transmit`/`poll_message`.
+pub const DEFAULT_MAX_OUTGOING: usize = 1024;
+
+/// How the runtime carries WebSocket messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TransportKind {
+    /// A byte stream (TCP, TLS): the client does the WebSocket handshake and framing
+    /// (`handle_input`, `poll_transmit`).
+    #[default]
+    Bytes,
+    /// A transport that frames by itself (a browser WebSocket, an existing tungstenite
+    /// connection): whole messages in and out (`handle_message`, `poll_message`).
+    Messages,
+}
+
+/// What a full push buffer does with one more push.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Overflow {
+    /// Drop the oldest waiting push (reported as not sent), as realtime-js does.
+    #[default]
+    DropOldest,
+    /// Refuse the new push with an error.
+    Error,
+}
+
+/// Everything the client needs to know up front. Build with [`ClientConfig::new`], then set
+/// fields.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// The Realtime URL: `https://<ref>.supabase.co/realtime/v1`, a `ws(s)://` URL, or one
+    /// already ending in `/websocket`.
+    pub endpoint: String,
+    /// The project's API key, sent as the `apikey` query parameter.
+    pub api_key: String,
+    /// Extra query parameters, in order.
+    pub params: Vec<(String, String)>,
+    /// The server's log level for this connection, if set.
+    pub log_level: Option<LogLevel>,
+    /// The serializer (2.0.0 by default).
+    pub vsn: Vsn,
+    /// Header fields of the upgrade request (`X-Client-Info` by default).
+    pub headers: Vec<(String, String)>,
+    /// Bytes or whole messages.
+    pub transport: TransportKind,
+    /// WebSocket limits and timeouts (byte transports).
+    pub ws: ws::Config,
+    /// Time between heartbeats (25 s).
+    pub heartbeat_interval: Duration,
+    /// Time a heartbeat reply may take, from its send (one interval by default, at most one).
+    pub heartbeat_deadline: Duration,
+    /// A WebSocket ping every this often, each pong due before the next ping, as a second
+    /// liveness check (byte transports; off by default).
+    pub ping_interval: Option<Duration>,
+    /// Delays between reconnect attempts (1, 2, 5, 10 s).
+    pub reconnect: Backoff,
+    /// Delays between a channel's rejoin attempts (1, 2, 5, 10 s).
+    pub rejoin: Backoff,
+    /// Timeout of joins, leaves and pushes (10 s).
+    pub timeout: Duration,
+    /// Disconnect this long after the last channel is removed (two heartbeat intervals);
+    /// `None` stays connected.
+    pub disconnect_when_empty: Option<Duration>,
+    /// Bound of each channel's push buffer (100).
+    pub push_buffer: usize,
+    /// What a full push buffer does.
+    pub overflow: Overflow,
+    /// The access token sent in join payloads, if any.
+    pub access_token: Option<String>,
+    /// Bound of the event queue (1024).
+    pub max_events: usize,
+    /// Bound of the outgoing message queue (1024): pushes beyond it are refused as busy.
+    pub max_outgoing: usize,
+}
+
+impl ClientConfig {
+    /// The defaults for this endpoint and API key.
+    pub fn new(endpoint: impl Into<String>, api_key: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            api_key: api_key.into(),
+            params: Vec::new(),
+            log_level: None,
+            vsn: Vsn::V2,
+            headers: vec![(String::from("X-Client-Info"), String::from(CLIENT_INFO))],
+            transport: TransportKind::Bytes,
+            ws: ws::Config::default(),
+            heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+            heartbeat_deadline: DEFAULT_HEARTBEAT_INTERVAL,
+            ping_interval: None,
+            reconnect: Backoff::default(),
+            rejoin: Backoff::default(),
+            timeout: DEFAULT_TIMEOUT,
+            disconnect_when_empty: Some(DEFAULT_HEARTBEAT_INTERVAL * 2),
+            push_buffer: DEFAULT_PUSH_BUFFER,
+            overflow: Overflow::DropOldest,
+            access_token: None,
+            max_events: DEFAULT_MAX_EVENTS,
+            max_outgoing: DEFAULT_MAX_OUTGOING,
+        }
+    }
+
+    /// Sets the heartbeat interval and makes the reply deadline and the empty-socket
+    /// disconnect follow it (one and two intervals).
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self.heartbeat_deadline = interval;
+        self.disconnect_when_empty = self.disconnect_when_empty.map(|_| interval * 2);
+        self
+    }
+}
+
+/// A configuration the client cannot use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The endpoint or API key.
+    Endpoint(EndpointError),
+    /// The heartbeat timings.
+    Heartbeat(HeartbeatConfigError),
+    /// The WebSocket limits.
+    WebSocket(ws::ConfigError),
+    /// A zero push timeout, ping interval, push buffer, event bound or outgoing bound.
+    Zero(&'static str),
+    /// A header name or value with a line break or other control character.
+    InvalidHeader,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Endpoint(e) => write!(f, "endpoint: {e}"),
+            Self::Heartbeat(e) => write!(f, "heartbeat: {e}"),
+            Self::WebSocket(e) => write!(f, "websocket: {e}"),
+            Self::Zero(what) => write!(f, "{what} must be above zero"),
+            Self::InvalidHeader => f.write_str("header names and values must not hold control characters"),
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}

@@ -1,0 +1,66 @@
+//! Errors of the client's commands.
+
+use core::fmt;
+
+use crate::phoenix::serializer::EncodeError;
+
+/// A channel command was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// The topic already has a channel with a different configuration (design.md: one channel
+    /// per topic).
+    ConfigMismatch,
+    /// The id is of a channel that was removed, or of another client.
+    UnknownChannel,
+    /// The channel is leaving; subscribe again once it reports `Closed`.
+    Leaving,
+}
+
+impl fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ConfigMismatch => "the topic already has a channel with another configuration",
+            Self::UnknownChannel => "no such channel (it was removed)",
+            Self::Leaving => "the channel is leaving",
+        })
+    }
+}
+
+impl core::error::Error for ChannelError {}
+
+/// A push was refused; nothing was sent and no outcome will be reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PushError {
+    /// The id is of a channel that was removed.
+    UnknownChannel,
+    /// The channel is closed (never subscribed, or left) or leaving.
+    NotJoined,
+    /// The channel's push buffer is full and its policy is to refuse.
+    BufferFull,
+    /// The outgoing queue is full: drain `poll_transmit` (or `poll_message`) and try again.
+    Busy,
+    /// The payload, data or metadata is not valid JSON text.
+    InvalidJson,
+    /// A binary broadcast on the 1.0.0 serializer, which has no binary frames.
+    Unsupported,
+    /// The push cannot be framed (a binary frame field over 255 bytes).
+    Encode(EncodeError),
+}
+
+impl fmt::Display for PushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownChannel => f.write_str("no such channel (it was removed)"),
+            Self::NotJoined => f.write_str("the channel is not subscribed"),
+            Self::BufferFull => f.write_str("the channel's push buffer is full"),
+            Self::Busy => f.write_str("the outgoing queue is full"),
+            Self::InvalidJson => f.write_str("the payload is not valid json"),
+            Self::Unsupported => f.write_str("binary broadcasts need the 2.0.0 serializer"),
+            Self::Encode(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl core::error::Error for PushError {}

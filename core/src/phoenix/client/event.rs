@@ -1,0 +1,256 @@
+//! What the client reports, and what it asks of the runtime's transport.
+
+use alloc::string::String;
+use core::time::Duration;
+
+use super::channel::ChannelId;
+use crate::phoenix::ending::StopReason;
+use crate::phoenix::serializer::Message;
+use crate::ws;
+
+/// A request to the runtime about the transport, from [`poll_transport`](super::Client::poll_transport).
+/// Execute them in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportCommand {
+    /// Open a transport to `url`. A byte transport opens TCP (and TLS for `wss`) to its host and
+    /// port, then calls `handle_transport_open`; the client does the WebSocket handshake itself.
+    /// A self-framing transport opens a WebSocket to `url` with
+    /// [`headers`](super::Client::headers) and calls `handle_transport_open` once it is open.
+    Open {
+        /// The endpoint, `ws://` or `wss://`.
+        url: String,
+    },
+    /// Close the transport. A byte transport first writes everything `poll_transmit` gives
+    /// (the close frame), then closes; a self-framing transport sends a close frame with this
+    /// code and reason. The client treats the connection as ended from here on; reporting
+    /// `handle_transport_closed` afterwards is allowed and ignored.
+    Close {
+        /// The close code (1000 for a manual disconnect).
+        code: u16,
+        /// The close reason.
+        reason: String,
+    },
+    /// Drop the transport at once, without a close handshake and without flushing: the link is
+    /// presumed dead (a missed heartbeat or pong).
+    Abort,
+}
+
+/// How the transport ended, for `handle_transport_closed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportClosed<'a> {
+    /// The peer ended the stream (EOF).
+    Eof,
+    /// A TCP or TLS error, or the connect failed.
+    Error,
+    /// A self-framing transport received this close frame.
+    Closed {
+        /// The close code, if the frame had one.
+        code: Option<u16>,
+        /// The close reason.
+        reason: &'a str,
+    },
+    /// A self-framing transport's upgrade was refused with this HTTP status.
+    UpgradeRejected {
+        /// The HTTP status.
+        status: u16,
+    },
+}
+
+/// Where the socket is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Not connected and not trying: before `connect`, after `disconnect`, or stopped.
+    Disconnected,
+    /// The transport or the WebSocket handshake is under way.
+    Connecting,
+    /// Connected: channels join, pushes flow, heartbeats run.
+    Open,
+    /// A manual disconnect is closing the connection.
+    Closing,
+    /// The connection ended; the next attempt starts at this instant.
+    WaitingToReconnect {
+        /// When the next attempt starts.
+        at: crate::Instant,
+        /// Its number, counting from 1.
+        attempt: u32,
+    },
+}
+
+/// Why a connection ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionEnd {
+    /// The app disconnected (or the socket had no channels for the configured time).
+    Manual,
+    /// The server answered the upgrade with a status other than 101.
+    UpgradeRejected {
+        /// The HTTP status.
+        status: u16,
+        /// The start of the response body.
+        body: String,
+    },
+    /// The server closed the WebSocket.
+    ServerClosed {
+        /// The close code (1005 when the frame had none).
+        code: u16,
+        /// The close reason.
+        reason: String,
+    },
+    /// No heartbeat reply within the deadline.
+    HeartbeatTimeout,
+    /// No WebSocket pong within the ping interval.
+    PingTimeout,
+    /// The WebSocket layer failed (a protocol violation by the server, a bad upgrade response,
+    /// a handshake or close timeout).
+    WebSocket(ws::Error),
+    /// The transport ended without a close frame, or failed.
+    TransportLost,
+}
+
+/// What the socket does after a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// It tries again after `after`.
+    Reconnect {
+        /// The delay.
+        after: Duration,
+        /// The attempt's number, counting from 1.
+        attempt: u32,
+    },
+    /// It stopped until the app connects again.
+    Stop(StopReason),
+}
+
+/// A heartbeat's fate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeartbeatStatus {
+    /// A heartbeat went out.
+    Sent,
+    /// The server answered `ok` after `latency`.
+    Ok {
+        /// Time from send to reply.
+        latency: Duration,
+    },
+    /// The server answered with an error after `latency`.
+    Error {
+        /// Time from send to reply.
+        latency: Duration,
+    },
+    /// No reply within the deadline: the transport is dropped and the socket reconnects.
+    TimedOut,
+}
+
+/// A channel's subscription status; reported every time it happens, so one subscription can
+/// run `Subscribed`, `ChannelError`, `Subscribed`, ..., `Closed`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChannelStatus {
+    /// The join succeeded (again after each rejoin).
+    Subscribed,
+    /// The join got no reply in time; the channel retries with backoff.
+    TimedOut,
+    /// The channel is closed (left, or closed by the server). It stays closed until the app
+    /// subscribes again.
+    Closed,
+    /// The join was refused or the channel failed; it retries with backoff.
+    ChannelError(ChannelErrorReason),
+}
+
+/// Why a channel errored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChannelErrorReason {
+    /// The server refused the join; its response as raw JSON text.
+    JoinRejected(String),
+    /// The server sent `phx_error` (the channel process crashed); its payload as raw JSON.
+    ServerError(String),
+    /// The socket's connection ended; the channel rejoins when it is open again.
+    Disconnected,
+}
+
+/// How a push ended. Every push ends exactly once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// The server replied `ok`; the response as raw JSON text.
+    Ok(String),
+    /// The server replied with an error status; the response as raw JSON text.
+    Error(String),
+    /// No reply in time, or the connection died after the push was written: the outcome is
+    /// unknown, and the push is never re-sent.
+    TimedOut,
+    /// The push was never written.
+    NotSent(NotSentReason),
+}
+
+/// Why a push was never written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotSentReason {
+    /// It was the oldest in a full buffer whose policy is to drop the oldest.
+    Dropped,
+    /// The channel closed or was removed while the push waited.
+    ChannelClosed,
+}
+
+/// Identifies a push until its outcome is reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PushId(pub(crate) u64);
+
+impl PushId {
+    /// The number, unique for the client's life.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// Something that happened, from [`poll_event`](super::Client::poll_event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A connection opened (every time).
+    Connected,
+    /// A connection opened after the previous one was lost (not after a manual disconnect):
+    /// events of `gap` may have been missed, so apps can refetch.
+    Reconnected {
+        /// Time from the loss to the new connection's open.
+        gap: Duration,
+    },
+    /// A connection ended.
+    Disconnected {
+        /// Why.
+        end: ConnectionEnd,
+        /// What the socket does next.
+        next: Next,
+    },
+    /// A heartbeat was sent, answered or missed.
+    Heartbeat(HeartbeatStatus),
+    /// A WebSocket pong answered the keepalive ping after `rtt`.
+    Pong {
+        /// Round-trip time.
+        rtt: Duration,
+    },
+    /// A channel's status changed.
+    Status {
+        /// The channel.
+        channel: ChannelId,
+        /// Its status.
+        status: ChannelStatus,
+    },
+    /// A message for a channel that is not a reply or lifecycle event (a broadcast, presence,
+    /// postgres change or system message).
+    Message {
+        /// The channel.
+        channel: ChannelId,
+        /// The message.
+        message: Message,
+    },
+    /// A push ended.
+    Push {
+        /// The channel.
+        channel: ChannelId,
+        /// The push.
+        push: PushId,
+        /// How it ended.
+        outcome: PushOutcome,
+    },
+    /// A frame from the server could not be decoded; it was skipped.
+    Undecodable(crate::phoenix::serializer::DecodeError),
+}

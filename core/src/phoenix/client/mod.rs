@@ -1,0 +1,1290 @@
+//! The Realtime client: one sans-IO state machine for the socket and its channels.
+//!
+//! It composes the [`ws`](crate::ws) layer (or a transport that frames by itself), the
+//! [`serializer`](crate::phoenix::serializer), the [`heartbeat`](crate::phoenix::heartbeat), the
+//! [`backoff`](crate::phoenix::backoff) schedules and the [`ending`](crate::phoenix::ending)
+//! table. Time comes in as an argument; nothing here blocks, sleeps or does IO.
+//!
+//! # Driving it
+//!
+//! After any input (`handle_*`, a command), drain the outputs in this order:
+//!
+//! 1. [`poll_transport`](Client::poll_transport): open, close or drop the transport.
+//! 2. [`poll_transmit`](Client::poll_transmit) until it returns 0 (byte transports), or
+//!    [`poll_message`](Client::poll_message) until `None` (self-framing transports).
+//! 3. [`poll_event`](Client::poll_event) until `None`.
+//! 4. [`poll_timeout`](Client::poll_timeout): call [`handle_timeout`](Client::handle_timeout)
+//!    then.
+//!
+//! # Policy (design.md)
+//!
+//! - Joins, leaves and heartbeats never cross connections: a new connection re-derives them
+//!   from channel state. Pushes wait in their channel's bounded buffer while it cannot send,
+//!   with their timeout running from enqueue, and are written once with the join ref of the
+//!   join that succeeded. A push written on a connection that dies ends as timed out.
+//! - Every join attempt has a fresh ref and its own timeout; a reply or lifecycle event that
+//!   names another join is stale and dropped.
+//! - How a connection ended decides what happens next ([`ending::decide`]).
+
+mod channel;
+mod config;
+mod error;
+mod event;
+
+use alloc::borrow::Cow;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+pub use channel::{ChannelId, ChannelState, PushBody};
+pub use config::{
+    ClientConfig, ConfigError, DEFAULT_MAX_EVENTS, DEFAULT_MAX_OUTGOING, DEFAULT_PUSH_BUFFER,
+    DEFAULT_TIMEOUT, Overflow, TransportKind,
+};
+pub use error::{ChannelError, PushError};
+pub use event::{
+    ChannelErrorReason, ChannelStatus, ConnectionEnd, ConnectionState, Event, HeartbeatStatus, Next,
+    NotSentReason, PushId, PushOutcome, TransportClosed, TransportCommand,
+};
+
+use self::channel::{Action, Channel, InFlight, Input, Waiting, transition};
+use super::backoff::Backoff;
+use super::channel_config::ChannelConfig;
+use super::ending::{self, Decision, Ending, StopReason};
+use super::endpoint::endpoint_url;
+use super::heartbeat::{HEARTBEAT_EVENT, HEARTBEAT_TOPIC, Heartbeat, HeartbeatAction};
+use super::serializer::{
+    self, BroadcastData, BroadcastDataRef, EncodeError, Field, MAX_BINARY_FIELD_LEN,
+    Outgoing, Payload, UserBroadcastPush, Vsn,
+};
+use crate::rng::Rng;
+use crate::time::Instant;
+use crate::ws::{self, CloseCode, MessageKind, WebSocket, WsEvent};
+
+/// The topic prefix of every Realtime channel.
+pub const TOPIC_PREFIX: &str = "realtime:";
+/// Bound of the WebSocket layer's own event queue: small, so the client's queue bound holds
+/// within a few events.
+const WS_EVENT_BATCH: usize = 16;
+
+/// Where the connection is (finer than the public [`ConnectionState`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Conn {
+    Idle,
+    /// `Open` was asked of the runtime; the transport is not up yet.
+    Opening,
+    /// The byte transport is up; the WebSocket handshake is running.
+    Handshaking,
+    Open,
+    /// A manual disconnect runs the close handshake.
+    Closing,
+    Waiting {
+        at: Instant,
+        attempt: u32,
+    },
+}
+
+/// The current transport, as the client sees it.
+#[derive(Debug)]
+enum Link {
+    None,
+    Bytes(WebSocket),
+    Messages(VecDeque<ws::Message>),
+}
+
+impl Link {
+    fn is_full(&self, max: usize) -> bool {
+        match self {
+            Self::None => true,
+            Self::Bytes(ws) => ws.pending_messages() >= max,
+            Self::Messages(q) => q.len() >= max,
+        }
+    }
+
+    /// Hands a message to the transport; false when it cannot take it.
+    fn send(&mut self, msg: ws::Message, max: usize) -> bool {
+        if self.is_full(max) {
+            return false;
+        }
+        match self {
+            Self::None => false,
+            Self::Bytes(ws) => {
+                let (kind, bytes) = match msg {
+                    ws::Message::Text(s) => (MessageKind::Text, s.into_bytes()),
+                    ws::Message::Binary(b) => (MessageKind::Binary, b),
+                };
+                ws.send(kind, bytes).is_ok()
+            }
+            Self::Messages(q) => {
+                q.push_back(msg);
+                true
+            }
+        }
+    }
+}
+
+/// How `finish` ends the transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Finish {
+    /// Ask the runtime to close it (after flushing a byte link's close frame).
+    Close,
+    /// Ask the runtime to drop it at once.
+    Abort,
+    /// It is already gone.
+    Gone,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Ping {
+    interval: Duration,
+    next: Instant,
+    /// When the unanswered ping was sent.
+    outstanding: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    channel: Option<Channel>,
+}
+
+/// The Supabase Realtime client state machine. See the [module docs](self) for the run loop.
+#[derive(Debug)]
+pub struct Client {
+    // Settings.
+    url: String,
+    vsn: Vsn,
+    headers: Vec<(String, String)>,
+    transport: TransportKind,
+    ws_config: ws::Config,
+    ping_interval: Option<Duration>,
+    reconnect: Backoff,
+    rejoin: Backoff,
+    timeout: Duration,
+    disconnect_when_empty: Option<Duration>,
+    push_buffer: usize,
+    overflow: Overflow,
+    access_token: Option<String>,
+    max_events: usize,
+    max_outgoing: usize,
+
+    // State.
+    rng: Rng,
+    now: Instant,
+    conn: Conn,
+    link: Link,
+    /// A byte link whose last bytes (its close frame) still drain through `poll_transmit`.
+    draining: Option<WebSocket>,
+    commands: VecDeque<TransportCommand>,
+    events: VecDeque<Event>,
+    heartbeat: Heartbeat,
+    ping: Option<Ping>,
+    /// The last ref handed out; refs are never reused for the client's life.
+    last_ref: u64,
+    last_push: u64,
+    slots: Vec<Slot>,
+    topics: BTreeMap<String, u32>,
+    reconnect_attempt: u32,
+    idle_at: Option<Instant>,
+    stop_idle: bool,
+    /// The first known cause of the current connection's end.
+    ending: Option<ConnectionEnd>,
+    /// When the connection was lost (not by the app), for `Reconnected { gap }`.
+    lost_at: Option<Instant>,
+    /// The last join error's response on this connection: the context of a 1001 close.
+    last_join_error: Option<String>,
+    /// A flush stopped on a full outgoing queue; retry it when the queue drains.
+    needs_flush: bool,
+}
+
+impl Client {
+    /// A client that has not connected yet. `rng_seed` comes from the runtime's entropy
+    /// source (OS or chip RNG); it drives WebSocket keys, masks and jitter.
+    pub fn new(config: ClientConfig, rng_seed: [u8; 32]) -> Result<Self, ConfigError> {
+        let params: Vec<(&str, &str)> = config.params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let url = endpoint_url(&config.endpoint, &config.api_key, config.vsn, config.log_level, &params)
+            .map_err(ConfigError::Endpoint)?;
+        let heartbeat = Heartbeat::new(config.heartbeat_interval, config.heartbeat_deadline)
+            .map_err(ConfigError::Heartbeat)?;
+        config.ws.validate().map_err(ConfigError::WebSocket)?;
+        for (what, zero) in [
+            ("timeout", config.timeout.is_zero()),
+            ("ping interval", config.ping_interval.is_some_and(|p| p.is_zero())),
+            ("push buffer", config.push_buffer == 0),
+            ("max events", config.max_events == 0),
+            ("max outgoing", config.max_outgoing == 0),
+        ] {
+            if zero {
+                return Err(ConfigError::Zero(what));
+            }
+        }
+        let bad = |s: &str| s.is_empty() || s.bytes().any(|b| b.is_ascii_control());
+        if config.headers.iter().any(|(k, v)| bad(k) || (!v.is_empty() && bad(v)) || k.contains(':')) {
+            return Err(ConfigError::InvalidHeader);
+        }
+        Ok(Self {
+            url,
+            vsn: config.vsn,
+            headers: config.headers,
+            transport: config.transport,
+            ws_config: config.ws,
+            ping_interval: config.ping_interval,
+            reconnect: config.reconnect,
+            rejoin: config.rejoin,
+            timeout: config.timeout,
+            disconnect_when_empty: config.disconnect_when_empty,
+            push_buffer: config.push_buffer,
+            overflow: config.overflow,
+            access_token: config.access_token,
+            max_events: config.max_events,
+            max_outgoing: config.max_outgoing,
+            rng: Rng::from_seed(rng_seed),
+            now: Instant::ZERO,
+            conn: Conn::Idle,
+            link: Link::None,
+            draining: None,
+            commands: VecDeque::new(),
+            events: VecDeque::new(),
+            heartbeat,
+            ping: None,
+            last_ref: 0,
+            last_push: 0,
+            slots: Vec::new(),
+            topics: BTreeMap::new(),
+            reconnect_attempt: 0,
+            idle_at: None,
+            stop_idle: false,
+            ending: None,
+            lost_at: None,
+            last_join_error: None,
+            needs_flush: false,
+        })
+    }
+
+    // ---------------------------------------------------------------- getters
+
+    /// The WebSocket URL, with `apikey`, `vsn` and the other parameters.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The upgrade request's extra header fields (a self-framing transport sends them).
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The serializer in use.
+    pub fn vsn(&self) -> Vsn {
+        self.vsn
+    }
+
+    /// Where the socket is.
+    pub fn state(&self) -> ConnectionState {
+        match self.conn {
+            Conn::Idle => ConnectionState::Disconnected,
+            Conn::Opening | Conn::Handshaking => ConnectionState::Connecting,
+            Conn::Open => ConnectionState::Open,
+            Conn::Closing => ConnectionState::Closing,
+            Conn::Waiting { at, attempt } => ConnectionState::WaitingToReconnect { at, attempt },
+        }
+    }
+
+    /// A channel's state, or `None` for a removed channel.
+    pub fn channel_state(&self, id: ChannelId) -> Option<ChannelState> {
+        self.get(id).map(|c| c.state)
+    }
+
+    /// A channel's topic (`realtime:<name>`).
+    pub fn channel_topic(&self, id: ChannelId) -> Option<&str> {
+        self.get(id).map(|c| c.topic.as_str())
+    }
+
+    /// The channels that exist, in no particular order.
+    pub fn channels(&self) -> impl Iterator<Item = ChannelId> + '_ {
+        self.slots.iter().enumerate().filter(|(_, s)| s.channel.is_some()).map(|(i, s)| ChannelId {
+            index: i as u32,
+            generation: s.generation,
+        })
+    }
+
+    // ---------------------------------------------------------------- socket commands
+
+    /// Connects, unless connected or connecting. A pending reconnect starts at once.
+    pub fn connect(&mut self, now: Instant) {
+        self.now = now;
+        if matches!(self.conn, Conn::Idle | Conn::Waiting { .. }) {
+            if self.conn == Conn::Idle {
+                self.reconnect_attempt = 0;
+            }
+            self.open_transport();
+        }
+    }
+
+    /// Disconnects and cancels any reconnect. Channels stay subscribed in intent: they rejoin
+    /// (without an error status) on the next `connect`.
+    pub fn disconnect(&mut self, now: Instant) {
+        self.now = now;
+        self.lost_at = None;
+        self.reconnect_attempt = 0;
+        match self.conn {
+            Conn::Idle | Conn::Closing => {}
+            Conn::Waiting { .. } => self.conn = Conn::Idle,
+            Conn::Opening | Conn::Handshaking => {
+                self.ending = Some(ConnectionEnd::Manual);
+                self.finish(Finish::Close);
+            }
+            Conn::Open => {
+                self.ending = Some(ConnectionEnd::Manual);
+                let closing = match &mut self.link {
+                    Link::Bytes(ws) => ws.close(now, CloseCode::NORMAL, "").is_ok(),
+                    _ => false,
+                };
+                if closing {
+                    self.conn = Conn::Closing;
+                    self.heartbeat.stop();
+                    self.ping = None;
+                } else {
+                    self.finish(Finish::Close);
+                }
+            }
+        }
+        self.idle_at = None;
+    }
+
+    /// The app came to the foreground or the network changed: probe liveness at once (a
+    /// heartbeat now, its reply due within the deadline), or reconnect now if waiting to.
+    pub fn resume(&mut self, now: Instant) {
+        self.now = now;
+        match self.conn {
+            Conn::Open => self.heartbeat.probe(now),
+            Conn::Waiting { .. } => self.open_transport(),
+            _ => {}
+        }
+    }
+
+    // ---------------------------------------------------------------- channel commands
+
+    /// The channel for topic `realtime:<name>`: a new one, or another handle to the existing
+    /// one when `config` is equal. Remove each handle with [`remove_channel`](Self::remove_channel).
+    pub fn channel(&mut self, now: Instant, name: &str, config: ChannelConfig) -> Result<ChannelId, ChannelError> {
+        self.now = now;
+        let mut topic = String::with_capacity(TOPIC_PREFIX.len() + name.len());
+        topic.push_str(TOPIC_PREFIX);
+        topic.push_str(name);
+        if let Some(&index) = self.topics.get(&topic) {
+            let slot = &mut self.slots[index as usize];
+            let ch = slot.channel.as_mut().ok_or(ChannelError::UnknownChannel)?;
+            if ch.config != config {
+                return Err(ChannelError::ConfigMismatch);
+            }
+            ch.handles += 1;
+            return Ok(ChannelId { index, generation: slot.generation });
+        }
+        let index = match self.slots.iter().position(|s| s.channel.is_none()) {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot { generation: 0, channel: None });
+                self.slots.len() - 1
+            }
+        };
+        let index32 = u32::try_from(index).map_err(|_| ChannelError::UnknownChannel)?;
+        self.topics.insert(topic.clone(), index32);
+        let slot = &mut self.slots[index];
+        slot.channel = Some(Channel::new(topic, config));
+        self.idle_at = None;
+        Ok(ChannelId { index: index32, generation: slot.generation })
+    }
+
+    /// Joins the channel (connecting the socket if it is disconnected). Statuses follow as
+    /// events.
+    pub fn subscribe(&mut self, now: Instant, id: ChannelId) -> Result<(), ChannelError> {
+        self.now = now;
+        let ch = self.get(id).ok_or(ChannelError::UnknownChannel)?;
+        if ch.state == ChannelState::Leaving {
+            return Err(ChannelError::Leaving);
+        }
+        self.apply(id.index, Input::Subscribe, None);
+        if self.conn == Conn::Idle {
+            self.connect(now);
+        }
+        Ok(())
+    }
+
+    /// Leaves the channel; it reports `Closed` when the server confirms (or at once when
+    /// offline).
+    pub fn unsubscribe(&mut self, now: Instant, id: ChannelId) -> Result<(), ChannelError> {
+        self.now = now;
+        self.get(id).ok_or(ChannelError::UnknownChannel)?;
+        self.apply(id.index, Input::Unsubscribe, None);
+        Ok(())
+    }
+
+    /// Drops one handle; the last one leaves the channel and deletes it once closed.
+    pub fn remove_channel(&mut self, now: Instant, id: ChannelId) -> Result<(), ChannelError> {
+        self.now = now;
+        let ch = self.get_mut(id).ok_or(ChannelError::UnknownChannel)?;
+        ch.handles = ch.handles.saturating_sub(1);
+        if ch.handles == 0 {
+            self.release(id.index);
+        }
+        Ok(())
+    }
+
+    /// Drops every handle of every channel: all leave and are deleted once closed.
+    pub fn remove_all_channels(&mut self, now: Instant) {
+        self.now = now;
+        for index in 0..self.slots.len() as u32 {
+            if let Some(ch) = self.slots[index as usize].channel.as_mut() {
+                ch.handles = 0;
+                self.release(index);
+            }
+        }
+    }
+
+    /// Pushes `body` on a channel with the default timeout.
+    pub fn push(&mut self, now: Instant, id: ChannelId, body: PushBody) -> Result<PushId, PushError> {
+        self.push_with_timeout(now, id, body, self.timeout)
+    }
+
+    /// Pushes `body` on a channel; its outcome is reported as [`Event::Push`]. It goes out at
+    /// once when the channel is joined, or waits in the channel's buffer (its timeout already
+    /// running) while the channel joins, errored or the socket is offline.
+    pub fn push_with_timeout(
+        &mut self,
+        now: Instant,
+        id: ChannelId,
+        body: PushBody,
+        timeout: Duration,
+    ) -> Result<PushId, PushError> {
+        self.now = now;
+        let vsn = self.vsn;
+        let ch = self.get(id).ok_or(PushError::UnknownChannel)?;
+        check_body(vsn, &ch.topic, &body)?;
+        if matches!(ch.state, ChannelState::Closed | ChannelState::Leaving) {
+            return Err(PushError::NotJoined);
+        }
+        let direct = ch.state == ChannelState::Joined && self.conn == Conn::Open && ch.waiting.is_empty();
+        if direct && self.link.is_full(self.max_outgoing) {
+            return Err(PushError::Busy);
+        }
+        let ch = self.slots[id.index as usize].channel.as_mut().ok_or(PushError::UnknownChannel)?;
+        if !direct && ch.waiting.len() >= self.push_buffer {
+            if self.overflow == Overflow::Error {
+                return Err(PushError::BufferFull);
+            }
+            if let Some(old) = ch.waiting.pop_front() {
+                self.events.push_back(Event::Push {
+                    channel: id,
+                    push: old.id,
+                    outcome: PushOutcome::NotSent(NotSentReason::Dropped),
+                });
+            }
+        }
+        self.last_push += 1;
+        let push = PushId(self.last_push);
+        let deadline = now + timeout;
+        if direct {
+            self.last_ref += 1;
+            let msg_ref = self.last_ref;
+            let msg = encode(vsn, ch.join_ref, msg_ref, &ch.topic, &body).map_err(PushError::Encode)?;
+            self.link.send(msg, self.max_outgoing);
+            ch.in_flight.push_back(InFlight { id: push, msg_ref, deadline });
+        } else {
+            ch.waiting.push_back(Waiting { id: push, body, deadline });
+        }
+        Ok(push)
+    }
+
+    // ---------------------------------------------------------------- transport inputs
+
+    /// The transport the client asked for is up: a byte transport's TCP (and TLS) connection,
+    /// or a self-framing transport's open WebSocket.
+    pub fn handle_transport_open(&mut self, now: Instant) {
+        self.now = now;
+        if self.conn != Conn::Opening {
+            return;
+        }
+        match self.transport {
+            TransportKind::Messages => {
+                self.link = Link::Messages(VecDeque::new());
+                self.on_open(now);
+            }
+            TransportKind::Bytes => {
+                let mut seed = [0u8; 32];
+                self.rng.fill_bytes(&mut seed);
+                // Invariant: the config was validated in `new`.
+                let Ok(mut ws) = WebSocket::new(self.ws_config, seed) else { return };
+                ws.set_queue_limits(WS_EVENT_BATCH, self.max_outgoing);
+                let headers: Vec<(&str, &str)> =
+                    self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let started = ws::Url::parse(&self.url).ok().is_some_and(|url| {
+                    ws.connect(now, &ws::Request { url, protocols: &[], headers: &headers }).is_ok()
+                });
+                self.link = Link::Bytes(ws);
+                if started {
+                    self.conn = Conn::Handshaking;
+                } else {
+                    // Unreachable with a validated config; ends like a failed transport.
+                    self.finish(Finish::Close);
+                }
+            }
+        }
+    }
+
+    /// The transport ended (or failed to open).
+    pub fn handle_transport_closed(&mut self, now: Instant, how: TransportClosed<'_>) {
+        self.now = now;
+        self.draining = None;
+        if !matches!(self.conn, Conn::Opening | Conn::Handshaking | Conn::Open | Conn::Closing) {
+            return;
+        }
+        let end = match how {
+            TransportClosed::Closed { code, reason } => ConnectionEnd::ServerClosed {
+                code: code.unwrap_or(CloseCode::NO_STATUS.0),
+                reason: String::from(reason),
+            },
+            TransportClosed::UpgradeRejected { status } => {
+                ConnectionEnd::UpgradeRejected { status, body: String::new() }
+            }
+            TransportClosed::Eof | TransportClosed::Error => ConnectionEnd::TransportLost,
+        };
+        if let Link::Bytes(ws) = &mut self.link {
+            ws.handle_transport_closed(now);
+            self.pump(now);
+            if self.link_gone() {
+                return;
+            }
+        }
+        self.ending.get_or_insert(end);
+        self.finish(Finish::Gone);
+    }
+
+    /// Bytes from a byte transport. Returns how many were consumed: keep the rest and offer it
+    /// again with more. It stops early at a partial frame, while a pong waits for
+    /// `poll_transmit`, or when the event queue is full (drain `poll_event`).
+    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
+        self.now = now;
+        let mut used = 0;
+        while used < bytes.len() && self.events.len() < self.max_events {
+            let Link::Bytes(ws) = &mut self.link else {
+                // No connection to feed: the bytes belong to a transport that is going away.
+                return bytes.len();
+            };
+            let n = ws.handle_input(now, &bytes[used..]);
+            used += n;
+            let events = self.pump(now);
+            if n == 0 && events == 0 {
+                break;
+            }
+        }
+        used
+    }
+
+    /// A whole message from a self-framing transport.
+    pub fn handle_message(&mut self, now: Instant, message: ws::Message) {
+        self.now = now;
+        if self.conn == Conn::Open && matches!(self.link, Link::Messages(_)) {
+            self.on_message(now, message);
+        }
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        if let Link::Bytes(ws) = &mut self.link {
+            ws.handle_timeout(now);
+            self.pump(now);
+        }
+        if self.conn == Conn::Open {
+            let last_ref = &mut self.last_ref;
+            match self.heartbeat.handle_timeout(now, || {
+                *last_ref += 1;
+                *last_ref
+            }) {
+                Some(HeartbeatAction::Send { msg_ref }) => {
+                    let msg = encode_json(self.vsn, None, msg_ref, HEARTBEAT_TOPIC, HEARTBEAT_EVENT, "{}");
+                    self.link.send(msg, self.max_outgoing);
+                    self.events.push_back(Event::Heartbeat(HeartbeatStatus::Sent));
+                }
+                Some(HeartbeatAction::TimedOut) => {
+                    self.events.push_back(Event::Heartbeat(HeartbeatStatus::TimedOut));
+                    self.ending.get_or_insert(ConnectionEnd::HeartbeatTimeout);
+                    self.finish(Finish::Abort);
+                }
+                None => {}
+            }
+        }
+        if self.conn == Conn::Open
+            && let Some(ping) = &mut self.ping
+        {
+            if ping.outstanding.is_some_and(|sent| now >= sent + ping.interval) {
+                self.ending.get_or_insert(ConnectionEnd::PingTimeout);
+                self.finish(Finish::Abort);
+            } else if ping.outstanding.is_none() && now >= ping.next {
+                ping.outstanding = Some(now);
+                ping.next = now + ping.interval;
+                if let Link::Bytes(ws) = &mut self.link {
+                    // A ping can only fail on a closing connection, which ends anyway.
+                    let _ = ws.ping(now);
+                }
+            }
+        }
+        if let Conn::Waiting { at, .. } = self.conn
+            && now >= at
+        {
+            self.open_transport();
+        }
+        if self.idle_at.is_some_and(|at| now >= at) {
+            self.idle_at = None;
+            self.stop_idle = true;
+            self.disconnect(now);
+        }
+        for index in 0..self.slots.len() as u32 {
+            self.channel_timeouts(now, index);
+        }
+    }
+
+    // ---------------------------------------------------------------- outputs
+
+    /// The next transport command.
+    pub fn poll_transport(&mut self) -> Option<TransportCommand> {
+        let cmd = self.commands.pop_front()?;
+        if matches!(cmd, TransportCommand::Open { .. }) {
+            // The runtime flushed the previous link when it executed its `Close`.
+            self.draining = None;
+        }
+        Some(cmd)
+    }
+
+    /// Fills `out` with bytes for a byte transport; 0 when there are none.
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> usize {
+        if let Some(old) = &mut self.draining {
+            let n = old.poll_transmit(out);
+            if n > 0 {
+                return n;
+            }
+            self.draining = None;
+        }
+        if self.needs_flush {
+            self.flush_all();
+        }
+        let Link::Bytes(ws) = &mut self.link else { return 0 };
+        let n = ws.poll_transmit(out);
+        if ws.state() == ws::State::Closed && n == 0 {
+            // Everything, the close frame included, is out.
+            self.finish(Finish::Close);
+        }
+        n
+    }
+
+    /// The next message for a self-framing transport.
+    pub fn poll_message(&mut self) -> Option<ws::Message> {
+        if self.needs_flush {
+            self.flush_all();
+        }
+        match &mut self.link {
+            Link::Messages(q) => q.pop_front(),
+            _ => None,
+        }
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call `handle_timeout` next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut add = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        match self.conn {
+            Conn::Waiting { at, .. } => add(Some(at)),
+            Conn::Open => {
+                add(self.heartbeat.poll_timeout());
+                if let Some(p) = &self.ping {
+                    add(Some(p.outstanding.map_or(p.next, |sent| sent + p.interval)));
+                }
+            }
+            _ => {}
+        }
+        if let Link::Bytes(ws) = &self.link {
+            add(ws.poll_timeout());
+        }
+        add(self.idle_at);
+        for slot in &self.slots {
+            if let Some(ch) = &slot.channel {
+                add(ch.poll_timeout());
+            }
+        }
+        next
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    fn get(&self, id: ChannelId) -> Option<&Channel> {
+        let slot = self.slots.get(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.channel.as_ref()
+    }
+
+    fn get_mut(&mut self, id: ChannelId) -> Option<&mut Channel> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.channel.as_mut()
+    }
+
+    fn id(&self, index: u32) -> ChannelId {
+        ChannelId { index, generation: self.slots[index as usize].generation }
+    }
+
+    fn link_gone(&self) -> bool {
+        matches!(self.link, Link::None)
+    }
+
+    fn open_transport(&mut self) {
+        self.link = Link::None;
+        self.ending = None;
+        self.stop_idle = false;
+        self.conn = Conn::Opening;
+        self.commands.push_back(TransportCommand::Open { url: self.url.clone() });
+    }
+
+    /// Drains the WebSocket layer's events; returns how many there were.
+    fn pump(&mut self, now: Instant) -> usize {
+        let mut count = 0;
+        loop {
+            let Link::Bytes(ws) = &mut self.link else { return count };
+            let Some(event) = ws.poll_event() else { break };
+            count += 1;
+            match event {
+                WsEvent::Open { .. } => self.on_open(now),
+                WsEvent::Rejected { status, body } => {
+                    let body = String::from_utf8_lossy(&body).into_owned();
+                    self.ending.get_or_insert(ConnectionEnd::UpgradeRejected { status, body });
+                }
+                WsEvent::Message(m) => self.on_message(now, m),
+                WsEvent::Pong { rtt } => {
+                    if let (Some(rtt), Some(ping)) = (rtt, &mut self.ping) {
+                        ping.outstanding = None;
+                        self.events.push_back(Event::Pong { rtt });
+                    }
+                }
+                WsEvent::Close { code, reason } => {
+                    let code = code.unwrap_or(CloseCode::NO_STATUS).0;
+                    self.ending.get_or_insert(ConnectionEnd::ServerClosed { code, reason });
+                }
+                WsEvent::Failed(e) => {
+                    let end = match e {
+                        ws::Error::ConnectionReset => ConnectionEnd::TransportLost,
+                        e => ConnectionEnd::WebSocket(e),
+                    };
+                    self.ending.get_or_insert(end);
+                }
+            }
+        }
+        if let Link::Bytes(ws) = &self.link
+            && ws.state() == ws::State::Closed
+        {
+            // The close handshake is done (or the connection failed): what is left to send
+            // drains through `poll_transmit` before the runtime closes.
+            self.finish(Finish::Close);
+        }
+        count
+    }
+
+    fn on_open(&mut self, now: Instant) {
+        self.conn = Conn::Open;
+        self.reconnect_attempt = 0;
+        self.last_join_error = None;
+        self.heartbeat.start(now);
+        self.ping = match (self.transport, self.ping_interval) {
+            (TransportKind::Bytes, Some(interval)) => Some(Ping { interval, next: now + interval, outstanding: None }),
+            _ => None,
+        };
+        self.events.push_back(Event::Connected);
+        if let Some(lost) = self.lost_at.take() {
+            self.events.push_back(Event::Reconnected { gap: now.saturating_duration_since(lost) });
+        }
+        for index in 0..self.slots.len() as u32 {
+            self.apply(index, Input::SocketOpen, None);
+        }
+    }
+
+    /// Ends the current connection: asks the runtime to close or drop the transport, ends the
+    /// pushes written on it, errors the channels and decides what comes next.
+    fn finish(&mut self, how: Finish) {
+        let now = self.now;
+        match (how, core::mem::replace(&mut self.link, Link::None)) {
+            (Finish::Gone, _) => {}
+            (Finish::Abort, _) => self.commands.push_back(TransportCommand::Abort),
+            (Finish::Close, link) => {
+                if let Link::Bytes(ws) = link {
+                    self.draining = Some(ws);
+                }
+                self.commands.push_back(TransportCommand::Close {
+                    code: CloseCode::NORMAL.0,
+                    reason: String::new(),
+                });
+            }
+        }
+        let end = self.ending.take().unwrap_or(ConnectionEnd::TransportLost);
+        self.heartbeat.stop();
+        self.ping = None;
+        self.needs_flush = false;
+        let was = self.conn;
+        self.conn = Conn::Idle;
+        let manual = end == ConnectionEnd::Manual;
+        for index in 0..self.slots.len() as u32 {
+            let id = self.id(index);
+            if let Some(ch) = self.slots[index as usize].channel.as_mut() {
+                for p in ch.in_flight.drain(..) {
+                    self.events.push_back(Event::Push { channel: id, push: p.id, outcome: PushOutcome::TimedOut });
+                }
+            }
+            let input = if manual { Input::SocketStopped } else { Input::SocketLost };
+            self.apply(index, input, Some(ChannelErrorReason::Disconnected));
+        }
+        let join_error = self.last_join_error.take();
+        let decision = match &end {
+            ConnectionEnd::Manual => Decision::Stop(StopReason::Manual),
+            ConnectionEnd::UpgradeRejected { status, .. } => {
+                ending::decide(&Ending::UpgradeRejected { status: *status })
+            }
+            ConnectionEnd::ServerClosed { code, reason } => {
+                let context = if reason.is_empty() { join_error.as_deref().unwrap_or("") } else { reason };
+                ending::decide(&Ending::ServerClosed { code: CloseCode(*code), context })
+            }
+            ConnectionEnd::HeartbeatTimeout | ConnectionEnd::PingTimeout => {
+                ending::decide(&Ending::LivenessTimeout)
+            }
+            ConnectionEnd::WebSocket(_) | ConnectionEnd::TransportLost => {
+                ending::decide(&Ending::TransportFailed)
+            }
+        };
+        let next = match decision {
+            Decision::Stop(StopReason::Manual) if self.stop_idle => Next::Stop(StopReason::Idle),
+            Decision::Stop(reason) => Next::Stop(reason),
+            Decision::Backoff { .. } | Decision::RateLimited => {
+                self.reconnect_attempt = self.reconnect_attempt.saturating_add(1);
+                let attempt = self.reconnect_attempt;
+                let delay = match decision {
+                    Decision::RateLimited => Some(self.reconnect.longest()),
+                    _ => self.reconnect.delay(attempt, &mut self.rng),
+                };
+                match delay {
+                    Some(after) => Next::Reconnect { after, attempt },
+                    None => Next::Stop(StopReason::RetriesExhausted),
+                }
+            }
+        };
+        if let Next::Reconnect { after, attempt } = next {
+            self.conn = Conn::Waiting { at: now + after, attempt };
+            // The gap counts from the loss of the last open connection, across failed attempts.
+            if was == Conn::Open {
+                self.lost_at.get_or_insert(now);
+            }
+        } else {
+            self.reconnect_attempt = 0;
+            if !manual {
+                self.lost_at = None;
+            }
+        }
+        self.stop_idle = false;
+        self.events.push_back(Event::Disconnected { end, next });
+    }
+
+    fn on_message(&mut self, now: Instant, msg: ws::Message) {
+        let decoded = match &msg {
+            ws::Message::Text(text) => serializer::decode_text(self.vsn, text),
+            ws::Message::Binary(bytes) => serializer::decode_binary(bytes),
+        };
+        let m = match decoded {
+            Ok(m) => m,
+            Err(e) => {
+                self.events.push_back(Event::Undecodable(e));
+                return;
+            }
+        };
+        if m.topic == HEARTBEAT_TOPIC {
+            if m.event == "phx_reply"
+                && let Some(r) = m.msg_ref.as_deref().and_then(parse_ref)
+                && let Some((ok, _)) = reply_parts(&m.payload)
+                && let Some(reply) = self.heartbeat.handle_reply(r, ok, now)
+            {
+                let status = if reply.ok {
+                    HeartbeatStatus::Ok { latency: reply.latency }
+                } else {
+                    HeartbeatStatus::Error { latency: reply.latency }
+                };
+                self.events.push_back(Event::Heartbeat(status));
+            }
+            return;
+        }
+        let Some(&index) = self.topics.get(&m.topic) else { return };
+        let id = self.id(index);
+        let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+        match m.event.as_str() {
+            "phx_reply" => {
+                let Some(r) = m.msg_ref.as_deref().and_then(parse_ref) else { return };
+                let Some((ok, response)) = reply_parts(&m.payload) else { return };
+                if ch.state == ChannelState::Joining && ch.join_ref == Some(r) {
+                    if ok {
+                        self.apply(index, Input::JoinOk, None);
+                    } else {
+                        self.last_join_error = Some(response.clone());
+                        self.apply(index, Input::JoinError, Some(ChannelErrorReason::JoinRejected(response)));
+                    }
+                } else if ch.leave.is_some_and(|(leave_ref, _)| leave_ref == r) {
+                    ch.leave = None;
+                    self.apply(index, Input::LeaveDone, None);
+                } else if let Some(pos) = ch.in_flight.iter().position(|p| p.msg_ref == r) {
+                    let push = ch.in_flight.remove(pos).map(|p| p.id);
+                    let outcome = if ok { PushOutcome::Ok(response) } else { PushOutcome::Error(response) };
+                    if let Some(push) = push {
+                        self.events.push_back(Event::Push { channel: id, push, outcome });
+                    }
+                }
+            }
+            "phx_close" | "phx_error" => {
+                // v2 frames name the join in `join_ref`; v1 frames only in `ref` (the server
+                // sets it to the join ref), so the lifecycle filter reads either.
+                let named = m.join_ref.as_deref().or(m.msg_ref.as_deref());
+                if named.is_some_and(|r| parse_ref(r).is_none() || parse_ref(r) != ch.join_ref) {
+                    return;
+                }
+                if m.event == "phx_close" {
+                    self.apply(index, Input::ServerClose, None);
+                } else {
+                    let payload = json_text(&m.payload);
+                    self.apply(index, Input::ServerError, Some(ChannelErrorReason::ServerError(payload)));
+                }
+            }
+            _ => {
+                let stale = m.join_ref.as_deref().is_some_and(|r| parse_ref(r).is_none() || parse_ref(r) != ch.join_ref);
+                if stale || ch.state == ChannelState::Closed {
+                    return;
+                }
+                self.events.push_back(Event::Message { channel: id, message: m });
+            }
+        }
+    }
+
+    /// Runs one input through the transition table and its actions.
+    fn apply(&mut self, index: u32, input: Input, reason: Option<ChannelErrorReason>) {
+        let open = self.conn == Conn::Open;
+        let id = self.id(index);
+        let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+        let Some(t) = transition(ch.state, input, open) else { return };
+        ch.state = t.to;
+        for &action in t.actions {
+            self.act(index, id, action, reason.as_ref());
+        }
+        let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+        if matches!(t.to, ChannelState::Errored | ChannelState::Closed) {
+            ch.join_ref = None;
+            ch.join_deadline = None;
+        }
+        if t.to == ChannelState::Closed {
+            ch.leave = None;
+            ch.rejoin_at = None;
+            if ch.handles == 0 {
+                self.delete(index);
+            }
+        }
+    }
+
+    fn act(&mut self, index: u32, id: ChannelId, action: Action, reason: Option<&ChannelErrorReason>) {
+        let now = self.now;
+        let vsn = self.vsn;
+        let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+        match action {
+            Action::SendJoin => {
+                self.last_ref += 1;
+                let r = self.last_ref;
+                // A fresh ref and a fresh timeout: the previous attempt's are forgotten.
+                ch.join_ref = Some(r);
+                ch.join_deadline = Some(now + self.timeout);
+                let payload = ch.config.join_payload(self.access_token.as_deref());
+                let msg = encode_json(vsn, Some(r), r, &ch.topic, "phx_join", &payload);
+                self.link.send(msg, self.max_outgoing);
+            }
+            Action::SendLeave | Action::SendCleanupLeave => {
+                self.last_ref += 1;
+                let r = self.last_ref;
+                if action == Action::SendLeave {
+                    ch.leave = Some((r, now + self.timeout));
+                }
+                let msg = encode_json(vsn, ch.join_ref, r, &ch.topic, "phx_leave", "{}");
+                self.link.send(msg, self.max_outgoing);
+            }
+            Action::CancelJoin => ch.join_deadline = None,
+            Action::ResetRejoin => {
+                ch.rejoin_attempts = 0;
+                ch.rejoin_at = None;
+            }
+            Action::ScheduleRejoin => {
+                ch.rejoin_attempts = ch.rejoin_attempts.saturating_add(1);
+                ch.rejoin_at = self.rejoin.delay(ch.rejoin_attempts, &mut self.rng).map(|d| now + d);
+            }
+            Action::Flush => self.flush(index),
+            Action::EndPushes => {
+                for w in ch.waiting.drain(..) {
+                    self.events.push_back(Event::Push {
+                        channel: id,
+                        push: w.id,
+                        outcome: PushOutcome::NotSent(NotSentReason::ChannelClosed),
+                    });
+                }
+                for p in ch.in_flight.drain(..) {
+                    self.events.push_back(Event::Push { channel: id, push: p.id, outcome: PushOutcome::TimedOut });
+                }
+            }
+            Action::ReportSubscribed => self.status(id, ChannelStatus::Subscribed),
+            Action::ReportTimedOut => self.status(id, ChannelStatus::TimedOut),
+            Action::ReportClosed => self.status(id, ChannelStatus::Closed),
+            Action::ReportError => {
+                let reason = reason.cloned().unwrap_or(ChannelErrorReason::Disconnected);
+                self.status(id, ChannelStatus::ChannelError(reason));
+            }
+        }
+    }
+
+    fn status(&mut self, channel: ChannelId, status: ChannelStatus) {
+        self.events.push_back(Event::Status { channel, status });
+    }
+
+    /// Writes a joined channel's waiting pushes, in order, with its join ref.
+    fn flush(&mut self, index: u32) {
+        let vsn = self.vsn;
+        if self.conn != Conn::Open {
+            return;
+        }
+        let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+        if ch.state != ChannelState::Joined {
+            return;
+        }
+        while let Some(w) = ch.waiting.front() {
+            if self.link.is_full(self.max_outgoing) {
+                self.needs_flush = true;
+                return;
+            }
+            self.last_ref += 1;
+            let msg_ref = self.last_ref;
+            // Checked when pushed: the body encodes.
+            if let Ok(msg) = encode(vsn, ch.join_ref, msg_ref, &ch.topic, &w.body) {
+                self.link.send(msg, self.max_outgoing);
+            }
+            ch.in_flight.push_back(InFlight { id: w.id, msg_ref, deadline: w.deadline });
+            ch.waiting.pop_front();
+        }
+    }
+
+    fn flush_all(&mut self) {
+        self.needs_flush = false;
+        for index in 0..self.slots.len() as u32 {
+            self.flush(index);
+        }
+    }
+
+    fn channel_timeouts(&mut self, now: Instant, index: u32) {
+        let id = self.id(index);
+        let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+        if ch.join_deadline.is_some_and(|at| now >= at) {
+            self.apply(index, Input::JoinTimeout, None);
+        }
+        let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+        if ch.rejoin_at.is_some_and(|at| now >= at) {
+            ch.rejoin_at = None;
+            self.apply(index, Input::RejoinDue, None);
+        }
+        let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+        if ch.leave.is_some_and(|(_, at)| now >= at) {
+            ch.leave = None;
+            self.apply(index, Input::LeaveDone, None);
+        }
+        let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+        let events = &mut self.events;
+        ch.waiting.retain(|w| {
+            let due = now >= w.deadline;
+            if due {
+                events.push_back(Event::Push { channel: id, push: w.id, outcome: PushOutcome::TimedOut });
+            }
+            !due
+        });
+        ch.in_flight.retain(|p| {
+            let due = now >= p.deadline;
+            if due {
+                events.push_back(Event::Push { channel: id, push: p.id, outcome: PushOutcome::TimedOut });
+            }
+            !due
+        });
+    }
+
+    /// The last handle is gone: leave, and delete once closed.
+    fn release(&mut self, index: u32) {
+        let Some(ch) = self.slots[index as usize].channel.as_ref() else { return };
+        if ch.state == ChannelState::Closed {
+            self.delete(index);
+        } else {
+            self.apply(index, Input::Unsubscribe, None);
+        }
+    }
+
+    fn delete(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        if let Some(ch) = slot.channel.take() {
+            self.topics.remove(&ch.topic);
+        }
+        slot.generation = slot.generation.wrapping_add(1);
+        if self.topics.is_empty()
+            && let Some(after) = self.disconnect_when_empty
+            && self.conn != Conn::Idle
+        {
+            self.idle_at = Some(self.now + after);
+        }
+    }
+}
+
+/// Checks that a push can be framed, before it is queued.
+fn check_body(vsn: Vsn, topic: &str, body: &PushBody) -> Result<(), PushError> {
+    let json = |s: &str| serde_json::from_str::<&RawValue>(s).map(|_| ()).map_err(|_| PushError::InvalidJson);
+    match body {
+        PushBody::Json { payload, .. } => json(payload),
+        PushBody::UserBroadcast { event, meta, data } => {
+            if vsn == Vsn::V1 {
+                return Err(PushError::Unsupported);
+            }
+            for (field, len) in [
+                (Field::Topic, topic.len()),
+                (Field::Event, event.len()),
+                (Field::Meta, meta.as_ref().map_or(0, String::len)),
+            ] {
+                if len > MAX_BINARY_FIELD_LEN {
+                    return Err(PushError::Encode(EncodeError::FieldTooLong { field, len }));
+                }
+            }
+            if let Some(meta) = meta {
+                json(meta)?;
+            }
+            match data {
+                BroadcastData::Json(text) => json(text),
+                BroadcastData::Binary(_) => Ok(()),
+            }
+        }
+    }
+}
+
+/// The decimal text of a ref, without allocating.
+struct RefText {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl RefText {
+    fn new(mut n: u64) -> Self {
+        let mut buf = [0u8; 20];
+        let mut start = buf.len();
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Self { buf, start }
+    }
+
+    fn as_str(&self) -> &str {
+        // Invariant: ASCII digits only.
+        core::str::from_utf8(&self.buf[self.start..]).unwrap_or("0")
+    }
+}
+
+fn parse_ref(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn encode_json(vsn: Vsn, join_ref: Option<u64>, msg_ref: u64, topic: &str, event: &str, payload: &str) -> ws::Message {
+    let join = join_ref.map(RefText::new);
+    let r = RefText::new(msg_ref);
+    ws::Message::Text(serializer::encode_text(
+        vsn,
+        &Outgoing {
+            join_ref: join.as_ref().map(RefText::as_str),
+            msg_ref: Some(r.as_str()),
+            topic,
+            event,
+            payload,
+        },
+    ))
+}
+
+fn encode(vsn: Vsn, join_ref: Option<u64>, msg_ref: u64, topic: &str, body: &PushBody) -> Result<ws::Message, EncodeError> {
+    match body {
+        PushBody::Json { event, payload } => Ok(encode_json(vsn, join_ref, msg_ref, topic, event, payload)),
+        PushBody::UserBroadcast { event, meta, data } => {
+            let join = join_ref.map(RefText::new);
+            let r = RefText::new(msg_ref);
+            let data = match data {
+                BroadcastData::Json(s) => BroadcastDataRef::Json(s),
+                BroadcastData::Binary(b) => BroadcastDataRef::Binary(b),
+            };
+            serializer::encode_user_broadcast(&UserBroadcastPush {
+                join_ref: join.as_ref().map(RefText::as_str),
+                msg_ref: Some(r.as_str()),
+                topic,
+                event,
+                meta: meta.as_deref(),
+                data,
+            })
+            .map(ws::Message::Binary)
+        }
+    }
+}
+
+/// A reply's status (`ok` or not) and its response as raw JSON text.
+fn reply_parts(payload: &Payload) -> Option<(bool, String)> {
+    #[derive(Deserialize)]
+    struct Reply<'a> {
+        #[serde(borrow)]
+        status: Cow<'a, str>,
+        #[serde(borrow, default)]
+        response: Option<&'a RawValue>,
+    }
+    match payload {
+        Payload::Json(text) => {
+            let reply: Reply<'_> = serde_json::from_str(text).ok()?;
+            let response = reply.response.map_or_else(|| String::from("{}"), |r| r.get().to_string());
+            Some((reply.status == "ok", response))
+        }
+        Payload::BinaryReply { status, response } => {
+            Some((status == "ok", String::from_utf8_lossy(response).into_owned()))
+        }
+        _ => None,
+    }
+}
+
+/// A payload as JSON text for a status reason (binary payloads as a JSON string of their
+/// lossy text).
+fn json_text(payload: &Payload) -> String {
+    match payload {
+        Payload::Json(text) => text.clone(),
+        other => serde_json::to_string(&alloc::format!("{other:?}")).unwrap_or_default(),
+    }
+}
