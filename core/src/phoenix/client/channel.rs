@@ -136,7 +136,7 @@ pub(super) fn transition(from: ChannelState, input: Input, socket_open: bool) ->
         (Errored, RejoinDue) if socket_open => go(Joining, &[SendJoin]),
 
         // Leaving: a leave goes out when the server knows the channel.
-        (Joining | Joined, Unsubscribe) if socket_open => go(Leaving, &[SendLeave]),
+        (Joining | Joined, Unsubscribe) if socket_open => go(Leaving, &[CancelJoin, SendLeave]),
         (Joining | Joined | Errored, Unsubscribe) => {
             go(Closed, &[CancelJoin, ResetRejoin, EndPushes, ReportClosed])
         }
@@ -225,7 +225,11 @@ impl Channel {
     /// The channel's earliest deadline.
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         let pushes = self.waiting.iter().map(|w| w.deadline).chain(self.in_flight.iter().map(|p| p.deadline));
-        [self.join_deadline, self.rejoin_at, self.leave.map(|(_, at)| at)].into_iter().flatten().chain(pushes).min()
+        [self.join_deadline, self.rejoin_at, self.leave.map(|(_, at)| at)]
+            .into_iter()
+            .flatten()
+            .chain(pushes)
+            .min()
     }
 }
 
@@ -268,7 +272,9 @@ mod tests {
                             Action::ReportError | Action::ReportTimedOut | Action::ScheduleRejoin => {
                                 t.to == ChannelState::Errored
                             }
-                            Action::SendJoin => t.to == ChannelState::Joining && (open || input == Input::SocketOpen),
+                            Action::SendJoin => {
+                                t.to == ChannelState::Joining && (open || input == Input::SocketOpen)
+                            }
                             Action::SendLeave => t.to == ChannelState::Leaving && open,
                             _ => true,
                         };
@@ -281,7 +287,14 @@ mod tests {
 
     #[test]
     fn a_closed_channel_ignores_everything_but_subscribe() {
-        for input in [Input::JoinOk, Input::JoinError, Input::ServerError, Input::ServerClose, Input::LeaveDone, Input::SocketOpen] {
+        for input in [
+            Input::JoinOk,
+            Input::JoinError,
+            Input::ServerError,
+            Input::ServerClose,
+            Input::LeaveDone,
+            Input::SocketOpen,
+        ] {
             assert_eq!(transition(ChannelState::Closed, input, true), None, "{input:?}");
         }
     }

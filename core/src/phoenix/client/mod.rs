@@ -32,6 +32,7 @@ mod error;
 mod event;
 
 use alloc::borrow::Cow;
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -58,8 +59,8 @@ use super::ending::{self, Decision, Ending, StopReason};
 use super::endpoint::endpoint_url;
 use super::heartbeat::{HEARTBEAT_EVENT, HEARTBEAT_TOPIC, Heartbeat, HeartbeatAction};
 use super::serializer::{
-    self, BroadcastData, BroadcastDataRef, EncodeError, Field, MAX_BINARY_FIELD_LEN,
-    Outgoing, Payload, UserBroadcastPush, Vsn,
+    self, BroadcastData, BroadcastDataRef, EncodeError, Field, MAX_BINARY_FIELD_LEN, Outgoing, Payload,
+    UserBroadcastPush, Vsn,
 };
 use crate::rng::Rng;
 use crate::time::Instant;
@@ -92,7 +93,9 @@ enum Conn {
 #[derive(Debug)]
 enum Link {
     None,
-    Bytes(WebSocket),
+    /// Boxed: the connection state is large next to a queue, and one box per connection is
+    /// cheap.
+    Bytes(Box<WebSocket>),
     Messages(VecDeque<ws::Message>),
 }
 
@@ -178,7 +181,7 @@ pub struct Client {
     conn: Conn,
     link: Link,
     /// A byte link whose last bytes (its close frame) still drain through `poll_transmit`.
-    draining: Option<WebSocket>,
+    draining: Option<Box<WebSocket>>,
     commands: VecDeque<TransportCommand>,
     events: VecDeque<Event>,
     heartbeat: Heartbeat,
@@ -305,10 +308,11 @@ impl Client {
 
     /// The channels that exist, in no particular order.
     pub fn channels(&self) -> impl Iterator<Item = ChannelId> + '_ {
-        self.slots.iter().enumerate().filter(|(_, s)| s.channel.is_some()).map(|(i, s)| ChannelId {
-            index: i as u32,
-            generation: s.generation,
-        })
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.channel.is_some())
+            .map(|(i, s)| ChannelId { index: i as u32, generation: s.generation })
     }
 
     // ---------------------------------------------------------------- socket commands
@@ -370,7 +374,12 @@ impl Client {
 
     /// The channel for topic `realtime:<name>`: a new one, or another handle to the existing
     /// one when `config` is equal. Remove each handle with [`remove_channel`](Self::remove_channel).
-    pub fn channel(&mut self, now: Instant, name: &str, config: ChannelConfig) -> Result<ChannelId, ChannelError> {
+    pub fn channel(
+        &mut self,
+        now: Instant,
+        name: &str,
+        config: ChannelConfig,
+    ) -> Result<ChannelId, ChannelError> {
         self.now = now;
         let mut topic = String::with_capacity(TOPIC_PREFIX.len() + name.len());
         topic.push_str(TOPIC_PREFIX);
@@ -524,7 +533,7 @@ impl Client {
                 let started = ws::Url::parse(&self.url).ok().is_some_and(|url| {
                     ws.connect(now, &ws::Request { url, protocols: &[], headers: &headers }).is_ok()
                 });
-                self.link = Link::Bytes(ws);
+                self.link = Link::Bytes(Box::new(ws));
                 if started {
                     self.conn = Conn::Handshaking;
                 } else {
@@ -810,7 +819,9 @@ impl Client {
         self.last_join_error = None;
         self.heartbeat.start(now);
         self.ping = match (self.transport, self.ping_interval) {
-            (TransportKind::Bytes, Some(interval)) => Some(Ping { interval, next: now + interval, outstanding: None }),
+            (TransportKind::Bytes, Some(interval)) => {
+                Some(Ping { interval, next: now + interval, outstanding: None })
+            }
             _ => None,
         };
         self.events.push_back(Event::Connected);
@@ -833,10 +844,8 @@ impl Client {
                 if let Link::Bytes(ws) = link {
                     self.draining = Some(ws);
                 }
-                self.commands.push_back(TransportCommand::Close {
-                    code: CloseCode::NORMAL.0,
-                    reason: String::new(),
-                });
+                self.commands
+                    .push_back(TransportCommand::Close { code: CloseCode::NORMAL.0, reason: String::new() });
             }
         }
         let end = self.ending.take().unwrap_or(ConnectionEnd::TransportLost);
@@ -850,7 +859,11 @@ impl Client {
             let id = self.id(index);
             if let Some(ch) = self.slots[index as usize].channel.as_mut() {
                 for p in ch.in_flight.drain(..) {
-                    self.events.push_back(Event::Push { channel: id, push: p.id, outcome: PushOutcome::TimedOut });
+                    self.events.push_back(Event::Push {
+                        channel: id,
+                        push: p.id,
+                        outcome: PushOutcome::TimedOut,
+                    });
                 }
             }
             let input = if manual { Input::SocketStopped } else { Input::SocketLost };
@@ -972,7 +985,10 @@ impl Client {
                 }
             }
             _ => {
-                let stale = m.join_ref.as_deref().is_some_and(|r| parse_ref(r).is_none() || parse_ref(r) != ch.join_ref);
+                let stale = m
+                    .join_ref
+                    .as_deref()
+                    .is_some_and(|r| parse_ref(r).is_none() || parse_ref(r) != ch.join_ref);
                 if stale || ch.state == ChannelState::Closed {
                     return;
                 }
@@ -1048,7 +1064,11 @@ impl Client {
                     });
                 }
                 for p in ch.in_flight.drain(..) {
-                    self.events.push_back(Event::Push { channel: id, push: p.id, outcome: PushOutcome::TimedOut });
+                    self.events.push_back(Event::Push {
+                        channel: id,
+                        push: p.id,
+                        outcome: PushOutcome::TimedOut,
+                    });
                 }
             }
             Action::ReportSubscribed => self.status(id, ChannelStatus::Subscribed),
@@ -1102,6 +1122,7 @@ impl Client {
         let id = self.id(index);
         let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
         if ch.join_deadline.is_some_and(|at| now >= at) {
+            ch.join_deadline = None;
             self.apply(index, Input::JoinTimeout, None);
         }
         let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
@@ -1220,7 +1241,14 @@ fn parse_ref(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
-fn encode_json(vsn: Vsn, join_ref: Option<u64>, msg_ref: u64, topic: &str, event: &str, payload: &str) -> ws::Message {
+fn encode_json(
+    vsn: Vsn,
+    join_ref: Option<u64>,
+    msg_ref: u64,
+    topic: &str,
+    event: &str,
+    payload: &str,
+) -> ws::Message {
     let join = join_ref.map(RefText::new);
     let r = RefText::new(msg_ref);
     ws::Message::Text(serializer::encode_text(
@@ -1235,7 +1263,13 @@ fn encode_json(vsn: Vsn, join_ref: Option<u64>, msg_ref: u64, topic: &str, event
     ))
 }
 
-fn encode(vsn: Vsn, join_ref: Option<u64>, msg_ref: u64, topic: &str, body: &PushBody) -> Result<ws::Message, EncodeError> {
+fn encode(
+    vsn: Vsn,
+    join_ref: Option<u64>,
+    msg_ref: u64,
+    topic: &str,
+    body: &PushBody,
+) -> Result<ws::Message, EncodeError> {
     match body {
         PushBody::Json { event, payload } => Ok(encode_json(vsn, join_ref, msg_ref, topic, event, payload)),
         PushBody::UserBroadcast { event, meta, data } => {

@@ -1,0 +1,9 @@
+//! The Realtime client driven through its public API in a deterministic simulation: virtual
+//! time, a fake server that speaks the protocol, and a link that can delay, split, blackhole and
+//! reset.
+
+mod golden;
+mod random;
+mod scenarios;
+mod server;
+mod world;

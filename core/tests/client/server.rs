@@ -1,0 +1,338 @@
+//! A fake Realtime server for the simulation: the server side of the WebSocket handshake and
+//! framing, and enough of the Phoenix protocol for the cases the tests drive. It parses client
+//! frames with serde_json, not with the core's serializer, and checks protocol invariants as it
+//! goes (every ref unique, nothing pushed to a topic that is not joined).
+
+use std::collections::HashMap;
+
+use realtime_core::ws::handshake::accept_for_key;
+use serde_json::{Value, json};
+
+/// How the server answers joins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JoinMode {
+    Ok,
+    Error,
+    Silent,
+}
+
+/// Knobs of the fake server.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Behaviour {
+    pub(crate) join: JoinMode,
+    pub(crate) heartbeat_replies: bool,
+    pub(crate) push_replies: bool,
+    /// Answer the upgrade with this status instead of 101.
+    pub(crate) reject_upgrade: Option<u16>,
+    pub(crate) v1: bool,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            join: JoinMode::Ok,
+            heartbeat_replies: true,
+            push_replies: true,
+            reject_upgrade: None,
+            v1: false,
+        }
+    }
+}
+
+/// A frame the client sent, parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Frame {
+    pub(crate) join_ref: Option<String>,
+    pub(crate) msg_ref: Option<String>,
+    pub(crate) topic: String,
+    pub(crate) event: String,
+    pub(crate) payload: Value,
+    /// A kind-3 binary frame.
+    pub(crate) binary: bool,
+}
+
+/// One connection's server side.
+pub(crate) struct Server {
+    pub(crate) behaviour: Behaviour,
+    inbuf: Vec<u8>,
+    upgraded: bool,
+    /// Bytes to the client.
+    pub(crate) out: Vec<u8>,
+    /// The current join ref of each joined topic.
+    pub(crate) joined: HashMap<String, String>,
+    /// Every frame received, in order.
+    pub(crate) frames: Vec<Frame>,
+    /// Invariant violations seen.
+    pub(crate) violations: Vec<String>,
+    /// The client sent a close frame.
+    pub(crate) got_close: Option<u16>,
+    sent_close: bool,
+    /// The close handshake is done: the server ends TCP after its last bytes.
+    pub(crate) tcp_done: bool,
+}
+
+impl Server {
+    pub(crate) fn new(behaviour: Behaviour) -> Self {
+        Self {
+            behaviour,
+            inbuf: Vec::new(),
+            upgraded: false,
+            out: Vec::new(),
+            joined: HashMap::new(),
+            frames: Vec::new(),
+            violations: Vec::new(),
+            got_close: None,
+            sent_close: false,
+            tcp_done: false,
+        }
+    }
+
+    /// Bytes from the client.
+    pub(crate) fn receive(&mut self, bytes: &[u8]) {
+        self.inbuf.extend_from_slice(bytes);
+        if !self.upgraded {
+            let Some(end) = self.inbuf.windows(4).position(|w| w == b"\r\n\r\n") else { return };
+            let head = String::from_utf8(self.inbuf[..end].to_vec()).expect("request is text");
+            self.inbuf.drain(..end + 4);
+            let key = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                .expect("request has a key")
+                .trim()
+                .to_string();
+            if let Some(status) = self.behaviour.reject_upgrade {
+                let body = "{\"message\":\"refused\"}";
+                self.out.extend_from_slice(
+                    format!("HTTP/1.1 {status} Refused\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+                        .as_bytes(),
+                );
+                return;
+            }
+            let accept = accept_for_key(key.as_bytes());
+            let accept = std::str::from_utf8(&accept).expect("ascii");
+            self.out.extend_from_slice(
+                format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            self.upgraded = true;
+        }
+        while let Some((opcode, payload, used)) = parse_client_frame(&self.inbuf) {
+            self.inbuf.drain(..used);
+            match opcode {
+                1 => {
+                    let text = String::from_utf8(payload).expect("client text is utf-8");
+                    self.handle_frame(self.parse_text(&text), false);
+                }
+                2 => {
+                    let frame = parse_kind3(&payload);
+                    self.handle_frame(frame, true);
+                }
+                8 => {
+                    let code = (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                    self.got_close = Some(code.unwrap_or(1005));
+                    if !self.sent_close {
+                        self.out.extend(server_frame(8, &payload));
+                    }
+                    // Like cowboy, the server ends TCP once both close frames have passed.
+                    self.tcp_done = true;
+                }
+                9 => self.out.extend(server_frame(10, &payload)),
+                _ => {}
+            }
+        }
+    }
+
+    fn parse_text(&self, text: &str) -> Frame {
+        let v: Value = serde_json::from_str(text).expect("client sends json");
+        let s = |v: &Value| v.as_str().map(String::from);
+        if self.behaviour.v1 {
+            assert!(v.get("ref").is_some(), "a v1 frame without `ref`: {text}");
+            Frame {
+                join_ref: v.get("join_ref").and_then(s),
+                msg_ref: s(&v["ref"]),
+                topic: s(&v["topic"]).expect("topic"),
+                event: s(&v["event"]).expect("event"),
+                payload: v["payload"].clone(),
+                binary: false,
+            }
+        } else {
+            let a = v.as_array().expect("v2 frames are arrays");
+            assert_eq!(a.len(), 5, "{text}");
+            Frame {
+                join_ref: s(&a[0]),
+                msg_ref: s(&a[1]),
+                topic: s(&a[2]).expect("topic"),
+                event: s(&a[3]).expect("event"),
+                payload: a[4].clone(),
+                binary: false,
+            }
+        }
+    }
+
+    fn handle_frame(&mut self, f: Frame, binary: bool) {
+        if self.got_close.is_some() {
+            self.violations.push(format!("a frame after the client's close: {f:?}"));
+        }
+        let f = Frame { binary, ..f };
+        self.frames.push(f.clone());
+        let r = f.msg_ref.clone();
+        match (f.topic.as_str(), f.event.as_str()) {
+            ("phoenix", "heartbeat") => {
+                if self.behaviour.heartbeat_replies {
+                    self.reply(None, r.as_deref(), "phoenix", "ok", json!({}));
+                }
+            }
+            (_, "phx_join") => {
+                if f.join_ref != f.msg_ref {
+                    self.violations.push(format!("join with join_ref != ref: {f:?}"));
+                }
+                match self.behaviour.join {
+                    JoinMode::Ok => {
+                        if let Some(old) = self.joined.get(&f.topic).cloned() {
+                            // Phoenix's duplicate join: the old channel closes.
+                            self.send(Some(&old), Some(&old), &f.topic, "phx_close", json!({}));
+                        }
+                        self.joined.insert(f.topic.clone(), r.clone().unwrap_or_default());
+                        self.reply(
+                            r.as_deref(),
+                            r.as_deref(),
+                            &f.topic,
+                            "ok",
+                            json!({"postgres_changes": []}),
+                        );
+                    }
+                    JoinMode::Error => self.reply(
+                        r.as_deref(),
+                        r.as_deref(),
+                        &f.topic,
+                        "error",
+                        json!({"reason": "Unauthorized"}),
+                    ),
+                    JoinMode::Silent => {}
+                }
+            }
+            (_, "phx_leave") => {
+                let current = self.joined.get(&f.topic).cloned();
+                if current.is_some() && current == f.join_ref {
+                    self.joined.remove(&f.topic);
+                    self.reply(f.join_ref.as_deref(), r.as_deref(), &f.topic, "ok", json!({}));
+                    self.send(f.join_ref.as_deref(), f.join_ref.as_deref(), &f.topic, "phx_close", json!({}));
+                }
+            }
+            _ => {
+                let current = self.joined.get(&f.topic);
+                if current.is_none() || current != f.join_ref.as_ref() {
+                    self.violations.push(format!("push to a topic not joined with this join_ref: {f:?}"));
+                    return;
+                }
+                if self.behaviour.push_replies {
+                    self.reply(f.join_ref.as_deref(), r.as_deref(), &f.topic, "ok", json!({"echo": f.event}));
+                }
+            }
+        }
+    }
+
+    /// Sends a message to the client.
+    pub(crate) fn send(
+        &mut self,
+        join_ref: Option<&str>,
+        msg_ref: Option<&str>,
+        topic: &str,
+        event: &str,
+        payload: Value,
+    ) {
+        let text = if self.behaviour.v1 {
+            json!({"topic": topic, "event": event, "payload": payload, "ref": msg_ref}).to_string()
+        } else {
+            json!([join_ref, msg_ref, topic, event, payload]).to_string()
+        };
+        self.out.extend(server_frame(1, text.as_bytes()));
+    }
+
+    fn reply(
+        &mut self,
+        join_ref: Option<&str>,
+        msg_ref: Option<&str>,
+        topic: &str,
+        status: &str,
+        response: Value,
+    ) {
+        self.send(join_ref, msg_ref, topic, "phx_reply", json!({"status": status, "response": response}));
+    }
+
+    /// Sends a close frame.
+    pub(crate) fn close(&mut self, code: u16, reason: &str) {
+        let mut p = code.to_be_bytes().to_vec();
+        p.extend_from_slice(reason.as_bytes());
+        self.out.extend(server_frame(8, &p));
+        self.sent_close = true;
+    }
+}
+
+/// An unmasked server frame.
+pub(crate) fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => f.push(n as u8),
+        n if n <= 0xffff => {
+            f.push(126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(payload);
+    f
+}
+
+/// One whole masked client frame from the front of `buf`: opcode, unmasked payload, length
+/// used. The client never fragments the small messages of these tests.
+fn parse_client_frame(buf: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
+    if buf.len() < 2 {
+        return None;
+    }
+    assert!(buf[0] & 0x80 != 0, "the tests' messages fit one frame");
+    assert!(buf[1] & 0x80 != 0, "client frames are masked");
+    let (len, mut at) = match buf[1] & 0x7f {
+        126 => (u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]) as usize, 4),
+        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize, 10),
+        n => (n as usize, 2),
+    };
+    let key: [u8; 4] = buf.get(at..at + 4)?.try_into().ok()?;
+    at += 4;
+    let payload = buf.get(at..at + len)?;
+    let unmasked = payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]).collect();
+    Some((buf[0] & 0x0f, unmasked, at + len))
+}
+
+/// A kind-3 frame as a `Frame` whose payload is `{"event", "meta", "data"}`.
+pub(crate) fn parse_kind3(b: &[u8]) -> Frame {
+    assert_eq!(b[0], 3, "the client sends kind 3 only");
+    let lens = [b[1], b[2], b[3], b[4], b[5]].map(usize::from);
+    let encoding = b[6];
+    let mut at = 7;
+    let mut fields = Vec::new();
+    for len in lens {
+        fields.push(String::from_utf8(b[at..at + len].to_vec()).expect("utf-8 field"));
+        at += len;
+    }
+    let data = &b[at..];
+    let data = if encoding == 1 {
+        serde_json::from_slice(data).expect("json data")
+    } else {
+        Value::Array(data.iter().map(|&x| json!(x)).collect())
+    };
+    let opt = |s: &String| (!s.is_empty()).then(|| s.clone());
+    Frame {
+        join_ref: opt(&fields[0]),
+        msg_ref: opt(&fields[1]),
+        topic: fields[2].clone(),
+        event: "broadcast".into(),
+        payload: json!({"event": fields[3], "meta": fields[4], "data": data}),
+        binary: true,
+    }
+}

@@ -1,0 +1,296 @@
+//! The simulated world: a client, the fake server, and a link between them on virtual time that
+//! can delay, split, blackhole and reset. Invariants are checked on every step.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use realtime_core::Instant;
+use realtime_core::phoenix::client::{
+    Client, ClientConfig, Event, PushId, TransportClosed, TransportCommand,
+};
+use realtime_core::rng::Rng;
+
+use crate::server::{Behaviour, Frame, Server};
+
+pub(crate) struct World {
+    pub(crate) now: Instant,
+    pub(crate) client: Client,
+    pub(crate) server: Option<Server>,
+    pub(crate) behaviour: Behaviour,
+    /// Every event, in order, with its time.
+    pub(crate) events: Vec<(Instant, Event)>,
+    /// Every frame any server received, in order, with the connection's number.
+    pub(crate) frames: Vec<(usize, Frame)>,
+    pub(crate) violations: Vec<String>,
+    /// Connections opened so far.
+    pub(crate) connections: usize,
+    pub(crate) delay: Duration,
+    /// Deliver bytes in random pieces.
+    pub(crate) split: bool,
+    /// The link silently loses everything (a dead mobile network).
+    pub(crate) dead: bool,
+    /// Refuse TCP connects.
+    pub(crate) refuse_tcp: bool,
+    to_server: VecDeque<(Instant, Vec<u8>)>,
+    /// Bytes to the client; `None` is the server ending TCP.
+    to_client: VecDeque<(Instant, Option<Vec<u8>>)>,
+    unconsumed: Vec<u8>,
+    rng: Rng,
+    refs: HashSet<String>,
+    pub(crate) outcomes: HashMap<PushId, usize>,
+}
+
+impl World {
+    pub(crate) fn new(config: ClientConfig, seed: u64) -> Self {
+        let mut s = [0u8; 32];
+        s[..8].copy_from_slice(&seed.to_le_bytes());
+        let client = Client::new(config, s).expect("valid config");
+        s[8] = 1;
+        Self {
+            now: Instant::ZERO,
+            client,
+            server: None,
+            behaviour: Behaviour::default(),
+            events: Vec::new(),
+            frames: Vec::new(),
+            violations: Vec::new(),
+            connections: 0,
+            delay: Duration::from_millis(10),
+            split: false,
+            dead: false,
+            refuse_tcp: false,
+            to_server: VecDeque::new(),
+            to_client: VecDeque::new(),
+            unconsumed: Vec::new(),
+            rng: Rng::from_seed(s),
+            refs: HashSet::new(),
+            outcomes: HashMap::new(),
+        }
+    }
+
+    /// A config for `ws://sim/realtime/v1` with the defaults.
+    pub(crate) fn config() -> ClientConfig {
+        ClientConfig::new("ws://sim.test/realtime/v1", "anon-key")
+    }
+
+    fn retire_server(&mut self) {
+        if let Some(s) = self.server.take() {
+            self.violations.extend(s.violations);
+        }
+        self.to_server.clear();
+        self.to_client.clear();
+        self.unconsumed.clear();
+    }
+
+    /// The server drops the connection (a restart, a reset).
+    pub(crate) fn reset(&mut self) {
+        if self.server.is_some() {
+            self.retire_server();
+            self.client.handle_transport_closed(self.now, TransportClosed::Eof);
+            self.settle();
+        }
+    }
+
+    /// Runs the server-side closure, then lets everything settle.
+    pub(crate) fn with_server(&mut self, f: impl FnOnce(&mut Server)) {
+        if let Some(s) = self.server.as_mut() {
+            f(s);
+        }
+        self.settle();
+    }
+
+    /// Processes everything due at `now` until nothing moves.
+    pub(crate) fn settle(&mut self) {
+        for _ in 0..10_000 {
+            if !self.step() {
+                return;
+            }
+        }
+        panic!("the world did not settle at {:?}", self.now);
+    }
+
+    fn step(&mut self) -> bool {
+        let mut moved = false;
+        while let Some(cmd) = self.client.poll_transport() {
+            moved = true;
+            match cmd {
+                TransportCommand::Open { url } => {
+                    assert!(url.starts_with("ws://sim.test/realtime/v1/websocket?apikey=anon-key"), "{url}");
+                    self.retire_server();
+                    if self.refuse_tcp {
+                        self.client.handle_transport_closed(self.now, TransportClosed::Error);
+                    } else {
+                        self.connections += 1;
+                        self.server = Some(Server::new(self.behaviour));
+                        self.client.handle_transport_open(self.now);
+                    }
+                }
+                TransportCommand::Close { .. } => {
+                    // Write what is left, then close.
+                    let mut buf = vec![0u8; 1 << 16];
+                    loop {
+                        let n = self.client.poll_transmit(&mut buf);
+                        if n == 0 {
+                            break;
+                        }
+                        if let Some(s) = self.server.as_mut().filter(|_| !self.dead) {
+                            s.receive(&buf[..n]);
+                        }
+                    }
+                    self.collect_frames();
+                    self.retire_server();
+                }
+                TransportCommand::Abort => self.retire_server(),
+            }
+        }
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = self.client.poll_transmit(&mut buf);
+            if n == 0 {
+                break;
+            }
+            moved = true;
+            if self.server.is_some() && !self.dead {
+                self.to_server.push_back((self.now + self.delay, buf[..n].to_vec()));
+            }
+        }
+        while self.to_server.front().is_some_and(|(at, _)| *at <= self.now) {
+            moved = true;
+            let (_, bytes) = self.to_server.pop_front().unwrap();
+            if let Some(s) = self.server.as_mut() {
+                s.receive(&bytes);
+            }
+        }
+        self.collect_frames();
+        if let Some(s) = self.server.as_mut()
+            && !s.out.is_empty()
+        {
+            moved = true;
+            let out = std::mem::take(&mut s.out);
+            if !self.dead {
+                self.to_client.push_back((self.now + self.delay, Some(out)));
+            }
+        }
+        if let Some(s) = self.server.as_mut()
+            && s.tcp_done
+        {
+            s.tcp_done = false;
+            self.to_client.push_back((self.now + self.delay, None));
+        }
+        while self.to_client.front().is_some_and(|(at, _)| *at <= self.now) {
+            moved = true;
+            match self.to_client.pop_front().unwrap().1 {
+                Some(bytes) => self.unconsumed.extend_from_slice(&bytes),
+                None => {
+                    let rest = std::mem::take(&mut self.unconsumed);
+                    let mut at = 0;
+                    while at < rest.len() {
+                        let n = self.client.handle_input(self.now, &rest[at..]);
+                        self.drain_events();
+                        if n == 0 {
+                            break;
+                        }
+                        at += n;
+                    }
+                    self.retire_server();
+                    self.client.handle_transport_closed(self.now, TransportClosed::Eof);
+                    return true;
+                }
+            }
+        }
+        if !self.unconsumed.is_empty() && self.server.is_some() {
+            let take = if self.split {
+                1 + self.rng.below(self.unconsumed.len() as u32) as usize
+            } else {
+                self.unconsumed.len()
+            };
+            let n = self.client.handle_input(self.now, &self.unconsumed[..take]);
+            if n > 0 {
+                moved = true;
+                self.unconsumed.drain(..n);
+            } else if take < self.unconsumed.len() {
+                // A partial piece the client cannot use yet: offer everything next time.
+                let n = self.client.handle_input(self.now, &self.unconsumed);
+                moved |= n > 0;
+                self.unconsumed.drain(..n);
+            }
+        }
+        moved |= self.drain_events();
+        moved
+    }
+
+    fn drain_events(&mut self) -> bool {
+        let mut moved = false;
+        while let Some(e) = self.client.poll_event() {
+            moved = true;
+            if let Event::Push { push, .. } = &e {
+                let count = self.outcomes.entry(*push).or_default();
+                *count += 1;
+                if *count > 1 {
+                    self.violations.push(format!("push {push:?} ended twice"));
+                }
+            }
+            self.events.push((self.now, e));
+        }
+        moved
+    }
+
+    fn collect_frames(&mut self) {
+        let Some(s) = self.server.as_mut() else { return };
+        for f in s.frames.drain(..) {
+            if let Some(r) = &f.msg_ref
+                && !self.refs.insert(r.clone())
+            {
+                self.violations.push(format!("duplicate ref {r}: {f:?}"));
+            }
+            self.frames.push((self.connections, f));
+        }
+    }
+
+    /// Advances virtual time to `until`, firing every deadline and delivery on the way.
+    pub(crate) fn run_until(&mut self, until: Instant) {
+        self.settle();
+        loop {
+            let next = [
+                self.client.poll_timeout(),
+                self.to_server.front().map(|(t, _)| *t),
+                self.to_client.front().map(|(t, _)| *t),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            match next {
+                Some(t) if t <= until => {
+                    assert!(
+                        t >= self.now || self.client.poll_timeout() != Some(t),
+                        "deadline {t:?} in the past at {:?}",
+                        self.now
+                    );
+                    self.now = self.now.max(t);
+                    self.client.handle_timeout(self.now);
+                    if let Some(d) = self.client.poll_timeout()
+                        && d <= self.now
+                    {
+                        panic!(
+                            "deadline {d:?} not after now {:?} after handle_timeout: {:#?}",
+                            self.now, self.client
+                        );
+                    }
+                    self.settle();
+                }
+                _ => break,
+            }
+        }
+        self.now = until;
+        self.settle();
+    }
+
+    pub(crate) fn run_for(&mut self, d: Duration) {
+        self.run_until(self.now + d);
+    }
+
+    /// Events since index `from`.
+    pub(crate) fn events_since(&self, from: usize) -> Vec<&Event> {
+        self.events[from..].iter().map(|(_, e)| e).collect()
+    }
+}
