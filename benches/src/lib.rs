@@ -23,6 +23,7 @@
 
 use core::hint::black_box;
 
+pub mod phoenix;
 mod recv;
 mod send;
 mod transport;

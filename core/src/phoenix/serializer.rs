@@ -6,12 +6,14 @@
 //! built; this module only frames them.
 
 use alloc::borrow::Cow;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+
+use super::message::{Body, Frame, Text, range};
 
 /// Protocol version, the `vsn` query parameter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -49,49 +51,7 @@ const ENCODING_JSON: u8 = 1;
 /// Longest variable field of a binary frame: its length is one byte counting UTF-8 bytes.
 pub const MAX_BINARY_FIELD_LEN: usize = 255;
 
-/// A message from the server.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message {
-    /// The join ref of the channel it belongs to (never set by the v1 serializer).
-    pub join_ref: Option<String>,
-    /// The ref of the push it replies to, if any.
-    pub msg_ref: Option<String>,
-    /// The topic, e.g. `realtime:room1` or `phoenix`.
-    pub topic: String,
-    /// The event, e.g. `phx_reply`, `broadcast`, `presence_diff`.
-    pub event: String,
-    /// The payload.
-    pub payload: Payload,
-}
-
-/// A message's payload, as it came.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Payload {
-    /// Raw JSON text (a text frame's payload), validated.
-    Json(String),
-    /// Raw bytes: the data of a binary push (kind 0) or broadcast (kind 2).
-    Binary(Vec<u8>),
-    /// A binary reply (kind 1).
-    BinaryReply {
-        /// `ok` or `error`.
-        status: String,
-        /// The reply's bytes.
-        response: Vec<u8>,
-    },
-    /// A user broadcast (kind 4): what realtime-js and the REST endpoints send.
-    UserBroadcast(UserBroadcast),
-}
-
-/// A broadcast's user event, metadata and data, from a kind-4 frame.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UserBroadcast {
-    /// The user event name.
-    pub event: String,
-    /// The metadata object as raw JSON text, if the frame had any.
-    pub meta: Option<String>,
-    /// The data.
-    pub data: BroadcastData,
-}
+pub use super::message::{Message, Payload, UserBroadcast};
 
 /// A broadcast's data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -349,130 +309,158 @@ struct V1Frame<'a> {
     join_ref: Option<Cow<'a, str>>,
 }
 
-/// Decodes a text frame.
-pub fn decode_text(vsn: Vsn, text: &str) -> Result<Message, DecodeError> {
-    let own = |s: Option<Cow<'_, str>>| s.map(Cow::into_owned);
-    match vsn {
-        Vsn::V2 => {
-            let V2Frame(join_ref, msg_ref, topic, event, payload) =
-                serde_json::from_str(text).map_err(|_| DecodeError::InvalidJson)?;
-            Ok(Message {
-                join_ref: own(join_ref),
-                msg_ref: own(msg_ref),
-                topic: topic.into_owned(),
-                event: event.into_owned(),
-                payload: Payload::Json(payload.get().to_string()),
-            })
-        }
-        Vsn::V1 => {
-            let f: V1Frame<'_> = serde_json::from_str(text).map_err(|_| DecodeError::InvalidJson)?;
-            Ok(Message {
-                join_ref: own(f.join_ref),
-                msg_ref: own(f.msg_ref),
-                topic: f.topic.into_owned(),
-                event: f.event.into_owned(),
-                payload: Payload::Json(f.payload.get().to_string()),
-            })
-        }
+/// Where a borrowed piece of `base` lies, or the piece itself when serde had to unescape it.
+fn locate(base: &str, s: Cow<'_, str>) -> Text {
+    match s {
+        Cow::Borrowed(b) => match span_of(base, b) {
+            Some(r) => Text::span(r),
+            None => Text::Owned(b.into()),
+        },
+        Cow::Owned(o) => Text::Owned(o.into_boxed_str()),
     }
 }
 
-/// Reads a binary frame's length bytes, then its fields.
-struct Reader<'a> {
-    bytes: &'a [u8],
+/// The range of `part` inside `base`, when it is a sub-slice of it.
+fn span_of(base: &str, part: &str) -> Option<core::ops::Range<usize>> {
+    let start = (part.as_ptr() as usize).checked_sub(base.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= base.len()).then_some(start..end)
 }
 
-impl<'a> Reader<'a> {
+fn locate_opt(base: &str, s: Option<Cow<'_, str>>) -> Text {
+    s.map_or(Text::Absent, |s| locate(base, s))
+}
+
+/// Decodes a text frame. The message keeps `text` and points into it.
+pub fn decode_text(vsn: Vsn, text: String) -> Result<Message, DecodeError> {
+    let (join_ref, msg_ref, topic, event, payload) = match vsn {
+        Vsn::V2 => {
+            let V2Frame(join_ref, msg_ref, topic, event, payload) =
+                serde_json::from_str(&text).map_err(|_| DecodeError::InvalidJson)?;
+            let payload = span_of(&text, payload.get()).ok_or(DecodeError::InvalidJson)?;
+            (
+                locate_opt(&text, join_ref),
+                locate_opt(&text, msg_ref),
+                locate(&text, topic),
+                locate(&text, event),
+                payload,
+            )
+        }
+        Vsn::V1 => {
+            let f: V1Frame<'_> = serde_json::from_str(&text).map_err(|_| DecodeError::InvalidJson)?;
+            let payload = span_of(&text, f.payload.get()).ok_or(DecodeError::InvalidJson)?;
+            (
+                locate_opt(&text, f.join_ref),
+                locate_opt(&text, f.msg_ref),
+                locate(&text, f.topic),
+                locate(&text, f.event),
+                payload,
+            )
+        }
+    };
+    Ok(Message {
+        frame: Frame::Text(text),
+        join_ref,
+        msg_ref,
+        topic,
+        event,
+        body: Body::Json(range(payload)),
+    })
+}
+
+/// Reads a binary frame's length bytes, then its fields, as positions in the frame.
+struct Reader<'a> {
+    frame: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
     fn lengths<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let (head, rest) = self.bytes.split_first_chunk::<N>().ok_or(DecodeError::Truncated)?;
-        self.bytes = rest;
+        let rest = self.frame.get(self.at..).unwrap_or(&[]);
+        let (head, _) = rest.split_first_chunk::<N>().ok_or(DecodeError::Truncated)?;
+        self.at += N;
         Ok(*head)
     }
 
-    fn bytes(&mut self, len: u8) -> Result<&'a [u8], DecodeError> {
-        let (field, rest) = self.bytes.split_at_checked(usize::from(len)).ok_or(DecodeError::Truncated)?;
-        self.bytes = rest;
-        Ok(field)
+    fn bytes(&mut self, len: u8) -> Result<core::ops::Range<usize>, DecodeError> {
+        let end = self.at + usize::from(len);
+        if end > self.frame.len() {
+            return Err(DecodeError::Truncated);
+        }
+        let r = self.at..end;
+        self.at = end;
+        Ok(r)
     }
 
-    fn text(&mut self, len: u8, field: Field) -> Result<String, DecodeError> {
-        let bytes = self.bytes(len)?;
-        core::str::from_utf8(bytes).map(String::from).map_err(|_| DecodeError::InvalidUtf8(field))
+    fn text(&mut self, len: u8, field: Field) -> Result<Text, DecodeError> {
+        let r = self.bytes(len)?;
+        core::str::from_utf8(&self.frame[r.clone()]).map_err(|_| DecodeError::InvalidUtf8(field))?;
+        Ok(Text::span(r))
     }
 
-    fn opt_text(&mut self, len: u8, field: Field) -> Result<Option<String>, DecodeError> {
-        let s = self.text(len, field)?;
-        Ok((!s.is_empty()).then_some(s))
+    fn opt_text(&mut self, len: u8, field: Field) -> Result<Text, DecodeError> {
+        if len == 0 {
+            return Ok(Text::Absent);
+        }
+        self.text(len, field)
     }
 
-    fn rest(self) -> &'a [u8] {
-        self.bytes
+    fn rest(&self) -> core::ops::Range<u32> {
+        range(self.at..self.frame.len())
+    }
+
+    /// JSON data or metadata: UTF-8 and valid JSON.
+    fn json(&self, r: core::ops::Range<usize>) -> Result<core::ops::Range<u32>, DecodeError> {
+        let text = core::str::from_utf8(&self.frame[r.clone()]).map_err(|_| DecodeError::InvalidJsonData)?;
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|_| DecodeError::InvalidJsonData)?;
+        Ok(range(r))
     }
 }
 
-fn json_text(bytes: &[u8]) -> Result<String, DecodeError> {
-    let text = core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidJsonData)?;
-    serde_json::from_str::<&RawValue>(text).map_err(|_| DecodeError::InvalidJsonData)?;
-    Ok(String::from(text))
-}
-
-/// Decodes a binary frame: kinds 0, 1 and 2 (Phoenix) and 4 (Supabase user broadcast).
-pub fn decode_binary(frame: &[u8]) -> Result<Message, DecodeError> {
-    let (&kind, rest) = frame.split_first().ok_or(DecodeError::Truncated)?;
-    let mut r = Reader { bytes: rest };
-    match kind {
+/// Decodes a binary frame: kinds 0, 1 and 2 (Phoenix) and 4 (Supabase user broadcast). The
+/// message keeps `frame` and points into it.
+pub fn decode_binary(frame: Vec<u8>) -> Result<Message, DecodeError> {
+    let (&kind, _) = frame.split_first().ok_or(DecodeError::Truncated)?;
+    let mut r = Reader { frame: &frame, at: 1 };
+    let (join_ref, msg_ref, topic, event, body) = match kind {
         kind::PUSH => {
             let [join_ref, topic, event] = r.lengths()?;
-            Ok(Message {
-                join_ref: r.opt_text(join_ref, Field::JoinRef)?,
-                msg_ref: None,
-                topic: r.text(topic, Field::Topic)?,
-                event: r.text(event, Field::Event)?,
-                payload: Payload::Binary(r.rest().to_vec()),
-            })
+            let join_ref = r.opt_text(join_ref, Field::JoinRef)?;
+            let topic = r.text(topic, Field::Topic)?;
+            let event = r.text(event, Field::Event)?;
+            (join_ref, Text::Absent, topic, event, Body::Binary(r.rest()))
         }
         kind::REPLY => {
             let [join_ref, msg_ref, topic, status] = r.lengths()?;
-            Ok(Message {
-                join_ref: r.opt_text(join_ref, Field::JoinRef)?,
-                msg_ref: r.opt_text(msg_ref, Field::Ref)?,
-                topic: r.text(topic, Field::Topic)?,
-                event: String::from("phx_reply"),
-                payload: Payload::BinaryReply {
-                    status: r.text(status, Field::Status)?,
-                    response: r.rest().to_vec(),
-                },
-            })
+            let join_ref = r.opt_text(join_ref, Field::JoinRef)?;
+            let msg_ref = r.opt_text(msg_ref, Field::Ref)?;
+            let topic = r.text(topic, Field::Topic)?;
+            let status = r.text(status, Field::Status)?;
+            let body = Body::BinaryReply { status, response: r.rest() };
+            (join_ref, msg_ref, topic, Text::Static("phx_reply"), body)
         }
         kind::BROADCAST => {
             let [topic, event] = r.lengths()?;
-            Ok(Message {
-                join_ref: None,
-                msg_ref: None,
-                topic: r.text(topic, Field::Topic)?,
-                event: r.text(event, Field::Event)?,
-                payload: Payload::Binary(r.rest().to_vec()),
-            })
+            let topic = r.text(topic, Field::Topic)?;
+            let event = r.text(event, Field::Event)?;
+            (Text::Absent, Text::Absent, topic, event, Body::Binary(r.rest()))
         }
         kind::USER_BROADCAST => {
             let [topic, event, meta, encoding] = r.lengths()?;
             let topic = r.text(topic, Field::Topic)?;
             let user_event = r.text(event, Field::Event)?;
             let meta = r.bytes(meta)?;
-            let meta = if meta.is_empty() { None } else { Some(json_text(meta)?) };
-            let data = match encoding {
-                ENCODING_BINARY => BroadcastData::Binary(r.rest().to_vec()),
-                ENCODING_JSON => BroadcastData::Json(json_text(r.rest())?),
+            let meta = if meta.is_empty() { None } else { Some(r.json(meta)?) };
+            let rest = r.at..frame.len();
+            let (data, json) = match encoding {
+                ENCODING_BINARY => (range(rest), false),
+                ENCODING_JSON => (r.json(rest)?, true),
                 other => return Err(DecodeError::UnknownEncoding(other)),
             };
-            Ok(Message {
-                join_ref: None,
-                msg_ref: None,
-                topic,
-                event: String::from("broadcast"),
-                payload: Payload::UserBroadcast(UserBroadcast { event: user_event, meta, data }),
-            })
+            let body = Body::UserBroadcast { event: user_event, meta, data, json };
+            (Text::Absent, Text::Absent, topic, Text::Static("broadcast"), body)
         }
-        other => Err(DecodeError::UnknownKind(other)),
-    }
+        other => return Err(DecodeError::UnknownKind(other)),
+    };
+    Ok(Message { frame: Frame::Binary(frame), join_ref, msg_ref, topic, event, body })
 }

@@ -7,7 +7,7 @@ use realtime_core::phoenix::client::{
     ChannelErrorReason, ChannelStatus, Client, Event, PushBody, PushOutcome, TransportKind,
 };
 use realtime_core::phoenix::endpoint::CLIENT_INFO;
-use realtime_core::phoenix::serializer::{BroadcastData, Payload, Vsn};
+use realtime_core::phoenix::serializer::{BroadcastData, BroadcastDataRef, Payload, Vsn};
 use realtime_core::ws::Message;
 use std::time::Duration;
 
@@ -152,13 +152,13 @@ fn incoming_kinds_become_the_right_events() {
     let payloads: Vec<_> = events[3..6]
         .iter()
         .map(|e| match e {
-            Event::Message { message, .. } => message.payload.clone(),
+            Event::Message { message, .. } => message.payload(),
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(payloads[0], Payload::Binary(vec![0, 1]));
-    assert_eq!(payloads[1], Payload::Binary(vec![0xff]));
-    assert!(matches!(&payloads[2], Payload::UserBroadcast(b) if b.data == BroadcastData::Binary(vec![1, 2])));
+    assert_eq!(payloads[0], Payload::Binary(&[0, 1]));
+    assert_eq!(payloads[1], Payload::Binary(&[0xff]));
+    assert!(matches!(&payloads[2], Payload::UserBroadcast(b) if b.data == BroadcastDataRef::Binary(&[1, 2])));
     assert_eq!(
         events[6],
         Event::Status {

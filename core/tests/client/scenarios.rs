@@ -11,7 +11,7 @@ use realtime_core::phoenix::client::{
     PushOutcome,
 };
 use realtime_core::phoenix::ending::StopReason;
-use realtime_core::phoenix::serializer::{BroadcastData, Payload};
+use realtime_core::phoenix::serializer::{BroadcastData, BroadcastDataRef, Payload};
 use serde_json::json;
 
 use crate::server::{JoinMode, server_frame};
@@ -296,16 +296,16 @@ fn messages_from_a_stale_join_are_dropped_and_current_ones_delivered() {
         .events_since(from)
         .into_iter()
         .filter_map(|e| match e {
-            Event::Message { channel, message } => {
-                Some((*channel, message.event.clone(), message.payload.clone()))
-            }
+            Event::Message { channel, message } => Some((*channel, message.clone())),
             _ => None,
         })
         .collect();
     assert_eq!(msgs.len(), 2, "{msgs:?}");
-    assert_eq!(msgs[0], (ch, "presence_state".into(), Payload::Json(r#"{"a":1}"#.into())));
+    assert_eq!(msgs[0].0, ch);
+    assert_eq!(msgs[0].1.event(), "presence_state");
+    assert_eq!(msgs[0].1.payload(), Payload::Json(r#"{"a":1}"#));
     // Numbers stay exact: the payload is the raw text.
-    let Payload::Json(raw) = &msgs[1].2 else { panic!() };
+    let Payload::Json(raw) = msgs[1].1.payload() else { panic!() };
     assert!(raw.contains(r#""n":12345678901234567890"#), "{raw}");
 }
 
@@ -321,10 +321,10 @@ fn a_kind_4_broadcast_reaches_the_channel_and_a_kind_3_push_goes_out() {
         Event::Message { message, .. } => Some(message.clone()),
         _ => None,
     });
-    match got.map(|m| m.payload) {
+    match got.as_ref().map(|m| m.payload()) {
         Some(Payload::UserBroadcast(b)) => {
             assert_eq!(b.event, "cursor");
-            assert_eq!(b.data, BroadcastData::Json("{\"x\":1}".into()));
+            assert_eq!(b.data, BroadcastDataRef::Json("{\"x\":1}"));
         }
         other => panic!("{other:?}"),
     }

@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use realtime_core::phoenix::serializer::{
-    BroadcastData, BroadcastDataRef, DecodeError, EncodeError, Field, Message, Outgoing, Payload,
-    UserBroadcast, UserBroadcastPush, Vsn, decode_binary, decode_text, encode_text, encode_user_broadcast,
+    BroadcastDataRef, DecodeError, EncodeError, Field, Message, Outgoing, Payload, UserBroadcast,
+    UserBroadcastPush, Vsn, decode_binary, decode_text, encode_text, encode_user_broadcast,
 };
 
 fn hex(s: &str) -> Vec<u8> {
@@ -15,14 +15,30 @@ fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap()
 }
 
-fn msg(join_ref: Option<&str>, msg_ref: Option<&str>, topic: &str, event: &str, payload: Payload) -> Message {
-    Message {
-        join_ref: join_ref.map(String::from),
-        msg_ref: msg_ref.map(String::from),
-        topic: topic.into(),
-        event: event.into(),
-        payload,
-    }
+/// A decoded message's fields, comparable.
+type Parts<'a> = (Option<&'a str>, Option<&'a str>, &'a str, &'a str, Payload<'a>);
+
+fn parts(m: &Message) -> Parts<'_> {
+    (m.join_ref(), m.msg_ref(), m.topic(), m.event(), m.payload())
+}
+
+fn msg<'a>(
+    join_ref: Option<&'a str>,
+    msg_ref: Option<&'a str>,
+    topic: &'a str,
+    event: &'a str,
+    payload: Payload<'a>,
+) -> Parts<'a> {
+    (join_ref, msg_ref, topic, event, payload)
+}
+
+/// Decodes text the way the client does: the message takes the frame.
+fn dt(vsn: Vsn, text: &str) -> Result<Message, DecodeError> {
+    decode_text(vsn, text.to_string())
+}
+
+fn db(frame: &[u8]) -> Result<Message, DecodeError> {
+    decode_binary(frame.to_vec())
 }
 
 const JOIN_PAYLOAD: &str = r#"{"config":{"broadcast":{"ack":true,"self":false},"presence":{"key":"user-42","enabled":true},"private":true},"access_token":"t"}"#;
@@ -81,9 +97,9 @@ fn v1_text_frames_same_json_value_and_always_a_ref() {
 #[test]
 fn text_frames_decode_with_raw_payloads() {
     let reply = r#"[ "3" , "3", "realtime:room1","phx_reply",{"status":"ok","response":{"postgres_changes":[{"id":31338429,"event":"INSERT"}]}}]"#;
-    let m = decode_text(Vsn::V2, reply).unwrap();
+    let m = dt(Vsn::V2, reply).unwrap();
     assert_eq!(
-        m,
+        parts(&m),
         msg(
             Some("3"),
             Some("3"),
@@ -91,19 +107,19 @@ fn text_frames_decode_with_raw_payloads() {
             "phx_reply",
             Payload::Json(
                 r#"{"status":"ok","response":{"postgres_changes":[{"id":31338429,"event":"INSERT"}]}}"#
-                    .into()
             )
         )
     );
     // Numbers stay exact: the payload is the raw text.
     let big = r#"[null,null,"realtime:room1","broadcast",{"n":9007199254740993,"d":0.10000000000000000001}]"#;
-    let Payload::Json(p) = decode_text(Vsn::V2, big).unwrap().payload else { panic!() };
+    let m = dt(Vsn::V2, big).unwrap();
+    let Payload::Json(p) = m.payload() else { panic!() };
     assert_eq!(p, r#"{"n":9007199254740993,"d":0.10000000000000000001}"#);
     // v1: no join_ref from the server; escaped strings are unescaped.
     let v1 = r#"{"topic":"realtime:r\u00e9","event":"phx_close","payload":{},"ref":"3"}"#;
     assert_eq!(
-        decode_text(Vsn::V1, v1).unwrap(),
-        msg(None, Some("3"), "realtime:ré", "phx_close", Payload::Json("{}".into()))
+        parts(&dt(Vsn::V1, v1).unwrap()),
+        msg(None, Some("3"), "realtime:ré", "phx_close", Payload::Json("{}"))
     );
     for bad in [
         "",
@@ -114,7 +130,7 @@ fn text_frames_decode_with_raw_payloads() {
         "[null,null,\"t\",\"e\",{]",
     ] {
         assert_eq!(
-            decode_text(Vsn::V2, bad).err().or(decode_text(Vsn::V1, bad).err()),
+            dt(Vsn::V2, bad).err().or(dt(Vsn::V1, bad).err()),
             Some(DecodeError::InvalidJson),
             "{bad}"
         );
@@ -191,24 +207,25 @@ fn kind_4_decodes_json_binary_and_meta() {
     let mut frame = vec![4, 0x0e, 0x06, 0x00, 0x01];
     frame.extend_from_slice(b"realtime:room1cursor{\"x\":1}");
     assert_eq!(
-        decode_binary(&frame).unwrap(),
+        parts(&db(&frame).unwrap()),
         msg(
             None,
             None,
             "realtime:room1",
             "broadcast",
             Payload::UserBroadcast(UserBroadcast {
-                event: "cursor".into(),
+                event: "cursor",
                 meta: None,
-                data: BroadcastData::Json("{\"x\":1}".into())
+                data: BroadcastDataRef::Json("{\"x\":1}")
             })
         )
     );
     let mut frame = vec![4, 1, 1, 14, 0];
     frame.extend_from_slice(b"te{\"replayed\":1}");
     frame.extend_from_slice(&[1, 2, 3]);
-    let Payload::UserBroadcast(b) = decode_binary(&frame).unwrap().payload else { panic!() };
-    assert_eq!((b.meta.as_deref(), b.data), (Some("{\"replayed\":1}"), BroadcastData::Binary(vec![1, 2, 3])));
+    let m = db(&frame).unwrap();
+    let Payload::UserBroadcast(b) = m.payload() else { panic!() };
+    assert_eq!((b.meta, b.data), (Some("{\"replayed\":1}"), BroadcastDataRef::Binary(&[1, 2, 3])));
 }
 
 #[test]
@@ -216,43 +233,30 @@ fn phoenix_kinds_0_1_2_decode() {
     let mut push = vec![0, 1, 1, 2];
     push.extend_from_slice(b"3tev");
     push.extend_from_slice(&[9, 9]);
-    assert_eq!(decode_binary(&push).unwrap(), msg(Some("3"), None, "t", "ev", Payload::Binary(vec![9, 9])));
+    assert_eq!(parts(&db(&push).unwrap()), msg(Some("3"), None, "t", "ev", Payload::Binary(&[9, 9])));
     let mut reply = vec![1, 1, 2, 1, 2];
     reply.extend_from_slice(b"312tok");
     reply.extend_from_slice(&[7]);
     assert_eq!(
-        decode_binary(&reply).unwrap(),
-        msg(
-            Some("3"),
-            Some("12"),
-            "t",
-            "phx_reply",
-            Payload::BinaryReply { status: "ok".into(), response: vec![7] }
-        )
+        parts(&db(&reply).unwrap()),
+        msg(Some("3"), Some("12"), "t", "phx_reply", Payload::BinaryReply { status: "ok", response: &[7] })
     );
     let mut bcast = vec![2, 1, 1];
     bcast.extend_from_slice(b"te");
-    assert_eq!(decode_binary(&bcast).unwrap(), msg(None, None, "t", "e", Payload::Binary(vec![])));
+    assert_eq!(parts(&db(&bcast).unwrap()), msg(None, None, "t", "e", Payload::Binary(&[])));
 }
 
 #[test]
 fn malformed_binary_frames_are_typed_errors() {
-    assert_eq!(decode_binary(&[]), Err(DecodeError::Truncated));
-    assert_eq!(decode_binary(&[5]), Err(DecodeError::UnknownKind(5)));
-    assert_eq!(
-        decode_binary(&[3, 0, 0, 0, 0, 0, 0]),
-        Err(DecodeError::UnknownKind(3)),
-        "kind 3 is client to server"
-    );
-    assert_eq!(decode_binary(&[4, 1, 1, 0]), Err(DecodeError::Truncated));
-    assert_eq!(decode_binary(&[4, 1, 1, 0, 1, b't']), Err(DecodeError::Truncated));
-    assert_eq!(decode_binary(&[4, 1, 1, 0, 2, b't', b'e']), Err(DecodeError::UnknownEncoding(2)));
-    assert_eq!(
-        decode_binary(&[4, 1, 1, 0, 1, 0xFF, b'e', b'{']),
-        Err(DecodeError::InvalidUtf8(Field::Topic))
-    );
-    assert_eq!(decode_binary(&[4, 1, 1, 0, 1, b't', b'e', b'{']), Err(DecodeError::InvalidJsonData));
-    assert_eq!(decode_binary(&[4, 1, 1, 1, 0, b't', b'e', b'x']), Err(DecodeError::InvalidJsonData));
+    assert_eq!(db(&[]), Err(DecodeError::Truncated));
+    assert_eq!(db(&[5]), Err(DecodeError::UnknownKind(5)));
+    assert_eq!(db(&[3, 0, 0, 0, 0, 0, 0]), Err(DecodeError::UnknownKind(3)), "kind 3 is client to server");
+    assert_eq!(db(&[4, 1, 1, 0]), Err(DecodeError::Truncated));
+    assert_eq!(db(&[4, 1, 1, 0, 1, b't']), Err(DecodeError::Truncated));
+    assert_eq!(db(&[4, 1, 1, 0, 2, b't', b'e']), Err(DecodeError::UnknownEncoding(2)));
+    assert_eq!(db(&[4, 1, 1, 0, 1, 0xFF, b'e', b'{']), Err(DecodeError::InvalidUtf8(Field::Topic)));
+    assert_eq!(db(&[4, 1, 1, 0, 1, b't', b'e', b'{']), Err(DecodeError::InvalidJsonData));
+    assert_eq!(db(&[4, 1, 1, 1, 0, b't', b'e', b'x']), Err(DecodeError::InvalidJsonData));
 }
 
 proptest! {
@@ -265,8 +269,8 @@ proptest! {
         let payload = serde_json::json!({"n": n, "s": s}).to_string();
         let out = Outgoing { join_ref: join_ref.as_deref(), msg_ref: msg_ref.as_deref(), topic: &topic, event: &event, payload: &payload };
         for vsn in [Vsn::V2, Vsn::V1] {
-            let m = decode_text(vsn, &encode_text(vsn, &out)).unwrap();
-            prop_assert_eq!(m, msg(join_ref.as_deref(), msg_ref.as_deref(), &topic, &event, Payload::Json(payload.clone())));
+            let m = dt(vsn, &encode_text(vsn, &out)).unwrap();
+            prop_assert_eq!(parts(&m), msg(join_ref.as_deref(), msg_ref.as_deref(), &topic, &event, Payload::Json(&payload)));
         }
     }
 
@@ -281,20 +285,20 @@ proptest! {
         let body = &frame[7 + 2..];
         let mut k4 = vec![4, frame[3], frame[4], 0, frame[6]];
         k4.extend_from_slice(body);
-        let m = decode_binary(&k4).unwrap();
+        let m = db(&k4).unwrap();
         prop_assert_eq!(t + e <= body.len(), true);
-        let want = if json { BroadcastData::Json(json_data.clone()) } else { BroadcastData::Binary(data.clone()) };
-        prop_assert_eq!(m.payload, Payload::UserBroadcast(UserBroadcast { event: event.clone(), meta: None, data: want }));
-        prop_assert_eq!(m.topic, topic);
+        let want = if json { BroadcastDataRef::Json(&json_data) } else { BroadcastDataRef::Binary(&data) };
+        prop_assert_eq!(m.payload(), Payload::UserBroadcast(UserBroadcast { event: &event, meta: None, data: want }));
+        prop_assert_eq!(m.topic(), topic);
     }
 
     /// Nothing from the wire panics.
     #[test]
     fn any_bytes_decode_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
-        let _ = decode_binary(&bytes);
+        let _ = db(&bytes);
         if let Ok(text) = core::str::from_utf8(&bytes) {
-            let _ = decode_text(Vsn::V2, text);
-            let _ = decode_text(Vsn::V1, text);
+            let _ = dt(Vsn::V2, text);
+            let _ = dt(Vsn::V1, text);
         }
     }
 }

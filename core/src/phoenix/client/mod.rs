@@ -919,7 +919,7 @@ impl Client {
     }
 
     fn on_message(&mut self, now: Instant, msg: ws::Message) {
-        let decoded = match &msg {
+        let decoded = match msg {
             ws::Message::Text(text) => serializer::decode_text(self.vsn, text),
             ws::Message::Binary(bytes) => serializer::decode_binary(bytes),
         };
@@ -930,10 +930,11 @@ impl Client {
                 return;
             }
         };
-        if m.topic == HEARTBEAT_TOPIC {
-            if m.event == "phx_reply"
-                && let Some(r) = m.msg_ref.as_deref().and_then(parse_ref)
-                && let Some((ok, _)) = reply_parts(&m.payload)
+        let event = m.event();
+        if m.topic() == HEARTBEAT_TOPIC {
+            if event == "phx_reply"
+                && let Some(r) = m.msg_ref().and_then(parse_ref)
+                && let Some(ok) = reply_status(&m.payload())
                 && let Some(reply) = self.heartbeat.handle_reply(r, ok, now)
             {
                 let status = if reply.ok {
@@ -945,13 +946,13 @@ impl Client {
             }
             return;
         }
-        let Some(&index) = self.topics.get(&m.topic) else { return };
+        let Some(&index) = self.topics.get(m.topic()) else { return };
         let id = self.id(index);
         let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
-        match m.event.as_str() {
+        match event {
             "phx_reply" => {
-                let Some(r) = m.msg_ref.as_deref().and_then(parse_ref) else { return };
-                let Some((ok, response)) = reply_parts(&m.payload) else { return };
+                let Some(r) = m.msg_ref().and_then(parse_ref) else { return };
+                let Some((ok, response)) = reply_parts(&m.payload()) else { return };
                 if ch.state == ChannelState::Joining && ch.join_ref == Some(r) {
                     if ok {
                         self.apply(index, Input::JoinOk, None);
@@ -973,22 +974,20 @@ impl Client {
             "phx_close" | "phx_error" => {
                 // v2 frames name the join in `join_ref`; v1 frames only in `ref` (the server
                 // sets it to the join ref), so the lifecycle filter reads either.
-                let named = m.join_ref.as_deref().or(m.msg_ref.as_deref());
+                let named = m.join_ref().or(m.msg_ref());
                 if named.is_some_and(|r| parse_ref(r).is_none() || parse_ref(r) != ch.join_ref) {
                     return;
                 }
-                if m.event == "phx_close" {
+                if event == "phx_close" {
                     self.apply(index, Input::ServerClose, None);
                 } else {
-                    let payload = json_text(&m.payload);
+                    let payload = json_text(&m.payload());
                     self.apply(index, Input::ServerError, Some(ChannelErrorReason::ServerError(payload)));
                 }
             }
             _ => {
-                let stale = m
-                    .join_ref
-                    .as_deref()
-                    .is_some_and(|r| parse_ref(r).is_none() || parse_ref(r) != ch.join_ref);
+                let stale =
+                    m.join_ref().is_some_and(|r| parse_ref(r).is_none() || parse_ref(r) != ch.join_ref);
                 if stale || ch.state == ChannelState::Closed {
                     return;
                 }
@@ -1292,15 +1291,30 @@ fn encode(
     }
 }
 
-/// A reply's status (`ok` or not) and its response as raw JSON text.
-fn reply_parts(payload: &Payload) -> Option<(bool, String)> {
+#[derive(Deserialize)]
+struct Reply<'a> {
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(borrow, default)]
+    response: Option<&'a RawValue>,
+}
+
+/// Only a reply's status: is it `ok`?
+fn reply_status(payload: &Payload<'_>) -> Option<bool> {
     #[derive(Deserialize)]
-    struct Reply<'a> {
+    struct Status<'a> {
         #[serde(borrow)]
         status: Cow<'a, str>,
-        #[serde(borrow, default)]
-        response: Option<&'a RawValue>,
     }
+    match payload {
+        Payload::Json(text) => serde_json::from_str::<Status<'_>>(text).ok().map(|r| r.status == "ok"),
+        Payload::BinaryReply { status, .. } => Some(*status == "ok"),
+        _ => None,
+    }
+}
+
+/// A reply's status (`ok` or not) and its response as raw JSON text.
+fn reply_parts(payload: &Payload<'_>) -> Option<(bool, String)> {
     match payload {
         Payload::Json(text) => {
             let reply: Reply<'_> = serde_json::from_str(text).ok()?;
@@ -1308,17 +1322,17 @@ fn reply_parts(payload: &Payload) -> Option<(bool, String)> {
             Some((reply.status == "ok", response))
         }
         Payload::BinaryReply { status, response } => {
-            Some((status == "ok", String::from_utf8_lossy(response).into_owned()))
+            Some((*status == "ok", String::from_utf8_lossy(response).into_owned()))
         }
         _ => None,
     }
 }
 
 /// A payload as JSON text for a status reason (binary payloads as a JSON string of their
-/// lossy text).
-fn json_text(payload: &Payload) -> String {
+/// debug form).
+fn json_text(payload: &Payload<'_>) -> String {
     match payload {
-        Payload::Json(text) => text.clone(),
+        Payload::Json(text) => String::from(*text),
         other => serde_json::to_string(&alloc::format!("{other:?}")).unwrap_or_default(),
     }
 }
