@@ -3,6 +3,7 @@
 //! ```text
 //! icount <group> <impl> <size> [batches]    # size: 16B, 125B, 1KiB, 64KiB, 1MiB or bytes
 //! icount --list                             # "<group> <impl>" per line
+//! icount phoenix <floor|ours> <case> [batches]   # decode + dispatch (`realtime_benches::phoenix`)
 //! ```
 //!
 //! Builds the case and the implementation's state exactly as the criterion bench `ws` does,
@@ -30,8 +31,48 @@ fn usage() -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The `phoenix` cells: the message copies are made before the measured region.
+#[inline(never)]
+fn measured_phoenix(
+    run: &mut dyn FnMut(Vec<realtime_core::ws::Message>),
+    batches: Vec<Vec<realtime_core::ws::Message>>,
+) {
+    for b in batches {
+        run(b);
+    }
+}
+
+fn phoenix(imp: &str, case: &str, batches: &str) -> ExitCode {
+    use realtime_benches::phoenix::{BATCH, cases, floor, joined_client, ours};
+    let Some(case) = cases().into_iter().find(|c| c.name == case) else {
+        eprintln!("icount: unknown phoenix case {case:?}");
+        return usage();
+    };
+    let Ok(batches) = batches.parse::<usize>() else { return usage() };
+    let make = || vec![case.message.clone(); BATCH];
+    let mut client = joined_client(case.vsn);
+    let mut run: Box<dyn FnMut(Vec<realtime_core::ws::Message>)> = match imp {
+        "floor" => Box::new(|b| floor(&case, b)),
+        "ours" => Box::new(|b| ours(&mut client, b)),
+        _ => return usage(),
+    };
+    run(make()); // warm-up
+    let inputs: Vec<_> = (0..batches).map(|_| make()).collect();
+    measured_phoenix(&mut *run, inputs);
+    println!("messages {}", batches * BATCH);
+    println!("batch_messages {BATCH}");
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("phoenix") {
+        return match args.as_slice() {
+            [_, i, c] => phoenix(i, c, "1"),
+            [_, i, c, b] => phoenix(i, c, b),
+            _ => usage(),
+        };
+    }
     if args.first().map(String::as_str) == Some("--list") {
         for g in &GROUPS {
             for i in g.impls {

@@ -70,8 +70,10 @@ pub struct Heartbeat {
     deadline: Duration,
     /// When the next beat is due; `None` while no connection is open.
     next_send: Option<Instant>,
-    /// The beat in flight: its ref and when it was sent.
-    pending: Option<(u64, Instant)>,
+    /// The beat in flight: its ref, when it was sent, and when its reply is due.
+    pending: Option<(u64, Instant, Instant)>,
+    /// The reply deadline of the next beat when it is a probe.
+    probe: Option<Duration>,
 }
 
 impl Heartbeat {
@@ -83,33 +85,43 @@ impl Heartbeat {
         if deadline.is_zero() || deadline > interval {
             return Err(HeartbeatConfigError::BadDeadline);
         }
-        Ok(Self { interval, deadline, next_send: None, pending: None })
+        Ok(Self { interval, deadline, next_send: None, pending: None, probe: None })
     }
 
     /// A connection opened: the first beat is due one interval from now; nothing is pending.
     pub fn start(&mut self, now: Instant) {
         self.next_send = Some(now + self.interval);
         self.pending = None;
+        self.probe = None;
     }
 
     /// The connection ended: no beats until the next `start`.
     pub fn stop(&mut self) {
         self.next_send = None;
         self.pending = None;
+        self.probe = None;
     }
 
-    /// A liveness probe now (the app came to the foreground, the network changed): the next
-    /// beat is due at once, unless one is already in flight.
-    pub fn probe(&mut self, now: Instant) {
-        if self.next_send.is_some() && self.pending.is_none() {
-            self.next_send = Some(now);
+    /// A liveness probe now (the app came to the foreground, the network changed): a beat goes
+    /// out at once and its reply is due within `within` (or the usual deadline, if shorter).
+    /// With a beat already in flight, that beat's reply becomes due within `within` instead.
+    pub fn probe(&mut self, now: Instant, within: Duration) {
+        if self.next_send.is_none() {
+            return;
+        }
+        match &mut self.pending {
+            Some((_, _, due)) => *due = (*due).min(now + within),
+            None => {
+                self.next_send = Some(now);
+                self.probe = Some(within);
+            }
         }
     }
 
     /// The next deadline: the due beat, or the pending reply's deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.pending {
-            Some((_, sent)) => Some(sent + self.deadline),
+            Some((_, _, due)) => Some(due),
             None => self.next_send,
         }
     }
@@ -120,8 +132,8 @@ impl Heartbeat {
         now: Instant,
         next_ref: impl FnOnce() -> u64,
     ) -> Option<HeartbeatAction> {
-        if let Some((_, sent)) = self.pending {
-            if now >= sent + self.deadline {
+        if let Some((_, _, due)) = self.pending {
+            if now >= due {
                 self.stop();
                 return Some(HeartbeatAction::TimedOut);
             }
@@ -132,7 +144,8 @@ impl Heartbeat {
             return None;
         }
         let msg_ref = next_ref();
-        self.pending = Some((msg_ref, now));
+        let within = self.probe.take().map_or(self.deadline, |p| p.min(self.deadline));
+        self.pending = Some((msg_ref, now, now + within));
         // Due one interval after this send, whatever else happens meanwhile.
         self.next_send = Some(now + self.interval);
         Some(HeartbeatAction::Send { msg_ref })
@@ -142,7 +155,7 @@ impl Heartbeat {
     /// ours.
     pub fn handle_reply(&mut self, msg_ref: u64, ok: bool, now: Instant) -> Option<HeartbeatReply> {
         match self.pending {
-            Some((pending, sent)) if pending == msg_ref => {
+            Some((pending, sent, _)) if pending == msg_ref => {
                 self.pending = None;
                 Some(HeartbeatReply { ok, latency: now - sent })
             }
@@ -163,6 +176,7 @@ impl Default for Heartbeat {
             deadline: DEFAULT_HEARTBEAT_INTERVAL,
             next_send: None,
             pending: None,
+            probe: None,
         }
     }
 }
@@ -217,11 +231,18 @@ mod tests {
         hb.start(at(30));
         assert!(!hb.is_pending(), "the old connection's beat is forgotten");
         assert_eq!(hb.handle_reply(1, true, at(31)), None);
-        hb.probe(at(40));
+        hb.probe(at(40), Duration::from_secs(5));
         assert_eq!(hb.poll_timeout(), Some(at(40)));
         assert_eq!(hb.handle_timeout(at(40), || 2), Some(HeartbeatAction::Send { msg_ref: 2 }));
-        hb.probe(at(41));
-        assert_eq!(hb.poll_timeout(), Some(at(65)), "a probe while a beat is in flight waits for it");
+        assert_eq!(hb.poll_timeout(), Some(at(45)), "a probe's reply is due within its own deadline");
+        assert!(hb.handle_reply(2, true, at(41)).is_some());
+        assert_eq!(hb.poll_timeout(), Some(at(65)), "beats go on an interval after the probe");
+        assert!(hb.handle_timeout(at(65), || 3).is_some());
+        assert_eq!(hb.poll_timeout(), Some(at(90)), "the next beat has the usual deadline");
+        hb.probe(at(70), Duration::from_secs(5));
+        assert_eq!(hb.poll_timeout(), Some(at(75)), "a probe shortens the deadline of a beat in flight");
+        hb.probe(at(71), Duration::from_secs(60));
+        assert_eq!(hb.poll_timeout(), Some(at(75)), "and never lengthens it");
     }
 
     #[test]

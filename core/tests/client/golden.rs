@@ -4,7 +4,7 @@
 use realtime_core::Instant;
 use realtime_core::phoenix::channel_config::ChannelConfig;
 use realtime_core::phoenix::client::{
-    ChannelErrorReason, ChannelStatus, Client, Event, PushBody, PushOutcome, TransportKind,
+    ChannelErrorReason, ChannelStatus, Client, Event, PushBody, PushOutcome, TransportCommand, TransportKind,
 };
 use realtime_core::phoenix::endpoint::CLIENT_INFO;
 use realtime_core::phoenix::serializer::{BroadcastData, BroadcastDataRef, Payload, Vsn};
@@ -22,8 +22,8 @@ fn client(vsn: Vsn) -> Client {
     config.access_token = Some("tok".into());
     let mut c = Client::new(config, [1; 32]).unwrap();
     c.connect(T0);
-    c.poll_transport();
-    c.handle_transport_open(T0);
+    let Some(TransportCommand::Open { id, .. }) = c.poll_transport() else { panic!() };
+    c.handle_transport_open(T0, id);
     c
 }
 

@@ -4,6 +4,7 @@
 
 mod golden;
 mod random;
+mod regressions;
 mod scenarios;
 mod server;
 mod world;

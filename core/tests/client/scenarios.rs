@@ -743,9 +743,9 @@ fn a_self_framing_transport_drives_the_same_protocol() {
     let mut c = Client::new(config, [7; 32]).unwrap();
     let ch = c.channel(Instant::ZERO, "room1", ChannelConfig::new()).unwrap();
     c.subscribe(Instant::ZERO, ch).unwrap();
-    assert!(matches!(c.poll_transport(), Some(TransportCommand::Open { .. })));
+    let Some(TransportCommand::Open { id, .. }) = c.poll_transport() else { panic!() };
     assert_eq!(c.headers()[0].0, "X-Client-Info");
-    c.handle_transport_open(Instant::ZERO);
+    c.handle_transport_open(Instant::ZERO, id);
     let Some(Message::Text(join)) = c.poll_message() else { panic!() };
     assert!(join.starts_with(r#"["1","1","realtime:room1","phx_join",{"config":"#), "{join}");
     c.handle_message(
@@ -754,7 +754,11 @@ fn a_self_framing_transport_drives_the_same_protocol() {
     );
     assert_eq!(c.poll_event(), Some(Event::Connected));
     assert_eq!(c.poll_event(), Some(Event::Status { channel: ch, status: ChannelStatus::Subscribed }));
-    c.handle_transport_closed(Instant::ZERO, TransportClosed::Closed { code: Some(1011), reason: "boom" });
+    c.handle_transport_closed(
+        Instant::ZERO,
+        id,
+        TransportClosed::Closed { code: Some(1011), reason: "boom" },
+    );
     assert!(matches!(c.poll_event(), Some(Event::Status { status: ChannelStatus::ChannelError(_), .. })));
     assert_eq!(
         c.poll_event(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use realtime_core::Instant;
 use realtime_core::phoenix::client::{
-    Client, ClientConfig, Event, PushId, TransportClosed, TransportCommand,
+    Client, ClientConfig, Event, PushId, TransportClosed, TransportCommand, TransportId,
 };
 use realtime_core::rng::Rng;
 
@@ -38,6 +38,8 @@ pub(crate) struct World {
     rng: Rng,
     refs: HashSet<String>,
     pub(crate) outcomes: HashMap<PushId, usize>,
+    /// The transport the client asked for last.
+    transport: Option<TransportId>,
 }
 
 impl World {
@@ -65,6 +67,7 @@ impl World {
             rng: Rng::from_seed(s),
             refs: HashSet::new(),
             outcomes: HashMap::new(),
+            transport: None,
         }
     }
 
@@ -86,7 +89,7 @@ impl World {
     pub(crate) fn reset(&mut self) {
         if self.server.is_some() {
             self.retire_server();
-            self.client.handle_transport_closed(self.now, TransportClosed::Eof);
+            self.client.handle_transport_closed(self.now, self.transport.unwrap(), TransportClosed::Eof);
             self.settle();
         }
     }
@@ -114,15 +117,16 @@ impl World {
         while let Some(cmd) = self.client.poll_transport() {
             moved = true;
             match cmd {
-                TransportCommand::Open { url } => {
+                TransportCommand::Open { url, id } => {
                     assert!(url.starts_with("ws://sim.test/realtime/v1/websocket?apikey=anon-key"), "{url}");
                     self.retire_server();
+                    self.transport = Some(id);
                     if self.refuse_tcp {
-                        self.client.handle_transport_closed(self.now, TransportClosed::Error);
+                        self.client.handle_transport_closed(self.now, id, TransportClosed::Error);
                     } else {
                         self.connections += 1;
                         self.server = Some(Server::new(self.behaviour));
-                        self.client.handle_transport_open(self.now);
+                        self.client.handle_transport_open(self.now, id);
                     }
                 }
                 TransportCommand::Close { .. } => {
@@ -193,7 +197,11 @@ impl World {
                         at += n;
                     }
                     self.retire_server();
-                    self.client.handle_transport_closed(self.now, TransportClosed::Eof);
+                    self.client.handle_transport_closed(
+                        self.now,
+                        self.transport.unwrap(),
+                        TransportClosed::Eof,
+                    );
                     return true;
                 }
             }

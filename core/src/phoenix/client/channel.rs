@@ -203,6 +203,8 @@ pub(super) struct Channel {
     pub(super) leave: Option<(u64, Instant)>,
     pub(super) waiting: VecDeque<Waiting>,
     pub(super) in_flight: VecDeque<InFlight>,
+    /// The app subscribed while it was leaving: join again once closed.
+    pub(super) resubscribe: bool,
 }
 
 impl Channel {
@@ -219,6 +221,7 @@ impl Channel {
             leave: None,
             waiting: VecDeque::new(),
             in_flight: VecDeque::new(),
+            resubscribe: false,
         }
     }
 

@@ -14,6 +14,9 @@ use crate::ws;
 
 /// Default timeout of joins, leaves and pushes (all the reference clients).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default reply deadline of a liveness probe: short, because `resume` comes when the link is
+/// in doubt, and a false alarm costs only a reconnect.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default bound of a channel's push buffer (realtime-js).
 pub const DEFAULT_PUSH_BUFFER: usize = 100;
 /// Default bound of the event queue: byte input stops being consumed when it is full.
@@ -63,7 +66,8 @@ pub struct ClientConfig {
     pub headers: Vec<(String, String)>,
     /// Bytes or whole messages.
     pub transport: TransportKind,
-    /// WebSocket limits and timeouts (byte transports).
+    /// WebSocket limits and timeouts. `handshake_timeout` also bounds a whole connect attempt
+    /// (TCP, TLS and the upgrade) on any transport.
     pub ws: ws::Config,
     /// Time between heartbeats (25 s).
     pub heartbeat_interval: Duration,
@@ -78,6 +82,8 @@ pub struct ClientConfig {
     pub rejoin: Backoff,
     /// Timeout of joins, leaves and pushes (10 s).
     pub timeout: Duration,
+    /// How long the reply to a liveness probe (`resume`) may take (5 s).
+    pub probe_timeout: Duration,
     /// Disconnect this long after the last channel is removed (two heartbeat intervals);
     /// `None` stays connected.
     pub disconnect_when_empty: Option<Duration>,
@@ -111,6 +117,7 @@ impl ClientConfig {
             reconnect: Backoff::default(),
             rejoin: Backoff::default(),
             timeout: DEFAULT_TIMEOUT,
+            probe_timeout: DEFAULT_PROBE_TIMEOUT,
             disconnect_when_empty: Some(DEFAULT_HEARTBEAT_INTERVAL * 2),
             push_buffer: DEFAULT_PUSH_BUFFER,
             overflow: Overflow::DropOldest,
@@ -125,7 +132,7 @@ impl ClientConfig {
     pub fn heartbeat(mut self, interval: Duration) -> Self {
         self.heartbeat_interval = interval;
         self.heartbeat_deadline = interval;
-        self.disconnect_when_empty = self.disconnect_when_empty.map(|_| interval * 2);
+        self.disconnect_when_empty = self.disconnect_when_empty.map(|_| interval.saturating_mul(2));
         self
     }
 }

@@ -19,11 +19,14 @@ pub enum TransportCommand {
     Open {
         /// The endpoint, `ws://` or `wss://`.
         url: String,
+        /// Names this transport in `handle_transport_open` and `handle_transport_closed`, so
+        /// a late report about an older one is ignored.
+        id: TransportId,
     },
     /// Close the transport. A byte transport first writes everything `poll_transmit` gives
     /// (the close frame), then closes; a self-framing transport sends a close frame with this
     /// code and reason. The client treats the connection as ended from here on; reporting
-    /// `handle_transport_closed` afterwards is allowed and ignored.
+    /// `handle_transport_closed` for it afterwards is allowed and ignored.
     Close {
         /// The close code (1000 for a manual disconnect).
         code: u16,
@@ -34,6 +37,10 @@ pub enum TransportCommand {
     /// presumed dead (a missed heartbeat or pong).
     Abort,
 }
+
+/// Names one transport the client asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TransportId(pub(crate) u64);
 
 /// How the transport ended, for `handle_transport_closed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +107,8 @@ pub enum ConnectionEnd {
     HeartbeatTimeout,
     /// No WebSocket pong within the ping interval.
     PingTimeout,
+    /// The transport and the upgrade did not complete within the connect timeout.
+    ConnectTimeout,
     /// The WebSocket layer failed (a protocol violation by the server, a bad upgrade response,
     /// a handshake or close timeout).
     WebSocket(ws::Error),

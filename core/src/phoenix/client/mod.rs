@@ -43,13 +43,13 @@ use serde_json::value::RawValue;
 
 pub use channel::{ChannelId, ChannelState, PushBody};
 pub use config::{
-    ClientConfig, ConfigError, DEFAULT_MAX_EVENTS, DEFAULT_MAX_OUTGOING, DEFAULT_PUSH_BUFFER,
-    DEFAULT_TIMEOUT, Overflow, TransportKind,
+    ClientConfig, ConfigError, DEFAULT_MAX_EVENTS, DEFAULT_MAX_OUTGOING, DEFAULT_PROBE_TIMEOUT,
+    DEFAULT_PUSH_BUFFER, DEFAULT_TIMEOUT, Overflow, TransportKind,
 };
 pub use error::{ChannelError, PushError};
 pub use event::{
     ChannelErrorReason, ChannelStatus, ConnectionEnd, ConnectionState, Event, HeartbeatStatus, Next,
-    NotSentReason, PushId, PushOutcome, TransportClosed, TransportCommand,
+    NotSentReason, PushId, PushOutcome, TransportClosed, TransportCommand, TransportId,
 };
 
 use self::channel::{Action, Channel, InFlight, Input, Waiting, transition};
@@ -71,6 +71,9 @@ pub const TOPIC_PREFIX: &str = "realtime:";
 /// Bound of the WebSocket layer's own event queue: small, so the client's queue bound holds
 /// within a few events.
 const WS_EVENT_BATCH: usize = 16;
+/// Passes of `handle_timeout` over the timers; each pass can only arm timers that are due
+/// because of a zero delay, and those settle in one more pass.
+const MAX_TIMER_PASSES: usize = 4;
 
 /// Where the connection is (finer than the public [`ConnectionState`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,11 +111,9 @@ impl Link {
         }
     }
 
-    /// Hands a message to the transport; false when it cannot take it.
-    fn send(&mut self, msg: ws::Message, max: usize) -> bool {
-        if self.is_full(max) {
-            return false;
-        }
+    /// Hands a message to the transport; false when it cannot take it (no connection, or a
+    /// closing one). The outgoing bound is checked by the callers that push.
+    fn send(&mut self, msg: ws::Message) -> bool {
         match self {
             Self::None => false,
             Self::Bytes(ws) => {
@@ -202,6 +203,16 @@ pub struct Client {
     last_join_error: Option<String>,
     /// A flush stopped on a full outgoing queue; retry it when the queue drains.
     needs_flush: bool,
+    /// Numbers the transports: reports about an older one are ignored.
+    transport_id: u64,
+    /// The current attempt must be open by then (TCP, TLS and the upgrade).
+    connect_deadline: Option<Instant>,
+    connect_timeout: Duration,
+    probe_timeout: Duration,
+    /// The app asked to connect while a manual disconnect was closing.
+    connect_after_close: bool,
+    /// The transport is already gone: `finish` must not ask to close it.
+    transport_gone: bool,
 }
 
 impl Client {
@@ -217,6 +228,8 @@ impl Client {
         for (what, zero) in [
             ("timeout", config.timeout.is_zero()),
             ("ping interval", config.ping_interval.is_some_and(|p| p.is_zero())),
+            ("probe timeout", config.probe_timeout.is_zero()),
+            ("connect timeout", config.ws.handshake_timeout.is_zero()),
             ("push buffer", config.push_buffer == 0),
             ("max events", config.max_events == 0),
             ("max outgoing", config.max_outgoing == 0),
@@ -265,6 +278,12 @@ impl Client {
             lost_at: None,
             last_join_error: None,
             needs_flush: false,
+            transport_id: 0,
+            connect_deadline: None,
+            connect_timeout: config.ws.handshake_timeout,
+            probe_timeout: config.probe_timeout,
+            connect_after_close: false,
+            transport_gone: false,
         })
     }
 
@@ -320,11 +339,15 @@ impl Client {
     /// Connects, unless connected or connecting. A pending reconnect starts at once.
     pub fn connect(&mut self, now: Instant) {
         self.now = now;
-        if matches!(self.conn, Conn::Idle | Conn::Waiting { .. }) {
-            if self.conn == Conn::Idle {
+        self.idle_at = None;
+        match self.conn {
+            Conn::Idle => {
                 self.reconnect_attempt = 0;
+                self.open_transport();
             }
-            self.open_transport();
+            Conn::Waiting { .. } => self.open_transport(),
+            Conn::Closing => self.connect_after_close = true,
+            Conn::Opening | Conn::Handshaking | Conn::Open => {}
         }
     }
 
@@ -334,9 +357,18 @@ impl Client {
         self.now = now;
         self.lost_at = None;
         self.reconnect_attempt = 0;
+        self.connect_after_close = false;
         match self.conn {
             Conn::Idle | Conn::Closing => {}
-            Conn::Waiting { .. } => self.conn = Conn::Idle,
+            Conn::Waiting { .. } => {
+                // No connection ends now, but the plan announced by the last `Disconnected`
+                // (a reconnect) changes: say so.
+                self.conn = Conn::Idle;
+                let reason = if self.stop_idle { StopReason::Idle } else { StopReason::Manual };
+                self.stop_idle = false;
+                self.events
+                    .push_back(Event::Disconnected { end: ConnectionEnd::Manual, next: Next::Stop(reason) });
+            }
             Conn::Opening | Conn::Handshaking => {
                 self.ending = Some(ConnectionEnd::Manual);
                 self.finish(Finish::Close);
@@ -360,11 +392,12 @@ impl Client {
     }
 
     /// The app came to the foreground or the network changed: probe liveness at once (a
-    /// heartbeat now, its reply due within the deadline), or reconnect now if waiting to.
+    /// heartbeat now, or the one in flight, with its reply due within the probe timeout), or
+    /// reconnect now if waiting to.
     pub fn resume(&mut self, now: Instant) {
         self.now = now;
         match self.conn {
-            Conn::Open => self.heartbeat.probe(now),
+            Conn::Open => self.heartbeat.probe(now, self.probe_timeout),
             Conn::Waiting { .. } => self.open_transport(),
             _ => {}
         }
@@ -387,6 +420,16 @@ impl Client {
         if let Some(&index) = self.topics.get(&topic) {
             let slot = &mut self.slots[index as usize];
             let ch = slot.channel.as_mut().ok_or(ChannelError::UnknownChannel)?;
+            if ch.handles == 0 {
+                // Its last handle was removed and it is leaving: nobody holds it, so the new
+                // handle takes it over (with this config for its next join), and the ids handed
+                // out before become stale.
+                ch.config = config;
+                ch.handles = 1;
+                slot.generation = slot.generation.wrapping_add(1);
+                self.idle_at = None;
+                return Ok(ChannelId { index, generation: slot.generation });
+            }
             if ch.config != config {
                 return Err(ChannelError::ConfigMismatch);
             }
@@ -409,15 +452,16 @@ impl Client {
     }
 
     /// Joins the channel (connecting the socket if it is disconnected). Statuses follow as
-    /// events.
+    /// events. A channel that is leaving joins again once the leave is done.
     pub fn subscribe(&mut self, now: Instant, id: ChannelId) -> Result<(), ChannelError> {
         self.now = now;
-        let ch = self.get(id).ok_or(ChannelError::UnknownChannel)?;
+        let ch = self.get_mut(id).ok_or(ChannelError::UnknownChannel)?;
         if ch.state == ChannelState::Leaving {
-            return Err(ChannelError::Leaving);
+            ch.resubscribe = true;
+        } else {
+            self.apply(id.index, Input::Subscribe, None);
         }
-        self.apply(id.index, Input::Subscribe, None);
-        if self.conn == Conn::Idle {
+        if matches!(self.conn, Conn::Idle | Conn::Closing) {
             self.connect(now);
         }
         Ok(())
@@ -427,7 +471,7 @@ impl Client {
     /// offline).
     pub fn unsubscribe(&mut self, now: Instant, id: ChannelId) -> Result<(), ChannelError> {
         self.now = now;
-        self.get(id).ok_or(ChannelError::UnknownChannel)?;
+        self.get_mut(id).ok_or(ChannelError::UnknownChannel)?.resubscribe = false;
         self.apply(id.index, Input::Unsubscribe, None);
         Ok(())
     }
@@ -438,6 +482,7 @@ impl Client {
         let ch = self.get_mut(id).ok_or(ChannelError::UnknownChannel)?;
         ch.handles = ch.handles.saturating_sub(1);
         if ch.handles == 0 {
+            ch.resubscribe = false;
             self.release(id.index);
         }
         Ok(())
@@ -449,6 +494,7 @@ impl Client {
         for index in 0..self.slots.len() as u32 {
             if let Some(ch) = self.slots[index as usize].channel.as_mut() {
                 ch.handles = 0;
+                ch.resubscribe = false;
                 self.release(index);
             }
         }
@@ -500,11 +546,12 @@ impl Client {
             self.last_ref += 1;
             let msg_ref = self.last_ref;
             let msg = encode(vsn, ch.join_ref, msg_ref, &ch.topic, &body).map_err(PushError::Encode)?;
-            self.link.send(msg, self.max_outgoing);
-            ch.in_flight.push_back(InFlight { id: push, msg_ref, deadline });
-        } else {
-            ch.waiting.push_back(Waiting { id: push, body, deadline });
+            if self.link.send(msg) {
+                ch.in_flight.push_back(InFlight { id: push, msg_ref, deadline });
+                return Ok(push);
+            }
         }
+        ch.waiting.push_back(Waiting { id: push, body, deadline });
         Ok(push)
     }
 
@@ -512,9 +559,9 @@ impl Client {
 
     /// The transport the client asked for is up: a byte transport's TCP (and TLS) connection,
     /// or a self-framing transport's open WebSocket.
-    pub fn handle_transport_open(&mut self, now: Instant) {
+    pub fn handle_transport_open(&mut self, now: Instant, id: TransportId) {
         self.now = now;
-        if self.conn != Conn::Opening {
+        if self.conn != Conn::Opening || id.0 != self.transport_id {
             return;
         }
         match self.transport {
@@ -527,7 +574,8 @@ impl Client {
                 self.rng.fill_bytes(&mut seed);
                 // Invariant: the config was validated in `new`.
                 let Ok(mut ws) = WebSocket::new(self.ws_config, seed) else { return };
-                ws.set_queue_limits(WS_EVENT_BATCH, self.max_outgoing);
+                // The outgoing bound is the client's (pushes only): control frames always fit.
+                ws.set_queue_limits(WS_EVENT_BATCH, usize::MAX);
                 let headers: Vec<(&str, &str)> =
                     self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                 let started = ws::Url::parse(&self.url).ok().is_some_and(|url| {
@@ -544,9 +592,13 @@ impl Client {
         }
     }
 
-    /// The transport ended (or failed to open).
-    pub fn handle_transport_closed(&mut self, now: Instant, how: TransportClosed<'_>) {
+    /// The transport `id` ended (or failed to open). Reports about an older transport are
+    /// ignored.
+    pub fn handle_transport_closed(&mut self, now: Instant, id: TransportId, how: TransportClosed<'_>) {
         self.now = now;
+        if id.0 != self.transport_id {
+            return;
+        }
         self.draining = None;
         if !matches!(self.conn, Conn::Opening | Conn::Handshaking | Conn::Open | Conn::Closing) {
             return;
@@ -561,15 +613,16 @@ impl Client {
             }
             TransportClosed::Eof | TransportClosed::Error => ConnectionEnd::TransportLost,
         };
+        self.transport_gone = true;
         if let Link::Bytes(ws) = &mut self.link {
             ws.handle_transport_closed(now);
             self.pump(now);
-            if self.link_gone() {
-                return;
-            }
         }
-        self.ending.get_or_insert(end);
-        self.finish(Finish::Gone);
+        if !self.link_gone() || matches!(self.conn, Conn::Opening | Conn::Handshaking) {
+            self.ending.get_or_insert(end);
+            self.finish(Finish::Gone);
+        }
+        self.transport_gone = false;
     }
 
     /// Bytes from a byte transport. Returns how many were consumed: keep the rest and offer it
@@ -604,6 +657,22 @@ impl Client {
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
+        // A timer can arm another that is already due (a zero backoff step, a zero idle
+        // delay): run passes until nothing is due, so the next deadline is always ahead.
+        for _ in 0..MAX_TIMER_PASSES {
+            self.timeout_pass(now);
+            if !self.poll_timeout().is_some_and(|t| t <= now) {
+                return;
+            }
+        }
+    }
+
+    fn timeout_pass(&mut self, now: Instant) {
+        if self.connect_deadline.is_some_and(|at| now >= at) {
+            self.connect_deadline = None;
+            self.ending.get_or_insert(ConnectionEnd::ConnectTimeout);
+            self.finish(Finish::Close);
+        }
         if let Link::Bytes(ws) = &mut self.link {
             ws.handle_timeout(now);
             self.pump(now);
@@ -616,8 +685,9 @@ impl Client {
             }) {
                 Some(HeartbeatAction::Send { msg_ref }) => {
                     let msg = encode_json(self.vsn, None, msg_ref, HEARTBEAT_TOPIC, HEARTBEAT_EVENT, "{}");
-                    self.link.send(msg, self.max_outgoing);
-                    self.events.push_back(Event::Heartbeat(HeartbeatStatus::Sent));
+                    if self.link.send(msg) {
+                        self.events.push_back(Event::Heartbeat(HeartbeatStatus::Sent));
+                    }
                 }
                 Some(HeartbeatAction::TimedOut) => {
                     self.events.push_back(Event::Heartbeat(HeartbeatStatus::TimedOut));
@@ -647,13 +717,15 @@ impl Client {
         {
             self.open_transport();
         }
-        if self.idle_at.is_some_and(|at| now >= at) {
-            self.idle_at = None;
-            self.stop_idle = true;
-            self.disconnect(now);
-        }
         for index in 0..self.slots.len() as u32 {
             self.channel_timeouts(now, index);
+        }
+        if self.idle_at.is_some_and(|at| now >= at) {
+            self.idle_at = None;
+            if self.conn != Conn::Idle {
+                self.stop_idle = true;
+                self.disconnect(now);
+            }
         }
     }
 
@@ -714,6 +786,7 @@ impl Client {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         };
+        add(self.connect_deadline);
         match self.conn {
             Conn::Waiting { at, .. } => add(Some(at)),
             Conn::Open => {
@@ -767,7 +840,10 @@ impl Client {
         self.ending = None;
         self.stop_idle = false;
         self.conn = Conn::Opening;
-        self.commands.push_back(TransportCommand::Open { url: self.url.clone() });
+        self.transport_id += 1;
+        self.connect_deadline = Some(self.now + self.connect_timeout);
+        self.commands
+            .push_back(TransportCommand::Open { url: self.url.clone(), id: TransportId(self.transport_id) });
     }
 
     /// Drains the WebSocket layer's events; returns how many there were.
@@ -793,6 +869,10 @@ impl Client {
                 WsEvent::Close { code, reason } => {
                     let code = code.unwrap_or(CloseCode::NO_STATUS).0;
                     self.ending.get_or_insert(ConnectionEnd::ServerClosed { code, reason });
+                    // The connection is over: the close reply drains through `poll_transmit`
+                    // while the channels already count as offline.
+                    self.finish(Finish::Close);
+                    return count;
                 }
                 WsEvent::Failed(e) => {
                     let end = match e {
@@ -800,6 +880,8 @@ impl Client {
                         e => ConnectionEnd::WebSocket(e),
                     };
                     self.ending.get_or_insert(end);
+                    self.finish(Finish::Close);
+                    return count;
                 }
             }
         }
@@ -815,6 +897,7 @@ impl Client {
 
     fn on_open(&mut self, now: Instant) {
         self.conn = Conn::Open;
+        self.connect_deadline = None;
         self.reconnect_attempt = 0;
         self.last_join_error = None;
         self.heartbeat.start(now);
@@ -837,6 +920,7 @@ impl Client {
     /// pushes written on it, errors the channels and decides what comes next.
     fn finish(&mut self, how: Finish) {
         let now = self.now;
+        let how = if self.transport_gone { Finish::Gone } else { how };
         match (how, core::mem::replace(&mut self.link, Link::None)) {
             (Finish::Gone, _) => {}
             (Finish::Abort, _) => self.commands.push_back(TransportCommand::Abort),
@@ -852,9 +936,60 @@ impl Client {
         self.heartbeat.stop();
         self.ping = None;
         self.needs_flush = false;
+        self.connect_deadline = None;
         let was = self.conn;
-        self.conn = Conn::Idle;
         let manual = end == ConnectionEnd::Manual;
+        let join_error = self.last_join_error.take();
+        let decision = match &end {
+            ConnectionEnd::Manual => Decision::Stop(StopReason::Manual),
+            ConnectionEnd::UpgradeRejected { status, .. } => {
+                ending::decide(&Ending::UpgradeRejected { status: *status })
+            }
+            ConnectionEnd::ServerClosed { code, reason } => {
+                let context = if reason.is_empty() { join_error.as_deref().unwrap_or("") } else { reason };
+                ending::decide(&Ending::ServerClosed { code: CloseCode(*code), context })
+            }
+            ConnectionEnd::HeartbeatTimeout | ConnectionEnd::PingTimeout => {
+                ending::decide(&Ending::LivenessTimeout)
+            }
+            ConnectionEnd::WebSocket(_) | ConnectionEnd::TransportLost | ConnectionEnd::ConnectTimeout => {
+                ending::decide(&Ending::TransportFailed)
+            }
+        };
+        let next = match decision {
+            Decision::Stop(StopReason::Manual) if self.stop_idle => Next::Stop(StopReason::Idle),
+            Decision::Stop(reason) => Next::Stop(reason),
+            Decision::Backoff { .. } | Decision::RateLimited => {
+                self.reconnect_attempt = self.reconnect_attempt.saturating_add(1);
+                let attempt = self.reconnect_attempt;
+                // The attempt limit holds for rate-limited reconnects too.
+                let delay = self.reconnect.delay(attempt, &mut self.rng);
+                let delay = match decision {
+                    Decision::RateLimited => delay.map(|_| self.reconnect.longest()),
+                    _ => delay,
+                };
+                match delay {
+                    Some(after) => Next::Reconnect { after, attempt },
+                    None => Next::Stop(StopReason::RetriesExhausted),
+                }
+            }
+        };
+        // The socket's next state first, so the channels see it (and an emptied channel table
+        // arms the idle timer when a reconnect is coming).
+        if let Next::Reconnect { after, attempt } = next {
+            self.conn = Conn::Waiting { at: now + after, attempt };
+            // The gap counts from the loss of the last open connection, across failed attempts.
+            if was == Conn::Open {
+                self.lost_at.get_or_insert(now);
+            }
+        } else {
+            self.conn = Conn::Idle;
+            self.reconnect_attempt = 0;
+            self.idle_at = None;
+            if !manual {
+                self.lost_at = None;
+            }
+        }
         for index in 0..self.slots.len() as u32 {
             let id = self.id(index);
             if let Some(ch) = self.slots[index as usize].channel.as_mut() {
@@ -869,53 +1004,12 @@ impl Client {
             let input = if manual { Input::SocketStopped } else { Input::SocketLost };
             self.apply(index, input, Some(ChannelErrorReason::Disconnected));
         }
-        let join_error = self.last_join_error.take();
-        let decision = match &end {
-            ConnectionEnd::Manual => Decision::Stop(StopReason::Manual),
-            ConnectionEnd::UpgradeRejected { status, .. } => {
-                ending::decide(&Ending::UpgradeRejected { status: *status })
-            }
-            ConnectionEnd::ServerClosed { code, reason } => {
-                let context = if reason.is_empty() { join_error.as_deref().unwrap_or("") } else { reason };
-                ending::decide(&Ending::ServerClosed { code: CloseCode(*code), context })
-            }
-            ConnectionEnd::HeartbeatTimeout | ConnectionEnd::PingTimeout => {
-                ending::decide(&Ending::LivenessTimeout)
-            }
-            ConnectionEnd::WebSocket(_) | ConnectionEnd::TransportLost => {
-                ending::decide(&Ending::TransportFailed)
-            }
-        };
-        let next = match decision {
-            Decision::Stop(StopReason::Manual) if self.stop_idle => Next::Stop(StopReason::Idle),
-            Decision::Stop(reason) => Next::Stop(reason),
-            Decision::Backoff { .. } | Decision::RateLimited => {
-                self.reconnect_attempt = self.reconnect_attempt.saturating_add(1);
-                let attempt = self.reconnect_attempt;
-                let delay = match decision {
-                    Decision::RateLimited => Some(self.reconnect.longest()),
-                    _ => self.reconnect.delay(attempt, &mut self.rng),
-                };
-                match delay {
-                    Some(after) => Next::Reconnect { after, attempt },
-                    None => Next::Stop(StopReason::RetriesExhausted),
-                }
-            }
-        };
-        if let Next::Reconnect { after, attempt } = next {
-            self.conn = Conn::Waiting { at: now + after, attempt };
-            // The gap counts from the loss of the last open connection, across failed attempts.
-            if was == Conn::Open {
-                self.lost_at.get_or_insert(now);
-            }
-        } else {
-            self.reconnect_attempt = 0;
-            if !manual {
-                self.lost_at = None;
-            }
-        }
         self.stop_idle = false;
         self.events.push_back(Event::Disconnected { end, next });
+        if manual && core::mem::take(&mut self.connect_after_close) {
+            self.reconnect_attempt = 0;
+            self.open_transport();
+        }
     }
 
     fn on_message(&mut self, now: Instant, msg: ws::Message) {
@@ -974,8 +1068,9 @@ impl Client {
             "phx_close" | "phx_error" => {
                 // v2 frames name the join in `join_ref`; v1 frames only in `ref` (the server
                 // sets it to the join ref), so the lifecycle filter reads either.
-                let named = m.join_ref().or(m.msg_ref());
-                if named.is_some_and(|r| parse_ref(r).is_none() || parse_ref(r) != ch.join_ref) {
+                // One that names no join at all is not this join's either.
+                let named = m.join_ref().or(m.msg_ref()).and_then(parse_ref);
+                if named.is_none() || named != ch.join_ref {
                     return;
                 }
                 if event == "phx_close" {
@@ -1016,6 +1111,8 @@ impl Client {
             ch.rejoin_at = None;
             if ch.handles == 0 {
                 self.delete(index);
+            } else if core::mem::take(&mut ch.resubscribe) {
+                self.apply(index, Input::Subscribe, None);
             }
         }
     }
@@ -1033,7 +1130,8 @@ impl Client {
                 ch.join_deadline = Some(now + self.timeout);
                 let payload = ch.config.join_payload(self.access_token.as_deref());
                 let msg = encode_json(vsn, Some(r), r, &ch.topic, "phx_join", &payload);
-                self.link.send(msg, self.max_outgoing);
+                // A join the link refuses (it is closing) times out and is retried.
+                self.link.send(msg);
             }
             Action::SendLeave | Action::SendCleanupLeave => {
                 self.last_ref += 1;
@@ -1042,7 +1140,7 @@ impl Client {
                     ch.leave = Some((r, now + self.timeout));
                 }
                 let msg = encode_json(vsn, ch.join_ref, r, &ch.topic, "phx_leave", "{}");
-                self.link.send(msg, self.max_outgoing);
+                self.link.send(msg);
             }
             Action::CancelJoin => ch.join_deadline = None,
             Action::ResetRejoin => {
@@ -1090,11 +1188,19 @@ impl Client {
         if self.conn != Conn::Open {
             return;
         }
+        let id = self.id(index);
         let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
         if ch.state != ChannelState::Joined {
             return;
         }
         while let Some(w) = ch.waiting.front() {
+            if w.deadline <= self.now {
+                // Its timeout passed before `handle_timeout` saw it: it is not written.
+                let push = w.id;
+                ch.waiting.pop_front();
+                self.events.push_back(Event::Push { channel: id, push, outcome: PushOutcome::TimedOut });
+                continue;
+            }
             if self.link.is_full(self.max_outgoing) {
                 self.needs_flush = true;
                 return;
@@ -1102,8 +1208,10 @@ impl Client {
             self.last_ref += 1;
             let msg_ref = self.last_ref;
             // Checked when pushed: the body encodes.
-            if let Ok(msg) = encode(vsn, ch.join_ref, msg_ref, &ch.topic, &w.body) {
-                self.link.send(msg, self.max_outgoing);
+            let sent =
+                encode(vsn, ch.join_ref, msg_ref, &ch.topic, &w.body).is_ok_and(|msg| self.link.send(msg));
+            if !sent {
+                return;
             }
             ch.in_flight.push_back(InFlight { id: w.id, msg_ref, deadline: w.deadline });
             ch.waiting.pop_front();
@@ -1307,6 +1415,10 @@ fn reply_status(payload: &Payload<'_>) -> Option<bool> {
         status: Cow<'a, str>,
     }
     match payload {
+        // The payload is valid JSON already; the server writes `status` first, so the common
+        // replies are read without a second parse.
+        Payload::Json(text) if text.starts_with(r#"{"status":"ok","#) => Some(true),
+        Payload::Json(text) if text.starts_with(r#"{"status":"error","#) => Some(false),
         Payload::Json(text) => serde_json::from_str::<Status<'_>>(text).ok().map(|r| r.status == "ok"),
         Payload::BinaryReply { status, .. } => Some(*status == "ok"),
         _ => None,
