@@ -661,7 +661,7 @@ impl Client {
         // delay): run passes until nothing is due, so the next deadline is always ahead.
         for _ in 0..MAX_TIMER_PASSES {
             self.timeout_pass(now);
-            if !self.poll_timeout().is_some_and(|t| t <= now) {
+            if self.poll_timeout().is_none_or(|t| t > now) {
                 return;
             }
         }
