@@ -119,6 +119,25 @@ impl Message {
         }
     }
 
+    fn raw<'a>(&'a self, t: &'a Text) -> &'a [u8] {
+        match t {
+            Text::Absent => &[],
+            Text::Span(a, b) => self.frame.bytes().get(*a as usize..*b as usize).unwrap_or(&[]),
+            Text::Static(s) => s.as_bytes(),
+            Text::Owned(s) => s.as_bytes(),
+        }
+    }
+
+    /// The topic's bytes, without the UTF-8 check `topic` repeats for binary frames.
+    pub(crate) fn topic_bytes(&self) -> &[u8] {
+        self.raw(&self.topic)
+    }
+
+    /// The event's bytes, without the UTF-8 check.
+    pub(crate) fn event_bytes(&self) -> &[u8] {
+        self.raw(&self.event)
+    }
+
     fn bytes_at(&self, r: &Range<u32>) -> &[u8] {
         self.frame.bytes().get(r.start as usize..r.end as usize).unwrap_or(&[])
     }

@@ -284,13 +284,18 @@ pub fn encode_user_broadcast(push: &UserBroadcastPush<'_>) -> Result<Vec<u8>, En
     Ok(out)
 }
 
+/// A JSON string, borrowed from the frame unless it had escapes. (serde borrows a `Cow` field
+/// only when it is the field's own type, not inside an `Option`, hence the newtype.)
+#[derive(Deserialize)]
+struct Str<'a>(#[serde(borrow)] Cow<'a, str>);
+
 /// A v2 text frame: `[join_ref, ref, topic, event, payload]`.
 #[derive(Deserialize)]
 struct V2Frame<'a>(
-    #[serde(borrow)] Option<Cow<'a, str>>,
-    #[serde(borrow)] Option<Cow<'a, str>>,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Option<Str<'a>>,
+    #[serde(borrow)] Option<Str<'a>>,
+    #[serde(borrow)] Str<'a>,
+    #[serde(borrow)] Str<'a>,
     #[serde(borrow)] &'a RawValue,
 );
 
@@ -298,19 +303,19 @@ struct V2Frame<'a>(
 #[derive(Deserialize)]
 struct V1Frame<'a> {
     #[serde(borrow)]
-    topic: Cow<'a, str>,
+    topic: Str<'a>,
     #[serde(borrow)]
-    event: Cow<'a, str>,
+    event: Str<'a>,
     #[serde(borrow)]
     payload: &'a RawValue,
     #[serde(borrow, rename = "ref", default)]
-    msg_ref: Option<Cow<'a, str>>,
+    msg_ref: Option<Str<'a>>,
     #[serde(borrow, default)]
-    join_ref: Option<Cow<'a, str>>,
+    join_ref: Option<Str<'a>>,
 }
 
 /// Where a borrowed piece of `base` lies, or the piece itself when serde had to unescape it.
-fn locate(base: &str, s: Cow<'_, str>) -> Text {
+fn locate(base: &str, Str(s): Str<'_>) -> Text {
     match s {
         Cow::Borrowed(b) => match span_of(base, b) {
             Some(r) => Text::span(r),
@@ -327,37 +332,20 @@ fn span_of(base: &str, part: &str) -> Option<core::ops::Range<usize>> {
     (end <= base.len()).then_some(start..end)
 }
 
-fn locate_opt(base: &str, s: Option<Cow<'_, str>>) -> Text {
+fn locate_opt(base: &str, s: Option<Str<'_>>) -> Text {
     s.map_or(Text::Absent, |s| locate(base, s))
 }
 
+/// A text frame's fields: join ref, ref, topic, event, and where the payload lies.
+type TextFields = (Text, Text, Text, Text, core::ops::Range<usize>);
+
 /// Decodes a text frame. The message keeps `text` and points into it.
 pub fn decode_text(vsn: Vsn, text: String) -> Result<Message, DecodeError> {
-    let (join_ref, msg_ref, topic, event, payload) = match vsn {
-        Vsn::V2 => {
-            let V2Frame(join_ref, msg_ref, topic, event, payload) =
-                serde_json::from_str(&text).map_err(|_| DecodeError::InvalidJson)?;
-            let payload = span_of(&text, payload.get()).ok_or(DecodeError::InvalidJson)?;
-            (
-                locate_opt(&text, join_ref),
-                locate_opt(&text, msg_ref),
-                locate(&text, topic),
-                locate(&text, event),
-                payload,
-            )
-        }
-        Vsn::V1 => {
-            let f: V1Frame<'_> = serde_json::from_str(&text).map_err(|_| DecodeError::InvalidJson)?;
-            let payload = span_of(&text, f.payload.get()).ok_or(DecodeError::InvalidJson)?;
-            (
-                locate_opt(&text, f.join_ref),
-                locate_opt(&text, f.msg_ref),
-                locate(&text, f.topic),
-                locate(&text, f.event),
-                payload,
-            )
-        }
+    let fields = match vsn {
+        Vsn::V2 => v2_fast(&text).map_or_else(|| v2_general(&text), Ok),
+        Vsn::V1 => v1_general(&text),
     };
+    let (join_ref, msg_ref, topic, event, payload) = fields?;
     Ok(Message {
         frame: Frame::Text(text),
         join_ref,
@@ -366,6 +354,81 @@ pub fn decode_text(vsn: Vsn, text: String) -> Result<Message, DecodeError> {
         event,
         body: Body::Json(range(payload)),
     })
+}
+
+/// The frames the server writes: `[join_ref,ref,"topic","event",payload]` with no whitespace
+/// around the header and no escapes in its strings. The header is read by a byte scan, the
+/// payload validated by serde; any other frame (`None`) takes [`v2_general`], which gives the
+/// same fields for every frame this accepts (tested).
+fn v2_fast(text: &str) -> Option<TextFields> {
+    let b = text.as_bytes();
+    let mut at = 1;
+    if b.first() != Some(&b'[') {
+        return None;
+    }
+    let join_ref = fast_field(b, &mut at, true)?;
+    let msg_ref = fast_field(b, &mut at, true)?;
+    let topic = fast_field(b, &mut at, false)?;
+    let event = fast_field(b, &mut at, false)?;
+    let end = b.len().checked_sub(1)?;
+    if b[end] != b']' || end <= at {
+        return None;
+    }
+    // No whitespace at either end, so the span is exactly the value serde would return.
+    let json_ws = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r');
+    if json_ws(b[at]) || json_ws(b[end - 1]) {
+        return None;
+    }
+    let payload = text.get(at..end)?;
+    serde_json::from_str::<serde::de::IgnoredAny>(payload).ok()?;
+    Some((join_ref, msg_ref, topic, event, at..end))
+}
+
+/// One header field and the comma after it: a plain string, or `null` when `nullable`.
+fn fast_field(b: &[u8], at: &mut usize, nullable: bool) -> Option<Text> {
+    let rest = b.get(*at..)?;
+    let (text, used) = if nullable && rest.starts_with(b"null") {
+        (Text::Absent, 4)
+    } else if rest.first() == Some(&b'"') {
+        // A string without escapes or control characters is its own value.
+        let len = rest[1..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if rest[1 + len] != b'"' {
+            return None;
+        }
+        (Text::span(*at + 1..*at + 1 + len), len + 2)
+    } else {
+        return None;
+    };
+    if b.get(*at + used) != Some(&b',') {
+        return None;
+    }
+    *at += used + 1;
+    Some(text)
+}
+
+fn v2_general(text: &str) -> Result<TextFields, DecodeError> {
+    let V2Frame(join_ref, msg_ref, topic, event, payload) =
+        serde_json::from_str(text).map_err(|_| DecodeError::InvalidJson)?;
+    let payload = span_of(text, payload.get()).ok_or(DecodeError::InvalidJson)?;
+    Ok((
+        locate_opt(text, join_ref),
+        locate_opt(text, msg_ref),
+        locate(text, topic),
+        locate(text, event),
+        payload,
+    ))
+}
+
+fn v1_general(text: &str) -> Result<TextFields, DecodeError> {
+    let f: V1Frame<'_> = serde_json::from_str(text).map_err(|_| DecodeError::InvalidJson)?;
+    let payload = span_of(text, f.payload.get()).ok_or(DecodeError::InvalidJson)?;
+    Ok((
+        locate_opt(text, f.join_ref),
+        locate_opt(text, f.msg_ref),
+        locate(text, f.topic),
+        locate(text, f.event),
+        payload,
+    ))
 }
 
 /// Reads a binary frame's length bytes, then its fields, as positions in the frame.
@@ -394,7 +457,11 @@ impl Reader<'_> {
 
     fn text(&mut self, len: u8, field: Field) -> Result<Text, DecodeError> {
         let r = self.bytes(len)?;
-        core::str::from_utf8(&self.frame[r.clone()]).map_err(|_| DecodeError::InvalidUtf8(field))?;
+        let bytes = &self.frame[r.clone()];
+        // Fields are short and nearly always ASCII: check that first, it is far cheaper.
+        if !bytes.is_ascii() && core::str::from_utf8(bytes).is_err() {
+            return Err(DecodeError::InvalidUtf8(field));
+        }
         Ok(Text::span(r))
     }
 
@@ -462,5 +529,91 @@ pub fn decode_binary(frame: Vec<u8>) -> Result<Message, DecodeError> {
         }
         other => return Err(DecodeError::UnknownKind(other)),
     };
-    Ok(Message { frame: Frame::Binary(frame), join_ref, msg_ref, topic, event, body })
+    // A frame that is UTF-8 throughout (a JSON user broadcast whose lengths are all below 128,
+    // the usual case) is kept as text, so its text fields and JSON data read without another
+    // UTF-8 check. Others keep their bytes, and text fields are re-checked when read.
+    let frame = match body {
+        Body::UserBroadcast { json: true, .. } => match String::from_utf8(frame) {
+            Ok(text) => Frame::Text(text),
+            Err(e) => Frame::Binary(e.into_bytes()),
+        },
+        _ => Frame::Binary(frame),
+    };
+    Ok(Message { frame, join_ref, msg_ref, topic, event, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::format;
+    use alloc::string::ToString;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn fields(text: &str, f: &TextFields) -> (Option<String>, Option<String>, String, String, String) {
+        let m = Message {
+            frame: Frame::Text(text.to_string()),
+            join_ref: f.0.clone(),
+            msg_ref: f.1.clone(),
+            topic: f.2.clone(),
+            event: f.3.clone(),
+            body: Body::Json(range(f.4.clone())),
+        };
+        let Payload::Json(p) = m.payload() else { unreachable!() };
+        (
+            m.join_ref().map(String::from),
+            m.msg_ref().map(String::from),
+            m.topic().into(),
+            m.event().into(),
+            p.into(),
+        )
+    }
+
+    /// Whatever the fast path accepts, the general path reads the same way.
+    fn agree(text: &str) {
+        if let Some(fast) = v2_fast(text) {
+            let general = v2_general(text).expect("the fast path accepted a frame serde rejects");
+            assert_eq!(fields(text, &fast), fields(text, &general), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_fast_path_takes_the_servers_frames_and_leaves_the_rest() {
+        let server = r#"["1","2","realtime:room1","phx_reply",{"status":"ok","response":{}}]"#;
+        assert!(v2_fast(server).is_some());
+        agree(server);
+        assert!(v2_fast(r#"[null,null,"realtime:r","broadcast",{"a":[1,2]}]"#).is_some());
+        for other in [
+            r#"[ null,null,"t","e",{}]"#,
+            r#"[null,null,"t\u0041","e",{}]"#,
+            r#"[null,null,"t","e", {}]"#,
+            r#"[null,null,"t","e",{} ]"#,
+            r#"[null,null,"t","e",{}]]"#,
+            r#"[null,null,"t","e",]"#,
+            r#"[null,null,"t","e"]"#,
+            r#"[1,null,"t","e",{}]"#,
+            r#"[null,null,null,"e",{}]"#,
+            "[null,null,\"t\u{1}\",\"e\",{}]",
+        ] {
+            assert!(v2_fast(other).is_none(), "{other}");
+            agree(other);
+        }
+    }
+
+    proptest! {
+        /// Frames built from pieces the fast path has to get right or refuse.
+        #[test]
+        fn fast_and_general_paths_agree(
+            jr in prop_oneof![Just("null".to_string()), "\"[0-9a-z\\\\\"]{0,4}\""],
+            r in prop_oneof![Just("null".to_string()), "\"[0-9 ]{0,4}\""],
+            topic in "\"[a-z:\\\\\" \u{1}é]{0,8}\"",
+            event in "\"[a-z_]{0,8}\"",
+            ws in "[ \t]{0,1}",
+            payload in prop_oneof![Just("{}".to_string()), Just("[1,2]".to_string()), Just("\"x\"".to_string()), Just("{".to_string()), Just("1]".to_string())],
+        ) {
+            agree(&format!("[{jr},{r},{topic},{event},{ws}{payload}]"));
+            agree(&format!("[{jr},{r},{topic},{event},{payload}{ws}]"));
+        }
+    }
 }

@@ -191,7 +191,8 @@ pub struct Client {
     last_ref: u64,
     last_push: u64,
     slots: Vec<Slot>,
-    topics: BTreeMap<String, u32>,
+    /// Channel slots by topic, keyed by bytes so dispatch needs no UTF-8 check.
+    topics: BTreeMap<Box<[u8]>, u32>,
     reconnect_attempt: u32,
     idle_at: Option<Instant>,
     stop_idle: bool,
@@ -417,7 +418,7 @@ impl Client {
         let mut topic = String::with_capacity(TOPIC_PREFIX.len() + name.len());
         topic.push_str(TOPIC_PREFIX);
         topic.push_str(name);
-        if let Some(&index) = self.topics.get(&topic) {
+        if let Some(&index) = self.topics.get(topic.as_bytes()) {
             let slot = &mut self.slots[index as usize];
             let ch = slot.channel.as_mut().ok_or(ChannelError::UnknownChannel)?;
             if ch.handles == 0 {
@@ -444,7 +445,7 @@ impl Client {
             }
         };
         let index32 = u32::try_from(index).map_err(|_| ChannelError::UnknownChannel)?;
-        self.topics.insert(topic.clone(), index32);
+        self.topics.insert(topic.as_bytes().into(), index32);
         let slot = &mut self.slots[index];
         slot.channel = Some(Channel::new(topic, config));
         self.idle_at = None;
@@ -1024,9 +1025,10 @@ impl Client {
                 return;
             }
         };
-        let event = m.event();
-        if m.topic() == HEARTBEAT_TOPIC {
-            if event == "phx_reply"
+        // Dispatch reads the raw bytes (checked as UTF-8 when decoded).
+        let event = m.event_bytes();
+        if m.topic_bytes() == HEARTBEAT_TOPIC.as_bytes() {
+            if event == b"phx_reply"
                 && let Some(r) = m.msg_ref().and_then(parse_ref)
                 && let Some(ok) = reply_status(&m.payload())
                 && let Some(reply) = self.heartbeat.handle_reply(r, ok, now)
@@ -1040,11 +1042,11 @@ impl Client {
             }
             return;
         }
-        let Some(&index) = self.topics.get(m.topic()) else { return };
+        let Some(&index) = self.topics.get(m.topic_bytes()) else { return };
         let id = self.id(index);
         let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
         match event {
-            "phx_reply" => {
+            b"phx_reply" => {
                 let Some(r) = m.msg_ref().and_then(parse_ref) else { return };
                 let Some((ok, response)) = reply_parts(&m.payload()) else { return };
                 if ch.state == ChannelState::Joining && ch.join_ref == Some(r) {
@@ -1065,7 +1067,7 @@ impl Client {
                     }
                 }
             }
-            "phx_close" | "phx_error" => {
+            b"phx_close" | b"phx_error" => {
                 // v2 frames name the join in `join_ref`; v1 frames only in `ref` (the server
                 // sets it to the join ref), so the lifecycle filter reads either.
                 // One that names no join at all is not this join's either.
@@ -1073,7 +1075,7 @@ impl Client {
                 if named.is_none() || named != ch.join_ref {
                     return;
                 }
-                if event == "phx_close" {
+                if event == b"phx_close" {
                     self.apply(index, Input::ServerClose, None);
                 } else {
                     let payload = json_text(&m.payload());
@@ -1273,7 +1275,7 @@ impl Client {
     fn delete(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
         if let Some(ch) = slot.channel.take() {
-            self.topics.remove(&ch.topic);
+            self.topics.remove(ch.topic.as_bytes());
         }
         slot.generation = slot.generation.wrapping_add(1);
         if self.topics.is_empty()
