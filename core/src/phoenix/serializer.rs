@@ -435,13 +435,22 @@ fn v1_general(text: &str) -> Result<TextFields, DecodeError> {
 struct Reader<'a> {
     frame: &'a [u8],
     at: usize,
+    /// The frame is known to be ASCII up to here (the header's text fields, checked at once).
+    ascii_to: usize,
 }
 
 impl Reader<'_> {
-    fn lengths<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+    /// The length bytes; the first `text_fields` of them measure consecutive text fields,
+    /// which are checked for ASCII in one pass (they nearly always are), so that each field
+    /// needs a UTF-8 check of its own only when they are not.
+    fn lengths<const N: usize>(&mut self, text_fields: usize) -> Result<[u8; N], DecodeError> {
         let rest = self.frame.get(self.at..).unwrap_or(&[]);
         let (head, _) = rest.split_first_chunk::<N>().ok_or(DecodeError::Truncated)?;
         self.at += N;
+        let text_len: usize = head.iter().take(text_fields).map(|&l| usize::from(l)).sum();
+        if self.frame.get(self.at..self.at + text_len).is_some_and(<[u8]>::is_ascii) {
+            self.ascii_to = self.at + text_len;
+        }
         Ok(*head)
     }
 
@@ -458,8 +467,7 @@ impl Reader<'_> {
     fn text(&mut self, len: u8, field: Field) -> Result<Text, DecodeError> {
         let r = self.bytes(len)?;
         let bytes = &self.frame[r.clone()];
-        // Fields are short and nearly always ASCII: check that first, it is far cheaper.
-        if !bytes.is_ascii() && core::str::from_utf8(bytes).is_err() {
+        if r.end > self.ascii_to && core::str::from_utf8(bytes).is_err() {
             return Err(DecodeError::InvalidUtf8(field));
         }
         Ok(Text::span(r))
@@ -488,17 +496,17 @@ impl Reader<'_> {
 /// message keeps `frame` and points into it.
 pub fn decode_binary(frame: Vec<u8>) -> Result<Message, DecodeError> {
     let (&kind, _) = frame.split_first().ok_or(DecodeError::Truncated)?;
-    let mut r = Reader { frame: &frame, at: 1 };
+    let mut r = Reader { frame: &frame, at: 1, ascii_to: 0 };
     let (join_ref, msg_ref, topic, event, body) = match kind {
         kind::PUSH => {
-            let [join_ref, topic, event] = r.lengths()?;
+            let [join_ref, topic, event] = r.lengths(3)?;
             let join_ref = r.opt_text(join_ref, Field::JoinRef)?;
             let topic = r.text(topic, Field::Topic)?;
             let event = r.text(event, Field::Event)?;
             (join_ref, Text::Absent, topic, event, Body::Binary(r.rest()))
         }
         kind::REPLY => {
-            let [join_ref, msg_ref, topic, status] = r.lengths()?;
+            let [join_ref, msg_ref, topic, status] = r.lengths(4)?;
             let join_ref = r.opt_text(join_ref, Field::JoinRef)?;
             let msg_ref = r.opt_text(msg_ref, Field::Ref)?;
             let topic = r.text(topic, Field::Topic)?;
@@ -507,13 +515,13 @@ pub fn decode_binary(frame: Vec<u8>) -> Result<Message, DecodeError> {
             (join_ref, msg_ref, topic, Text::Static("phx_reply"), body)
         }
         kind::BROADCAST => {
-            let [topic, event] = r.lengths()?;
+            let [topic, event] = r.lengths(2)?;
             let topic = r.text(topic, Field::Topic)?;
             let event = r.text(event, Field::Event)?;
             (Text::Absent, Text::Absent, topic, event, Body::Binary(r.rest()))
         }
         kind::USER_BROADCAST => {
-            let [topic, event, meta, encoding] = r.lengths()?;
+            let [topic, event, meta, encoding] = r.lengths(2)?;
             let topic = r.text(topic, Field::Topic)?;
             let user_event = r.text(event, Field::Event)?;
             let meta = r.bytes(meta)?;
