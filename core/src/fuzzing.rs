@@ -132,3 +132,126 @@ pub fn phoenix_decode(data: &[u8]) {
         assert_eq!(again.as_ref(), Ok(&msg), "re-encoded message decodes differently");
     }
 }
+
+/// Drives a Realtime client on a self-framing transport with an operation stream: app commands,
+/// transport events, time steps and server messages whose bytes come from `data` (so the
+/// decoder, the dispatch and the channel machine all see hostile input). Panics only on a
+/// broken invariant: a push that ends twice, or a deadline left at or before `now` after
+/// `handle_timeout`.
+#[cfg(feature = "alloc")]
+pub fn phoenix_client(data: &[u8]) {
+    use alloc::collections::BTreeSet;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+    use core::time::Duration;
+
+    use crate::phoenix::channel_config::ChannelConfig;
+    use crate::phoenix::client::{
+        ChannelId, Client, ClientConfig, Event, PushBody, TransportClosed, TransportCommand, TransportKind,
+    };
+    use crate::ws::Message;
+
+    let mut config = ClientConfig::new("ws://fuzz.test/realtime/v1", "key");
+    config.transport = TransportKind::Messages;
+    config.push_buffer = 4;
+    config.max_events = 64;
+    let Ok(mut c) = Client::new(config, [data.first().copied().unwrap_or(0); 32]) else { return };
+    let mut now = Instant::ZERO;
+    let mut ids: Vec<ChannelId> = Vec::new();
+    let mut transport = None;
+    let mut ended = BTreeSet::new();
+    let mut rest = data;
+    while let Some((&op, tail)) = rest.split_first() {
+        rest = tail;
+        match op % 16 {
+            0 => c.connect(now),
+            1 => c.disconnect(now),
+            2 => c.resume(now),
+            3 => {
+                let name = ["a", "b", "c"][usize::from(op / 16) % 3];
+                if let Ok(id) = c.channel(now, name, ChannelConfig::new()) {
+                    ids.push(id);
+                }
+            }
+            4 | 5 => {
+                if let Some(&id) = ids.get(usize::from(op / 16) % ids.len().max(1)) {
+                    let _ = c.subscribe(now, id);
+                }
+            }
+            6 => {
+                if let Some(&id) = ids.get(usize::from(op / 16) % ids.len().max(1)) {
+                    let _ = c.unsubscribe(now, id);
+                }
+            }
+            7 => {
+                if !ids.is_empty() {
+                    let id = ids.swap_remove(usize::from(op / 16) % ids.len());
+                    let _ = c.remove_channel(now, id);
+                }
+            }
+            8 => {
+                if let Some(&id) = ids.get(usize::from(op / 16) % ids.len().max(1)) {
+                    let body = PushBody::Json { event: String::from("e"), payload: String::from("{}") };
+                    let _ = c.push(now, id, body);
+                }
+            }
+            9 => {
+                if let Some(id) = transport {
+                    c.handle_transport_open(now, id);
+                }
+            }
+            10 => {
+                if let Some(id) = transport {
+                    c.handle_transport_closed(now, id, TransportClosed::Eof);
+                }
+            }
+            11 => now = now + Duration::from_millis(u64::from(op / 16) * 700),
+            12 | 13 => {
+                // A well-formed server message about a ref the fuzzer picks, so replies,
+                // closes and errors reach the channels (random bytes rarely would).
+                let Some((&arg, tail)) = rest.split_first() else { break };
+                rest = tail;
+                let topic = ["realtime:a", "realtime:b", "realtime:c", "phoenix"][usize::from(arg % 4)];
+                let r = arg / 4 % 24;
+                let text = match (op / 16) % 5 {
+                    0 => alloc::format!(
+                        r#"["{r}","{r}","{topic}","phx_reply",{{"status":"ok","response":{{}}}}]"#
+                    ),
+                    1 => alloc::format!(
+                        r#"[null,"{r}","{topic}","phx_reply",{{"status":"error","response":{{"reason":"x"}}}}]"#
+                    ),
+                    2 => alloc::format!(r#"["{r}","{r}","{topic}","phx_close",{{}}]"#),
+                    3 => alloc::format!(r#"["{r}","{r}","{topic}","phx_error",{{}}]"#),
+                    _ => alloc::format!(r#"["{r}",null,"{topic}","broadcast",{{"n":{r}}}]"#),
+                };
+                c.handle_message(now, Message::Text(text));
+            }
+            _ => {
+                // A server message: the next `len` bytes, text when they are UTF-8.
+                let len = usize::from(rest.first().copied().unwrap_or(0)).min(rest.len().saturating_sub(1));
+                let Some((body, tail)) = rest.get(1..).map(|r| r.split_at(len)) else { break };
+                rest = tail;
+                let msg = match core::str::from_utf8(body) {
+                    Ok(text) if op % 2 == 0 => Message::Text(String::from(text)),
+                    _ => Message::Binary(Vec::from(body)),
+                };
+                c.handle_message(now, msg);
+            }
+        }
+        if c.poll_timeout().is_some_and(|t| t <= now) {
+            c.handle_timeout(now);
+            assert!(c.poll_timeout().is_none_or(|t| t > now), "a deadline left behind");
+        }
+        while let Some(cmd) = c.poll_transport() {
+            if let TransportCommand::Open { id, .. } = cmd {
+                transport = Some(id);
+            }
+        }
+        while c.poll_message().is_some() {}
+        while let Some(e) = c.poll_event() {
+            if let Event::Push { push, .. } = e {
+                assert!(ended.insert(push), "a push ended twice");
+            }
+        }
+    }
+}

@@ -477,3 +477,123 @@ fn websocket_round_allocates_once_per_received_message() {
         assert_eq!(sent.max_frame, SEND_FRAME_LEN as usize);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Realtime client
+// ---------------------------------------------------------------------------------------------
+
+mod client {
+    use realtime_core::Instant;
+    use realtime_core::phoenix::channel_config::ChannelConfig;
+    use realtime_core::phoenix::client::{
+        ChannelId, Client, ClientConfig, Event, PushBody, TransportCommand,
+    };
+    use realtime_core::ws::handshake::accept_for_key;
+
+    use super::{BINARY, TEXT, Wire, count_allocs};
+
+    /// A client over a byte transport with `room1` joined, and the wire to feed it.
+    fn joined() -> (Client, ChannelId) {
+        let t = Instant::ZERO;
+        let mut c = Client::new(ClientConfig::new("ws://alloc.test/realtime/v1", "key"), [9; 32]).unwrap();
+        let ch = c.channel(t, "room1", ChannelConfig::new()).unwrap();
+        c.subscribe(t, ch).unwrap();
+        let Some(TransportCommand::Open { id, .. }) = c.poll_transport() else { panic!() };
+        c.handle_transport_open(t, id);
+        let mut buf = vec![0u8; 4096];
+        let n = c.poll_transmit(&mut buf);
+        let request = String::from_utf8(buf[..n].to_vec()).unwrap();
+        let key = request.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Key: ")).unwrap().trim();
+        let accept = accept_for_key(key.as_bytes());
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            std::str::from_utf8(&accept).unwrap()
+        );
+        let mut w = Wire::default();
+        w.frame(true, TEXT, br#"["1","1","realtime:room1","phx_reply",{"status":"ok","response":{}}]"#);
+        let mut input = response.into_bytes();
+        input.extend_from_slice(&w.bytes);
+        assert_eq!(c.handle_input(t, &input), input.len());
+        while c.poll_transmit(&mut buf) > 0 {}
+        while c.poll_event().is_some() {}
+        (c, ch)
+    }
+
+    fn feed(c: &mut Client, bytes: &[u8]) -> usize {
+        let mut used = 0;
+        let mut events = 0;
+        while used < bytes.len() {
+            let n = c.handle_input(Instant::ZERO, &bytes[used..]);
+            used += n;
+            while let Some(e) = c.poll_event() {
+                assert!(matches!(e, Event::Message { .. }), "{e:?}");
+                events += 1;
+            }
+            assert!(n > 0, "stuck");
+        }
+        events
+    }
+
+    /// Received messages: one allocation each that lives on (the payload the message owns),
+    /// whether text or binary, plus serde_json's scratch stack, which it allocates (and frees
+    /// at once) when it validates a payload with nested values; decoding and dispatch add
+    /// nothing else.
+    #[test]
+    fn receiving_allocates_once_per_message() {
+        let (mut c, _) = joined();
+        let mut w = Wire::default();
+        let text =
+            br#"[null,null,"realtime:room1","broadcast",{"type":"broadcast","event":"e","payload":{"x":1}}]"#;
+        let mut kind4 = vec![4, 14, 1, 0, 0];
+        kind4.extend_from_slice(b"realtime:room1e");
+        kind4.extend_from_slice(&[7; 200]);
+        for _ in 0..100 {
+            w.frame(true, TEXT, text);
+            w.frame(true, BINARY, &kind4);
+        }
+        assert_eq!(feed(&mut c, &w.bytes), 200, "warm-up");
+        let (events, n) = count_allocs(|| feed(&mut c, &w.bytes));
+        assert_eq!(events, 200);
+        // 100 text messages with nested payloads (2 each), 100 binary ones (1 each).
+        assert!(n <= 300, "{n} allocations for 200 messages");
+        let binary = kind4_only(&kind4);
+        feed(&mut c, &binary); // warm-up for this shape of input
+        let (events, n) = count_allocs(|| feed(&mut c, &binary));
+        assert_eq!((events, n), (100, 100), "binary broadcasts: exactly the payload");
+    }
+
+    fn kind4_only(frame: &[u8]) -> Vec<u8> {
+        let mut w = Wire::default();
+        for _ in 0..100 {
+            w.frame(true, BINARY, frame);
+        }
+        w.bytes
+    }
+
+    /// Sent pushes: one allocation each that lives on (the encoded frame), plus serde_json's
+    /// scratch when the body is validated (nested payloads) and, in debug builds only, the
+    /// encoder's re-check of the payload. The bodies were built before.
+    #[test]
+    fn pushing_allocates_once_per_message() {
+        let (mut c, ch) = joined();
+        let mut buf = vec![0u8; 1 << 16];
+        let body = || PushBody::Json {
+            event: "broadcast".into(),
+            payload: r#"{"type":"broadcast","event":"e","payload":{}}"#.into(),
+        };
+        for _ in 0..100 {
+            c.push(Instant::ZERO, ch, body()).unwrap();
+        }
+        while c.poll_transmit(&mut buf) > 0 {}
+        let bodies: Vec<_> = (0..100).map(|_| body()).collect();
+        let ((), n) = count_allocs(|| {
+            for b in bodies {
+                c.push(Instant::ZERO, ch, b).unwrap();
+            }
+            while c.poll_transmit(&mut buf) > 0 {}
+        });
+        let per_push = if cfg!(debug_assertions) { 3 } else { 2 };
+        // Plus the amortized growth of the in-flight list (no replies come in this test).
+        assert!(n <= 100 * per_push + 2, "{n} allocations for 100 pushes");
+    }
+}

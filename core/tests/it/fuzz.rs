@@ -61,3 +61,13 @@ proptest! {
         realtime_core::fuzzing::phoenix_decode(&frame);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// The client harness on random operation streams (its replay of the fuzz target).
+    #[test]
+    fn phoenix_client_survives_any_operations(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+        realtime_core::fuzzing::phoenix_client(&data);
+    }
+}
