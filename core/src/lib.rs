@@ -10,13 +10,15 @@
 //! - [`ws`]: RFC 6455 WebSocket client (handshake, framing, close handshake, pings). It needs no
 //!   allocator: payload is handed out as borrowed chunks. With the `alloc` feature,
 //!   [`ws::Reassembler`] builds whole messages and [`ws::WebSocket`] owns a send queue.
-//! - `phoenix` (with `alloc`): the Phoenix Channels protocol of Supabase Realtime, starting
-//!   with its serializers.
+//! - `phoenix` (with `alloc`): the Phoenix Channels protocol of Supabase Realtime: serializers,
+//!   the zero-copy [`Message`](phoenix::message::Message), and [`Client`](phoenix::client::Client),
+//!   the socket and channel state machine the runtimes drive.
 //!
 //! # Run loop
 //!
-//! After any `handle_*` call or command, drain the outputs in this order: `poll_transmit` until
-//! it returns 0, then events, then `poll_timeout` (transmitting can move the deadline).
+//! After any `handle_*` call or command, drain the outputs in this order: `poll_transport` (the
+//! client's open/close requests), `poll_transmit` until it returns 0, then events, then
+//! `poll_timeout` (transmitting can move the deadline).
 //!
 //! # Panics
 //!
