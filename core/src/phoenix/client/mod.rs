@@ -1,9 +1,8 @@
 //! The Realtime client: one sans-IO state machine for the socket and its channels.
 //!
-//! It composes the [`ws`](crate::ws) layer (or a transport that frames by itself), the
-//! [`serializer`](crate::phoenix::serializer), the [`heartbeat`](crate::phoenix::heartbeat), the
-//! [`backoff`](crate::phoenix::backoff) schedules and the [`ending`](crate::phoenix::ending)
-//! table. Time comes in as an argument; nothing here blocks, sleeps or does IO.
+//! It composes the [`ws`] layer (or a transport that frames by itself), the [`serializer`], the
+//! [`heartbeat`](super::heartbeat), the [`backoff`](super::backoff) schedules and the
+//! [`ending`] table. Time comes in as an argument; nothing here blocks, sleeps or does IO.
 //!
 //! # Driving it
 //!
