@@ -10,6 +10,7 @@ use realtime_core::phoenix::client::{
 };
 use realtime_core::phoenix::client::{Client, TransportKind};
 use realtime_core::phoenix::ending::StopReason;
+use realtime_core::phoenix::serializer::Payload;
 use realtime_core::ws::Message;
 use serde_json::json;
 
@@ -260,4 +261,37 @@ fn rate_limited_reconnects_respect_the_attempt_limit() {
             Next::Stop(StopReason::RetriesExhausted)
         ]
     );
+}
+
+#[test]
+fn byte_input_stops_when_the_event_queue_is_full_and_resumes_after_draining() {
+    let mut config = World::config();
+    config.max_events = 3;
+    let (mut w, ch) = joined(config);
+    let mut wire = Vec::new();
+    for i in 0..20 {
+        let text = format!(r#"[null,null,"realtime:room1","broadcast",{{"i":{i}}}]"#);
+        wire.extend(server_frame(1, text.as_bytes()));
+    }
+    let mut used = 0;
+    let mut seen = Vec::new();
+    let mut calls = 0;
+    while used < wire.len() {
+        let n = w.client.handle_input(w.now, &wire[used..]);
+        used += n;
+        calls += 1;
+        let mut batch = 0;
+        while let Some(e) = w.client.poll_event() {
+            if let Event::Message { channel, message } = e {
+                assert_eq!(channel, ch);
+                let Payload::Json(p) = message.payload() else { panic!() };
+                seen.push(p.to_string());
+                batch += 1;
+            }
+        }
+        assert!(batch <= 3 + 16, "the queue bound holds within one WebSocket batch");
+    }
+    assert!(calls > 1, "input was taken in several calls");
+    let want: Vec<_> = (0..20).map(|i| format!(r#"{{"i":{i}}}"#)).collect();
+    assert_eq!(seen, want, "all of them, in order");
 }

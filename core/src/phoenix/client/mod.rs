@@ -646,7 +646,9 @@ impl Client {
         used
     }
 
-    /// A whole message from a self-framing transport.
+    /// A whole message from a self-framing transport. Hand them over one at a time and drain
+    /// `poll_event` in between: the event-queue bound that throttles byte input has no
+    /// equivalent here (the transport holds the messages not yet taken).
     pub fn handle_message(&mut self, now: Instant, message: ws::Message) {
         self.now = now;
         if self.conn == Conn::Open && matches!(self.link, Link::Messages(_)) {
