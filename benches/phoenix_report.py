@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CASES = ["v2_broadcast", "v1_broadcast", "heartbeat_reply", "kind4_binary"]
+CASES = ["v2_broadcast", "v1_broadcast", "heartbeat_reply", "kind4_binary", "kind4_binary_1k"]
 BATCH = 1000
 TUNABLE = "glibc.cpu.x86_rep_movsb_threshold=100000000"
 

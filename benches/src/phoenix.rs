@@ -32,13 +32,21 @@ pub struct PhoenixCase {
 
 const BROADCAST: &str = r##"{"type":"broadcast","event":"cursor","payload":{"x":1204,"y":587,"user":"a7c1e2","color":"#3ecf8e"}}"##;
 
+/// A kind-4 binary broadcast of `len` payload bytes, and where its payload starts.
+fn kind4(len: usize) -> (Vec<u8>, usize) {
+    let mut frame = vec![4, 14, 6, 0, 0];
+    frame.extend_from_slice(b"realtime:room1cursor");
+    let payload_at = frame.len();
+    frame.extend((0..len).map(|i| (i as u8).wrapping_mul(37)));
+    (frame, payload_at)
+}
+
 /// The four messages of the issue: a v2 broadcast, a v1 broadcast, a heartbeat reply and a
-/// kind-4 binary broadcast.
+/// kind-4 binary broadcast (64 bytes of payload, and 1 KiB to show how the floor's copy grows
+/// while ours, which hands the frame over without copying, does not).
 pub fn cases() -> Vec<PhoenixCase> {
-    let mut kind4 = vec![4, 14, 6, 0, 0];
-    kind4.extend_from_slice(b"realtime:room1cursor");
-    let payload_at = kind4.len();
-    kind4.extend((0..64u8).map(|i| i.wrapping_mul(37)));
+    let (kind4_64, payload_at) = kind4(64);
+    let (kind4_1k, _) = kind4(1024);
     vec![
         PhoenixCase {
             name: "v2_broadcast",
@@ -62,7 +70,8 @@ pub fn cases() -> Vec<PhoenixCase> {
             ),
             payload_at: 0,
         },
-        PhoenixCase { name: "kind4_binary", vsn: Vsn::V2, message: Message::Binary(kind4), payload_at },
+        PhoenixCase { name: "kind4_binary", vsn: Vsn::V2, message: Message::Binary(kind4_64), payload_at },
+        PhoenixCase { name: "kind4_binary_1k", vsn: Vsn::V2, message: Message::Binary(kind4_1k), payload_at },
     ]
 }
 
