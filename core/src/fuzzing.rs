@@ -160,6 +160,7 @@ pub fn phoenix_client(data: &[u8]) {
     let mut ids: Vec<ChannelId> = Vec::new();
     let mut transport = None;
     let mut ended = BTreeSet::new();
+    let mut accepted = BTreeSet::new();
     let mut rest = data;
     while let Some((&op, tail)) = rest.split_first() {
         rest = tail;
@@ -192,7 +193,9 @@ pub fn phoenix_client(data: &[u8]) {
             8 => {
                 if let Some(&id) = ids.get(usize::from(op / 16) % ids.len().max(1)) {
                     let body = PushBody::Json { event: String::from("e"), payload: String::from("{}") };
-                    let _ = c.push(now, id, body);
+                    if let Ok(push) = c.push(now, id, body) {
+                        accepted.insert(push);
+                    }
                 }
             }
             9 => {
@@ -254,4 +257,14 @@ pub fn phoenix_client(data: &[u8]) {
             }
         }
     }
+    // Every push has a deadline: an hour later, each one has ended, exactly once.
+    let later = now + Duration::from_secs(3600);
+    c.handle_timeout(later);
+    while c.poll_message().is_some() {}
+    while let Some(e) = c.poll_event() {
+        if let Event::Push { push, .. } = e {
+            assert!(ended.insert(push), "a push ended twice");
+        }
+    }
+    assert!(accepted.is_subset(&ended), "a push never ended");
 }

@@ -1274,9 +1274,30 @@ impl Client {
     }
 
     fn delete(&mut self, index: u32) {
+        let id = self.id(index);
         let slot = &mut self.slots[index as usize];
         if let Some(ch) = slot.channel.take() {
             self.topics.remove(ch.topic.as_bytes());
+            // Every path to deletion ends the pushes first (`EndPushes`); this keeps "every
+            // push ends exactly once" true even if a new path forgets.
+            debug_assert!(
+                ch.waiting.is_empty() && ch.in_flight.is_empty(),
+                "pushes left in a deleted channel"
+            );
+            for w in ch.waiting {
+                self.events.push_back(Event::Push {
+                    channel: id,
+                    push: w.id,
+                    outcome: PushOutcome::NotSent(NotSentReason::ChannelClosed),
+                });
+            }
+            for p in ch.in_flight {
+                self.events.push_back(Event::Push {
+                    channel: id,
+                    push: p.id,
+                    outcome: PushOutcome::TimedOut,
+                });
+            }
         }
         slot.generation = slot.generation.wrapping_add(1);
         if self.topics.is_empty()
