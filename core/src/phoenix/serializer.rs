@@ -343,7 +343,7 @@ type TextFields = (Text, Text, Text, Text, core::ops::Range<usize>);
 pub fn decode_text(vsn: Vsn, text: String) -> Result<Message, DecodeError> {
     let fields = match vsn {
         Vsn::V2 => v2_fast(&text).map_or_else(|| v2_general(&text), Ok),
-        Vsn::V1 => v1_general(&text),
+        Vsn::V1 => v1_fast(&text).map_or_else(|| v1_general(&text), Ok),
     };
     let (join_ref, msg_ref, topic, event, payload) = fields?;
     Ok(Message {
@@ -366,10 +366,10 @@ fn v2_fast(text: &str) -> Option<TextFields> {
     if b.first() != Some(&b'[') {
         return None;
     }
-    let join_ref = fast_field(b, &mut at, true)?;
-    let msg_ref = fast_field(b, &mut at, true)?;
-    let topic = fast_field(b, &mut at, false)?;
-    let event = fast_field(b, &mut at, false)?;
+    let join_ref = fast_field(b, &mut at, true, b",")?;
+    let msg_ref = fast_field(b, &mut at, true, b",")?;
+    let topic = fast_field(b, &mut at, false, b",")?;
+    let event = fast_field(b, &mut at, false, b",")?;
     let end = b.len().checked_sub(1)?;
     if b[end] != b']' || end <= at {
         return None;
@@ -384,8 +384,36 @@ fn v2_fast(text: &str) -> Option<TextFields> {
     Some((join_ref, msg_ref, topic, event, at..end))
 }
 
-/// One header field and the comma after it: a plain string, or `null` when `nullable`.
-fn fast_field(b: &[u8], at: &mut usize, nullable: bool) -> Option<Text> {
+/// The v1 frames the server writes (Jason encodes the map's keys in sorted order, with no
+/// whitespace): `{"event":"..","payload":..,"ref":..,"topic":".."}`. The payload's end is found
+/// by serde, which validates it; anything else (`None`) takes [`v1_general`] (tested to agree).
+fn v1_fast(text: &str) -> Option<TextFields> {
+    const HEAD: &[u8] = br#"{"event":"#;
+    let b = text.as_bytes();
+    if !b.starts_with(HEAD) {
+        return None;
+    }
+    let mut at = HEAD.len();
+    let event = fast_field(b, &mut at, false, br#","payload":"#)?;
+    if b.get(at).is_none_or(|&c| matches!(c, b' ' | b'\t' | b'\n' | b'\r')) {
+        return None;
+    }
+    let mut values = serde_json::Deserializer::from_str(text.get(at..)?).into_iter::<serde::de::IgnoredAny>();
+    values.next()?.ok()?;
+    let payload = at..at + values.byte_offset();
+    at = payload.end;
+    const REF: &[u8] = br#","ref":"#;
+    if !b.get(at..)?.starts_with(REF) {
+        return None;
+    }
+    at += REF.len();
+    let msg_ref = fast_field(b, &mut at, true, br#","topic":"#)?;
+    let topic = fast_field(b, &mut at, false, b"}")?;
+    (at == b.len()).then_some((Text::Absent, msg_ref, topic, event, payload))
+}
+
+/// One header field and the separator after it: a plain string, or `null` when `nullable`.
+fn fast_field(b: &[u8], at: &mut usize, nullable: bool, separator: &[u8]) -> Option<Text> {
     let rest = b.get(*at..)?;
     let (text, used) = if nullable && rest.starts_with(b"null") {
         (Text::Absent, 4)
@@ -399,10 +427,10 @@ fn fast_field(b: &[u8], at: &mut usize, nullable: bool) -> Option<Text> {
     } else {
         return None;
     };
-    if b.get(*at + used) != Some(&b',') {
+    if !b.get(*at + used..)?.starts_with(separator) {
         return None;
     }
-    *at += used + 1;
+    *at += used + separator.len();
     Some(text)
 }
 
@@ -578,6 +606,37 @@ mod tests {
         )
     }
 
+    /// The same for v1.
+    fn agree_v1(text: &str) {
+        if let Some(fast) = v1_fast(text) {
+            let general = v1_general(text).expect("the fast path accepted a frame serde rejects");
+            assert_eq!(fields(text, &fast), fields(text, &general), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_v1_fast_path_takes_the_servers_frames_and_leaves_the_rest() {
+        let server = r#"{"event":"phx_reply","payload":{"response":{},"status":"ok"},"ref":"3","topic":"realtime:room1"}"#;
+        assert!(v1_fast(server).is_some());
+        agree_v1(server);
+        let broadcast =
+            r#"{"event":"broadcast","payload":{"a":[1,{"b":2}]},"ref":null,"topic":"realtime:r"}"#;
+        assert!(v1_fast(broadcast).is_some());
+        agree_v1(broadcast);
+        for other in [
+            r#"{"topic":"t","event":"e","payload":{},"ref":null}"#,
+            r#"{"event":"e","payload": {},"ref":null,"topic":"t"}"#,
+            r#"{"event":"e","payload":{},"ref":null,"topic":"t","join_ref":"1"}"#,
+            r#"{"event":"e","payload":{},"ref":null,"topic":"t"} "#,
+            r#"{"event":"e","payload":{},"topic":"t"}"#,
+            r#"{"event":"e\u0041","payload":{},"ref":null,"topic":"t"}"#,
+            r#"{"event":"e","payload":{,"ref":null,"topic":"t"}"#,
+        ] {
+            assert!(v1_fast(other).is_none(), "{other}");
+            agree_v1(other);
+        }
+    }
+
     /// Whatever the fast path accepts, the general path reads the same way.
     fn agree(text: &str) {
         if let Some(fast) = v2_fast(text) {
@@ -622,6 +681,8 @@ mod tests {
         ) {
             agree(&format!("[{jr},{r},{topic},{event},{ws}{payload}]"));
             agree(&format!("[{jr},{r},{topic},{event},{payload}{ws}]"));
+            agree_v1(&format!(r#"{{"event":{event},"payload":{ws}{payload},"ref":{r},"topic":{topic}}}"#));
+            agree_v1(&format!(r#"{{"event":{event},"payload":{payload}{ws},"ref":{jr},"topic":{topic}}}{ws}"#));
         }
     }
 }
