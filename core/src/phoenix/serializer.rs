@@ -413,7 +413,9 @@ fn v1_fast(text: &str) -> Option<TextFields> {
 }
 
 /// One header field and the separator after it: a plain string, or `null` when `nullable`.
-fn fast_field(b: &[u8], at: &mut usize, nullable: bool, separator: &[u8]) -> Option<Text> {
+/// Inlined so that each call's separator comparison is specialised to its constant.
+#[inline(always)]
+fn fast_field(b: &[u8], at: &mut usize, nullable: bool, separator: &'static [u8]) -> Option<Text> {
     let rest = b.get(*at..)?;
     let (text, used) = if nullable && rest.starts_with(b"null") {
         (Text::Absent, 4)
