@@ -161,6 +161,8 @@ pub enum DecodeError {
     UnknownEncoding(u8),
     /// JSON data or metadata in a binary frame that is not valid JSON.
     InvalidJsonData,
+    /// A frame of 4 GiB or more (positions in a message are `u32`).
+    TooLong,
 }
 
 impl fmt::Display for DecodeError {
@@ -172,6 +174,7 @@ impl fmt::Display for DecodeError {
             Self::InvalidUtf8(field) => write!(f, "binary frame field {field:?} is not utf-8"),
             Self::UnknownEncoding(e) => write!(f, "unknown payload encoding {e}"),
             Self::InvalidJsonData => f.write_str("json data in a binary frame is not valid json"),
+            Self::TooLong => f.write_str("frame of 4 GiB or more"),
         }
     }
 }
@@ -341,6 +344,7 @@ type TextFields = (Text, Text, Text, Text, core::ops::Range<usize>);
 
 /// Decodes a text frame. The message keeps `text` and points into it.
 pub fn decode_text(vsn: Vsn, text: String) -> Result<Message, DecodeError> {
+    u32::try_from(text.len()).map_err(|_| DecodeError::TooLong)?;
     let fields = match vsn {
         Vsn::V2 => v2_fast(&text).map_or_else(|| v2_general(&text), Ok),
         Vsn::V1 => v1_fast(&text).map_or_else(|| v1_general(&text), Ok),
@@ -525,6 +529,7 @@ impl Reader<'_> {
 /// Decodes a binary frame: kinds 0, 1 and 2 (Phoenix) and 4 (Supabase user broadcast). The
 /// message keeps `frame` and points into it.
 pub fn decode_binary(frame: Vec<u8>) -> Result<Message, DecodeError> {
+    u32::try_from(frame.len()).map_err(|_| DecodeError::TooLong)?;
     let (&kind, _) = frame.split_first().ok_or(DecodeError::Truncated)?;
     let mut r = Reader { frame: &frame, at: 1, ascii_to: 0 };
     let (join_ref, msg_ref, topic, event, body) = match kind {

@@ -377,3 +377,122 @@ mod join_payload {
         assert_ne!(config, ChannelConfig::new(), "configs compare, for the same-topic rule");
     }
 }
+
+/// The decoder (fast paths included) against plain serde on server-style frames with random
+/// edits: both accept the same frames and read the same fields (a second read's harness).
+mod differential {
+    use super::*;
+    use serde_json::value::RawValue;
+
+    type Ref<'a> = (Option<String>, Option<String>, String, String, &'a RawValue);
+
+    fn check_v2(text: &str) {
+        let reference = serde_json::from_str::<Ref<'_>>(text);
+        let got = decode_text(Vsn::V2, text.to_string());
+        match (reference, got) {
+            (Ok((j, r, t, e, p)), Ok(m)) => {
+                assert_eq!(m.join_ref(), j.as_deref(), "{text:?}");
+                assert_eq!(m.msg_ref(), r.as_deref(), "{text:?}");
+                assert_eq!(m.topic(), t, "{text:?}");
+                assert_eq!(m.event(), e, "{text:?}");
+                assert_eq!(m.payload(), Payload::Json(p.get()), "{text:?}");
+            }
+            (Err(_), Err(_)) => {}
+            (a, b) => panic!("disagree on {text:?}: serde {:?} decode {:?}", a.is_ok(), b.is_ok()),
+        }
+    }
+
+    fn check_v1(text: &str) {
+        // No duplicate keys in the inputs below, so a map is a faithful reference.
+        let reference = serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(text);
+        let got = decode_text(Vsn::V1, text.to_string());
+        let s = |v: Option<&&RawValue>| v.and_then(|v| serde_json::from_str::<Option<String>>(v.get()).ok());
+        if let Ok(m) = got {
+            let map = reference.expect("decode accepted what serde rejects");
+            assert_eq!(m.topic(), s(map.get("topic")).flatten().unwrap(), "{text:?}");
+            assert_eq!(m.event(), s(map.get("event")).flatten().unwrap(), "{text:?}");
+            assert_eq!(m.msg_ref(), s(map.get("ref")).flatten().as_deref(), "{text:?}");
+            assert_eq!(m.payload(), Payload::Json(map["payload"].get()), "{text:?}");
+        }
+    }
+
+    const PIECES: &[&str] = &[
+        "[",
+        "]",
+        ",",
+        "null",
+        "\"",
+        "\\",
+        " ",
+        "\t",
+        "\n",
+        "é",
+        "\u{1F600}",
+        "1",
+        "-",
+        "0",
+        ".",
+        "e",
+        "{",
+        "}",
+        ":",
+        "\"a\"",
+        "\u{1}",
+        "\u{7f}",
+        "nul",
+        "true",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5_000))]
+        #[test]
+        fn decode_text_agrees_with_serde(
+            base in prop_oneof![
+                Just(r#"["1","2","realtime:r","phx_reply",{"status":"ok","response":{}}]"#.to_string()),
+                Just(r#"[null,null,"t","e",12]"#.to_string()),
+                Just(r#"[null,"3","t","e","x"]"#.to_string()),
+                Just(r#"{"event":"e","payload":12,"ref":null,"topic":"t"}"#.to_string()),
+                Just(r#"{"event":"e","payload":{"a":[1]},"ref":"3","topic":"t"}"#.to_string()),
+            ],
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), 0usize..3, 0usize..PIECES.len()), 0..3),
+        ) {
+            let mut s = base;
+            for (at, op, piece) in edits {
+                let mut i = at.index(s.len() + 1);
+                while !s.is_char_boundary(i) { i -= 1; }
+                match op {
+                    0 => s.insert_str(i, PIECES[piece]),
+                    1 => if i < s.len() { let c = s[i..].chars().next().unwrap(); s.replace_range(i..i + c.len_utf8(), ""); },
+                    _ => if i < s.len() { let c = s[i..].chars().next().unwrap(); s.replace_range(i..i + c.len_utf8(), PIECES[piece]); },
+                }
+            }
+            check_v2(&s);
+            check_v1(&s);
+        }
+
+        #[test]
+        fn decode_binary_never_panics_and_reads_its_fields(frame in proptest::collection::vec(prop_oneof![0u8..6, any::<u8>(), Just(b'a'), Just(0xC3), Just(0xA9), Just(b'{'), Just(b'}')], 0..40)) {
+            if let Ok(m) = decode_binary(frame.clone()) {
+                let _ = (m.join_ref(), m.msg_ref(), m.topic(), m.event(), m.payload());
+                if frame[0] == 4 {
+                    let t = usize::from(frame[1]);
+                    prop_assert_eq!(m.topic().as_bytes(), &frame[5..5 + t]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kind4_with_high_length_bytes_that_happen_to_be_utf8() {
+        // topic length 0xC3, event length 0xA9: together the bytes C3 A9 ("é").
+        let mut f = vec![4u8, 0xC3, 0xA9, 0, 1];
+        f.extend(std::iter::repeat_n(b't', 0xC3));
+        f.extend(std::iter::repeat_n(b'e', 0xA9));
+        f.extend_from_slice(b"{}");
+        let m = decode_binary(f).unwrap();
+        assert_eq!(m.topic().len(), 0xC3);
+        let Payload::UserBroadcast(b) = m.payload() else { panic!() };
+        assert_eq!(b.event.len(), 0xA9);
+        assert_eq!(b.data, BroadcastDataRef::Json("{}"));
+    }
+}

@@ -205,6 +205,8 @@ pub(super) struct Channel {
     pub(super) in_flight: VecDeque<InFlight>,
     /// The app subscribed while it was leaving: join again once closed.
     pub(super) resubscribe: bool,
+    /// The next `Closed` is not reported (it ends a leave of a previous owner).
+    pub(super) quiet_close: bool,
 }
 
 impl Channel {
@@ -222,6 +224,7 @@ impl Channel {
             waiting: VecDeque::new(),
             in_flight: VecDeque::new(),
             resubscribe: false,
+            quiet_close: false,
         }
     }
 

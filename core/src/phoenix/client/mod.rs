@@ -426,6 +426,9 @@ impl Client {
                 // out before become stale.
                 ch.config = config;
                 ch.handles = 1;
+                // The leave's `Closed` belonged to the previous owner, who let go: the new one
+                // does not hear it (it hears `Subscribed` once it subscribes and the leave is done).
+                ch.quiet_close = ch.state != ChannelState::Closed;
                 slot.generation = slot.generation.wrapping_add(1);
                 self.idle_at = None;
                 return Ok(ChannelId { index, generation: slot.generation });
@@ -471,7 +474,9 @@ impl Client {
     /// offline).
     pub fn unsubscribe(&mut self, now: Instant, id: ChannelId) -> Result<(), ChannelError> {
         self.now = now;
-        self.get_mut(id).ok_or(ChannelError::UnknownChannel)?.resubscribe = false;
+        let ch = self.get_mut(id).ok_or(ChannelError::UnknownChannel)?;
+        ch.resubscribe = false;
+        ch.quiet_close = false;
         self.apply(id.index, Input::Unsubscribe, None);
         Ok(())
     }
@@ -546,10 +551,11 @@ impl Client {
             self.last_ref += 1;
             let msg_ref = self.last_ref;
             let msg = encode(vsn, ch.join_ref, msg_ref, &ch.topic, &body).map_err(PushError::Encode)?;
-            if self.link.send(msg) {
-                ch.in_flight.push_back(InFlight { id: push, msg_ref, deadline });
-                return Ok(push);
+            if !self.link.send(msg) {
+                return Err(PushError::Busy);
             }
+            ch.in_flight.push_back(InFlight { id: push, msg_ref, deadline });
+            return Ok(push);
         }
         ch.waiting.push_back(Waiting { id: push, body, deadline });
         Ok(push)
@@ -618,7 +624,11 @@ impl Client {
             ws.handle_transport_closed(now);
             self.pump(now);
         }
-        if !self.link_gone() || matches!(self.conn, Conn::Opening | Conn::Handshaking) {
+        // Only if the report's transport is still the current one: finishing it may already
+        // have started the next attempt (a connect asked for during a manual close).
+        if id.0 == self.transport_id
+            && (!self.link_gone() || matches!(self.conn, Conn::Opening | Conn::Handshaking))
+        {
             self.ending.get_or_insert(end);
             self.finish(Finish::Gone);
         }
@@ -958,7 +968,12 @@ impl Client {
                 ending::decide(&Ending::TransportFailed)
             }
         };
+        let reopen = manual && core::mem::take(&mut self.connect_after_close);
         let next = match decision {
+            // The app asked to connect again while the manual close ran: at once.
+            Decision::Stop(StopReason::Manual) if reopen => {
+                Next::Reconnect { after: Duration::ZERO, attempt: 1 }
+            }
             Decision::Stop(StopReason::Manual) if self.stop_idle => Next::Stop(StopReason::Idle),
             Decision::Stop(reason) => Next::Stop(reason),
             Decision::Backoff { .. } | Decision::RateLimited => {
@@ -978,7 +993,10 @@ impl Client {
         };
         // The socket's next state first, so the channels see it (and an emptied channel table
         // arms the idle timer when a reconnect is coming).
-        if let Next::Reconnect { after, attempt } = next {
+        if reopen {
+            // Opened below, once the channels have seen the end of this connection.
+            self.conn = Conn::Idle;
+        } else if let Next::Reconnect { after, attempt } = next {
             self.conn = Conn::Waiting { at: now + after, attempt };
             // The gap counts from the loss of the last open connection, across failed attempts.
             if was == Conn::Open {
@@ -1008,7 +1026,7 @@ impl Client {
         }
         self.stop_idle = false;
         self.events.push_back(Event::Disconnected { end, next });
-        if manual && core::mem::take(&mut self.connect_after_close) {
+        if reopen {
             self.reconnect_attempt = 0;
             self.open_transport();
         }
@@ -1173,7 +1191,11 @@ impl Client {
             }
             Action::ReportSubscribed => self.status(id, ChannelStatus::Subscribed),
             Action::ReportTimedOut => self.status(id, ChannelStatus::TimedOut),
-            Action::ReportClosed => self.status(id, ChannelStatus::Closed),
+            Action::ReportClosed => {
+                if !core::mem::take(&mut ch.quiet_close) {
+                    self.status(id, ChannelStatus::Closed);
+                }
+            }
             Action::ReportError => {
                 let reason = reason.cloned().unwrap_or(ChannelErrorReason::Disconnected);
                 self.status(id, ChannelStatus::ChannelError(reason));
