@@ -39,6 +39,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod decimal;
 #[cfg(feature = "_fuzzing")]
 pub mod fuzzing;
 #[cfg(feature = "alloc")]

@@ -5,6 +5,7 @@
 //! so the caller keeps the bytes and offers them again with more appended; the response header
 //! may not exceed `max_handshake_response_len`. Anything after the header is frame data.
 
+use crate::decimal::Decimal;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha1::{Digest, Sha1};
@@ -195,19 +196,8 @@ impl Request<'_> {
         w.put(" HTTP/1.1\r\nHost: ");
         w.put(self.url.host);
         if self.url.explicit_port {
-            let mut digits = [0u8; 5];
-            let mut n = self.url.port;
-            let mut i = digits.len();
-            loop {
-                i -= 1;
-                digits[i] = b'0' + (n % 10) as u8;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
             w.put(":");
-            w.put_bytes(&digits[i..]);
+            w.put_bytes(Decimal::new(u64::from(self.url.port)).as_bytes());
         }
         w.put("\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
         w.put_bytes(key);

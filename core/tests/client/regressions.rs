@@ -5,8 +5,8 @@ use std::time::Duration;
 use realtime_core::Instant;
 use realtime_core::phoenix::channel_config::ChannelConfig;
 use realtime_core::phoenix::client::{
-    ChannelId, ChannelState, ChannelStatus, ClientConfig, ConnectionEnd, ConnectionState, Event, Next,
-    PushBody, PushOutcome, TransportClosed, TransportCommand,
+    ChannelState, ChannelStatus, ConnectionEnd, ConnectionState, Event, Next, PushBody, PushOutcome,
+    TransportClosed, TransportCommand,
 };
 use realtime_core::phoenix::client::{Client, TransportKind};
 use realtime_core::phoenix::ending::StopReason;
@@ -19,22 +19,13 @@ use crate::world::World;
 
 const S: Duration = Duration::from_secs(1);
 
-fn joined(config: ClientConfig) -> (World, ChannelId) {
-    let mut w = World::new(config, 1);
-    let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).unwrap();
-    w.client.subscribe(w.now, ch).unwrap();
-    w.run_for(S);
-    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
-    (w, ch)
-}
-
 fn body() -> PushBody {
     PushBody::Json { event: "x".into(), payload: "{}".into() }
 }
 
 #[test]
 fn subscribe_and_connect_while_a_disconnect_closes_reconnect_after_it() {
-    let (mut w, _) = joined(World::config());
+    let (mut w, _) = World::joined(World::config());
     w.client.disconnect(w.now);
     assert_eq!(w.client.state(), ConnectionState::Closing);
     let ch2 = w.client.channel(w.now, "room2", ChannelConfig::new()).unwrap();
@@ -47,7 +38,7 @@ fn subscribe_and_connect_while_a_disconnect_closes_reconnect_after_it() {
 
 #[test]
 fn the_idle_disconnect_is_armed_when_the_last_leave_dies_with_the_connection() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     w.client.remove_channel(w.now, ch).unwrap();
     w.reset(); // before the leave's reply
     w.run_for(120 * S);
@@ -125,7 +116,7 @@ fn joins_always_go_out_whatever_the_push_bound() {
 fn a_zero_idle_delay_keeps_the_deadline_ahead() {
     let mut c = World::config();
     c.disconnect_when_empty = Some(Duration::ZERO);
-    let (mut w, ch) = joined(c);
+    let (mut w, ch) = World::joined(c);
     w.dead = true;
     w.client.remove_channel(w.now, ch).unwrap();
     w.run_for(11 * S); // the world panics if a deadline is left behind
@@ -134,7 +125,7 @@ fn a_zero_idle_delay_keeps_the_deadline_ahead() {
 
 #[test]
 fn a_transport_reported_closed_is_not_asked_to_close() {
-    let (mut w, _) = joined(World::config());
+    let (mut w, _) = World::joined(World::config());
     w.reset(); // the world reports the current transport closed (EOF)
     let cmds: Vec<_> = std::iter::from_fn(|| w.client.poll_transport()).collect();
     assert!(cmds.iter().all(|c| !matches!(c, TransportCommand::Close { .. })), "{cmds:?}");
@@ -148,7 +139,7 @@ fn heartbeat_builder_saturates() {
 
 #[test]
 fn the_idle_stop_while_waiting_is_reported() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     w.refuse_tcp = true;
     w.reset();
     w.client.remove_channel(w.now, ch).unwrap();
@@ -164,7 +155,7 @@ fn the_idle_stop_while_waiting_is_reported() {
 
 #[test]
 fn after_the_servers_close_frame_the_socket_is_offline_at_once() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     let mut p = 1001u16.to_be_bytes().to_vec();
     p.extend_from_slice(b"bye");
     let frame = server_frame(8, &p);
@@ -186,7 +177,7 @@ fn after_the_servers_close_frame_the_socket_is_offline_at_once() {
 
 #[test]
 fn a_new_handle_takes_over_a_channel_that_is_leaving() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     w.client.remove_channel(w.now, ch).unwrap();
     let config = ChannelConfig::new().broadcast_self(true);
     let again = w.client.channel(w.now, "room1", config).unwrap();
@@ -212,7 +203,7 @@ fn a_new_handle_takes_over_a_channel_that_is_leaving() {
 
 #[test]
 fn lifecycle_events_naming_no_join_are_ignored() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     w.with_server(|s| s.send(None, None, "realtime:room1", "phx_close", json!({})));
     w.run_for(S);
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
@@ -269,7 +260,7 @@ fn rate_limited_reconnects_respect_the_attempt_limit() {
 fn byte_input_stops_when_the_event_queue_is_full_and_resumes_after_draining() {
     let mut config = World::config();
     config.max_events = 3;
-    let (mut w, ch) = joined(config);
+    let (mut w, ch) = World::joined(config);
     let mut wire = Vec::new();
     for i in 0..20 {
         let text = format!(r#"[null,null,"realtime:room1","broadcast",{{"i":{i}}}]"#);
@@ -300,7 +291,7 @@ fn byte_input_stops_when_the_event_queue_is_full_and_resumes_after_draining() {
 
 #[test]
 fn a_transport_lost_during_a_manual_close_keeps_the_asked_for_reconnect() {
-    let (mut w, _) = joined(World::config());
+    let (mut w, _) = World::joined(World::config());
     w.client.disconnect(w.now);
     assert_eq!(w.client.state(), ConnectionState::Closing);
     w.client.connect(w.now);

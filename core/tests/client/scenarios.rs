@@ -6,9 +6,8 @@ use std::time::Duration;
 use realtime_core::Instant;
 use realtime_core::phoenix::channel_config::ChannelConfig;
 use realtime_core::phoenix::client::{
-    ChannelError, ChannelErrorReason, ChannelId, ChannelState, ChannelStatus, ClientConfig, ConnectionEnd,
-    ConnectionState, Event, HeartbeatStatus, Next, NotSentReason, Overflow, PushBody, PushError, PushId,
-    PushOutcome,
+    ChannelError, ChannelErrorReason, ChannelState, ChannelStatus, ConnectionEnd, ConnectionState, Event,
+    HeartbeatStatus, Next, NotSentReason, Overflow, PushBody, PushError, PushId, PushOutcome,
 };
 use realtime_core::phoenix::ending::StopReason;
 use realtime_core::phoenix::serializer::{BroadcastData, BroadcastDataRef, Payload};
@@ -27,17 +26,6 @@ fn secs(s: u64) -> Instant {
 
 fn body(event: &str) -> PushBody {
     PushBody::Json { event: event.into(), payload: r#"{"type":"broadcast","event":"e","payload":{}}"#.into() }
-}
-
-/// A world with one channel `room1`, subscribed and joined.
-fn joined(config: ClientConfig) -> (World, ChannelId) {
-    let mut w = World::new(config, 1);
-    let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).unwrap();
-    w.client.subscribe(w.now, ch).unwrap();
-    w.run_for(S);
-    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
-    assert_eq!(w.client.state(), ConnectionState::Open);
-    (w, ch)
 }
 
 fn statuses(w: &World, from: usize) -> Vec<ChannelStatus> {
@@ -67,13 +55,18 @@ fn outcome(w: &World, push: PushId) -> Option<(Instant, PushOutcome)> {
     })
 }
 
+/// When heartbeats went out.
+fn heartbeats_sent(w: &World) -> Vec<Instant> {
+    w.events.iter().filter(|(_, e)| *e == Event::Heartbeat(HeartbeatStatus::Sent)).map(|(t, _)| *t).collect()
+}
+
 fn frames_with_event<'a>(w: &'a World, event: &str) -> Vec<&'a (usize, crate::server::Frame)> {
     w.frames.iter().filter(|(_, f)| f.event == event).collect()
 }
 
 #[test]
 fn subscribe_connects_joins_and_heartbeats_report_latency() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     assert_eq!(statuses(&w, 0), [ChannelStatus::Subscribed]);
     assert!(matches!(w.events[0].1, Event::Connected));
     let join = &frames_with_event(&w, "phx_join")[0].1;
@@ -94,23 +87,18 @@ fn subscribe_connects_joins_and_heartbeats_report_latency() {
 
 #[test]
 fn other_traffic_never_postpones_a_heartbeat() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     for _ in 0..40 {
         w.client.push(w.now, ch, body("x")).unwrap();
         w.run_for(S);
     }
-    let sent: Vec<_> = w
-        .events
-        .iter()
-        .filter(|(_, e)| *e == Event::Heartbeat(HeartbeatStatus::Sent))
-        .map(|(t, _)| *t)
-        .collect();
+    let sent = heartbeats_sent(&w);
     assert_eq!(sent, [secs(25) + RTT]);
 }
 
 #[test]
 fn heartbeat_timeout_drops_reconnects_rejoins_and_subscribes_again() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     w.behaviour.heartbeat_replies = false;
     w.server.as_mut().unwrap().behaviour.heartbeat_replies = false;
     let from = w.events.len();
@@ -142,7 +130,7 @@ fn heartbeat_timeout_drops_reconnects_rejoins_and_subscribes_again() {
 
 #[test]
 fn pushes_waiting_through_a_server_restart_are_written_once_with_the_new_join_ref() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     w.reset();
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Errored));
     let pushes: Vec<_> =
@@ -165,7 +153,7 @@ fn pushes_waiting_through_a_server_restart_are_written_once_with_the_new_join_re
 
 #[test]
 fn a_push_written_before_the_link_died_times_out_and_is_not_resent() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     w.server.as_mut().unwrap().behaviour.push_replies = false;
     let p = w.client.push(w.now, ch, body("lost")).unwrap();
     w.run_for(S / 10);
@@ -179,10 +167,7 @@ fn a_push_written_before_the_link_died_times_out_and_is_not_resent() {
 
 #[test]
 fn a_push_buffered_while_joining_times_out_at_its_deadline() {
-    let mut w = World::new(World::config(), 2);
-    w.behaviour.join = JoinMode::Silent;
-    let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).unwrap();
-    w.client.subscribe(w.now, ch).unwrap();
+    let (mut w, ch) = World::subscribing(World::config(), 2, JoinMode::Silent);
     let p = w.client.push(w.now, ch, body("early")).unwrap();
     w.run_for(12 * S);
     assert_eq!(outcome(&w, p), Some((secs(10), PushOutcome::TimedOut)));
@@ -191,10 +176,7 @@ fn a_push_buffered_while_joining_times_out_at_its_deadline() {
 
 #[test]
 fn a_join_timeout_reports_timed_out_cleans_up_and_rejoins_on_the_backoff() {
-    let mut w = World::new(World::config(), 3);
-    w.behaviour.join = JoinMode::Silent;
-    let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).unwrap();
-    w.client.subscribe(w.now, ch).unwrap();
+    let (mut w, _) = World::subscribing(World::config(), 3, JoinMode::Silent);
     w.run_for(10 * S + RTT);
     assert_eq!(statuses(&w, 0), [ChannelStatus::TimedOut]);
     w.server.as_mut().unwrap().behaviour.join = JoinMode::Ok;
@@ -213,10 +195,7 @@ fn a_join_timeout_reports_timed_out_cleans_up_and_rejoins_on_the_backoff() {
 fn a_rejoin_while_the_previous_attempt_is_pending_has_its_own_ref_and_timer() {
     // Spec E.6: the reference clients' re-send while a timer is pending produced an unmatched
     // join and a channel stuck in joining.
-    let mut w = World::new(World::config(), 4);
-    w.behaviour.join = JoinMode::Silent;
-    let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).unwrap();
-    w.client.subscribe(w.now, ch).unwrap();
+    let (mut w, ch) = World::subscribing(World::config(), 4, JoinMode::Silent);
     w.run_for(3 * S);
     w.behaviour.join = JoinMode::Ok;
     w.reset(); // the first attempt's timer (due at 10 s) is pending
@@ -236,10 +215,7 @@ fn a_rejoin_while_the_previous_attempt_is_pending_has_its_own_ref_and_timer() {
 
 #[test]
 fn a_reply_to_a_superseded_join_attempt_is_ignored() {
-    let mut w = World::new(World::config(), 5);
-    w.behaviour.join = JoinMode::Silent;
-    let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).unwrap();
-    w.client.subscribe(w.now, ch).unwrap();
+    let (mut w, ch) = World::subscribing(World::config(), 5, JoinMode::Silent);
     w.run_for(10 * S); // attempt 1 timed out
     w.run_for(S + S / 10); // attempt 2 in flight
     let joins = frames_with_event(&w, "phx_join");
@@ -255,7 +231,7 @@ fn a_reply_to_a_superseded_join_attempt_is_ignored() {
 
 #[test]
 fn a_stale_phx_close_is_ignored_and_a_current_one_closes() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     let current = frames_with_event(&w, "phx_join")[0].1.msg_ref.clone().unwrap();
     w.with_server(|s| s.send(Some("999"), Some("999"), "realtime:room1", "phx_close", json!({})));
     w.run_for(S);
@@ -276,7 +252,7 @@ fn a_stale_phx_close_is_ignored_and_a_current_one_closes() {
 
 #[test]
 fn messages_from_a_stale_join_are_dropped_and_current_ones_delivered() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     let current = frames_with_event(&w, "phx_join")[0].1.msg_ref.clone().unwrap();
     let from = w.events.len();
     w.with_server(|s| {
@@ -311,7 +287,7 @@ fn messages_from_a_stale_join_are_dropped_and_current_ones_delivered() {
 
 #[test]
 fn a_kind_4_broadcast_reaches_the_channel_and_a_kind_3_push_goes_out() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     let mut frame = vec![4, 14, 6, 0, 1];
     frame.extend_from_slice(b"realtime:room1cursor{\"x\":1}");
     let from = w.events.len();
@@ -348,10 +324,7 @@ fn a_kind_4_broadcast_reaches_the_channel_and_a_kind_3_push_goes_out() {
 
 #[test]
 fn a_join_error_errors_the_channel_and_retries_on_the_rejoin_schedule() {
-    let mut w = World::new(World::config(), 6);
-    w.behaviour.join = JoinMode::Error;
-    let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).unwrap();
-    w.client.subscribe(w.now, ch).unwrap();
+    let (mut w, _) = World::subscribing(World::config(), 6, JoinMode::Error);
     w.run_for(20 * S);
     let joins: Vec<_> = w
         .events
@@ -371,7 +344,7 @@ fn a_join_error_errors_the_channel_and_retries_on_the_rejoin_schedule() {
 
 #[test]
 fn phx_error_errors_the_channel_and_it_rejoins() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     let current = frames_with_event(&w, "phx_join")[0].1.msg_ref.clone().unwrap();
     let from = w.events.len();
     w.with_server(|s| {
@@ -398,10 +371,7 @@ fn phx_error_errors_the_channel_and_it_rejoins() {
 
 #[test]
 fn leave_reports_closed_and_pushes_waiting_are_not_sent() {
-    let mut w = World::new(World::config(), 7);
-    w.behaviour.join = JoinMode::Silent;
-    let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).unwrap();
-    w.client.subscribe(w.now, ch).unwrap();
+    let (mut w, ch) = World::subscribing(World::config(), 7, JoinMode::Silent);
     let p = w.client.push_with_timeout(w.now, ch, body("x"), 60 * S).unwrap();
     w.run_for(S);
     w.client.unsubscribe(w.now, ch).unwrap();
@@ -413,7 +383,7 @@ fn leave_reports_closed_and_pushes_waiting_are_not_sent() {
 
 #[test]
 fn same_topic_shares_one_channel_and_handles_are_counted() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     let again = w.client.channel(w.now, "room1", ChannelConfig::new()).unwrap();
     assert_eq!(again, ch);
     assert_eq!(
@@ -436,7 +406,7 @@ fn same_topic_shares_one_channel_and_handles_are_counted() {
 
 #[test]
 fn deferred_disconnect_after_the_last_channel_and_cancelled_by_a_new_one() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     w.client.remove_channel(w.now, ch).unwrap();
     w.run_for(40 * S);
     assert_eq!(w.client.state(), ConnectionState::Open);
@@ -459,16 +429,11 @@ fn deferred_disconnect_after_the_last_channel_and_cancelled_by_a_new_one() {
 
 #[test]
 fn resume_probes_liveness_at_once() {
-    let (mut w, _) = joined(World::config());
+    let (mut w, _) = World::joined(World::config());
     w.run_for(5 * S);
     w.client.resume(w.now);
     w.run_for(S);
-    let sent: Vec<_> = w
-        .events
-        .iter()
-        .filter(|(_, e)| *e == Event::Heartbeat(HeartbeatStatus::Sent))
-        .map(|(t, _)| *t)
-        .collect();
+    let sent = heartbeats_sent(&w);
     assert_eq!(sent, [secs(6)]);
     // A dead link found by the probe: the reply is due one interval after the probe.
     w.dead = true;
@@ -483,7 +448,7 @@ fn resume_probes_liveness_at_once() {
 
 #[test]
 fn resume_while_waiting_reconnects_now() {
-    let (mut w, _) = joined(World::config().heartbeat(25 * S));
+    let (mut w, _) = World::joined(World::config().heartbeat(25 * S));
     w.refuse_tcp = true;
     w.reset();
     w.run_for(3 * S + S / 2); // attempts at 1 s (refused), then waiting for 2 s more
@@ -502,7 +467,7 @@ fn resume_while_waiting_reconnects_now() {
 fn the_websocket_ping_keepalive_finds_a_dead_link() {
     let mut config = World::config();
     config.ping_interval = Some(5 * S);
-    let (mut w, _) = joined(config);
+    let (mut w, _) = World::joined(config);
     w.run_for(6 * S);
     assert!(w.events.iter().any(|(_, e)| matches!(e, Event::Pong { .. })));
     w.dead = true;
@@ -513,7 +478,7 @@ fn the_websocket_ping_keepalive_finds_a_dead_link() {
 
 #[test]
 fn manual_disconnect_stops_and_connect_rejoins_without_errors() {
-    let (mut w, ch) = joined(World::config());
+    let (mut w, ch) = World::joined(World::config());
     let from = w.events.len();
     w.client.disconnect(w.now);
     w.run_for(S);
@@ -531,7 +496,7 @@ fn manual_disconnect_stops_and_connect_rejoins_without_errors() {
 
 #[test]
 fn disconnect_cancels_a_pending_reconnect() {
-    let (mut w, _) = joined(World::config());
+    let (mut w, _) = World::joined(World::config());
     w.reset();
     assert!(matches!(w.client.state(), ConnectionState::WaitingToReconnect { .. }));
     w.client.disconnect(w.now);
@@ -609,7 +574,7 @@ fn every_row_of_the_endings_table() {
         (1013, "", one),
         (4000, "", one),
     ] {
-        let (mut w, _) = joined(World::config());
+        let (mut w, _) = World::joined(World::config());
         let from = w.events.len();
         w.with_server(|s| s.close(code, reason));
         w.run_for(S / 2);
@@ -622,10 +587,7 @@ fn every_row_of_the_endings_table() {
     }
     // A join error naming the tenant, then a 1001 close without a reason (the server's way).
     {
-        let mut w = World::new(World::config(), 11);
-        w.behaviour.join = JoinMode::Silent;
-        let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).unwrap();
-        w.client.subscribe(w.now, ch).unwrap();
+        let (mut w, _) = World::subscribing(World::config(), 11, JoinMode::Silent);
         w.run_for(S / 2);
         let from = w.events.len();
         w.with_server(|s| {
@@ -642,13 +604,13 @@ fn every_row_of_the_endings_table() {
         assert_eq!(disconnects(&w, from)[0].1, ten);
     }
     // Heartbeat missed: dropped at once, backoff.
-    let (mut w, _) = joined(World::config());
+    let (mut w, _) = World::joined(World::config());
     w.dead = true;
     let from = w.events.len();
     w.run_for(60 * S);
     assert_eq!(disconnects(&w, from)[0], (ConnectionEnd::HeartbeatTimeout, one));
     // Our own 1002 (a masked server frame), TCP refused, EOF.
-    let (mut w, _) = joined(World::config());
+    let (mut w, _) = World::joined(World::config());
     let from = w.events.len();
     w.with_server(|s| s.out.extend_from_slice(&[0x81, 0x80, 0, 0, 0, 0]));
     w.run_for(S / 2);
@@ -661,7 +623,7 @@ fn every_row_of_the_endings_table() {
     w.client.connect(w.now);
     w.settle();
     assert_eq!(disconnects(&w, 0), [(ConnectionEnd::TransportLost, one)]);
-    let (mut w, _) = joined(World::config());
+    let (mut w, _) = World::joined(World::config());
     let from = w.events.len();
     w.reset();
     assert_eq!(disconnects(&w, from), [(ConnectionEnd::TransportLost, one)]);
@@ -671,10 +633,7 @@ fn every_row_of_the_endings_table() {
 fn the_push_buffer_is_bounded_with_a_policy() {
     let mut config = World::config();
     config.push_buffer = 2;
-    let mut w = World::new(config.clone(), 13);
-    w.behaviour.join = JoinMode::Silent;
-    let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).unwrap();
-    w.client.subscribe(w.now, ch).unwrap();
+    let (mut w, ch) = World::subscribing(config.clone(), 13, JoinMode::Silent);
     let a = w.client.push(w.now, ch, body("a")).unwrap();
     w.client.push(w.now, ch, body("b")).unwrap();
     w.client.push(w.now, ch, body("c")).unwrap();
@@ -721,7 +680,7 @@ fn vsn_1_frames_always_carry_a_ref_and_lifecycle_events_are_filtered_by_ref() {
 #[test]
 fn any_split_of_the_server_bytes_gives_the_same_events() {
     let run = |split: bool| {
-        let (mut w, ch) = joined(World::config());
+        let (mut w, ch) = World::joined(World::config());
         w.split = split;
         for i in 0..20 {
             w.client.push(w.now, ch, body(&format!("p{i}"))).unwrap();
@@ -773,6 +732,6 @@ fn a_self_framing_transport_drives_the_same_protocol() {
 fn the_access_token_goes_into_the_join_payload() {
     let mut config = World::config();
     config.access_token = Some("jwt-token".into());
-    let (w, _) = joined(config);
+    let (w, _) = World::joined(config);
     assert_eq!(frames_with_event(&w, "phx_join")[0].1.payload["access_token"], "jwt-token");
 }

@@ -10,7 +10,10 @@ use realtime_core::phoenix::client::{
 };
 use realtime_core::rng::Rng;
 
-use crate::server::{Behaviour, Frame, Server};
+use realtime_core::phoenix::channel_config::ChannelConfig;
+use realtime_core::phoenix::client::{ChannelId, ChannelState, ConnectionState};
+
+use crate::server::{Behaviour, Frame, JoinMode, Server};
 
 pub(crate) struct World {
     pub(crate) now: Instant,
@@ -69,6 +72,25 @@ impl World {
             outcomes: HashMap::new(),
             transport: None,
         }
+    }
+
+    /// A world whose server answers joins with `join`, with channel `room1` subscribed (time
+    /// has not moved yet).
+    pub(crate) fn subscribing(config: ClientConfig, seed: u64, join: JoinMode) -> (Self, ChannelId) {
+        let mut w = Self::new(config, seed);
+        w.behaviour.join = join;
+        let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).expect("channel");
+        w.client.subscribe(w.now, ch).expect("subscribe");
+        (w, ch)
+    }
+
+    /// A world with channel `room1` joined, one second in.
+    pub(crate) fn joined(config: ClientConfig) -> (Self, ChannelId) {
+        let (mut w, ch) = Self::subscribing(config, 1, JoinMode::Ok);
+        w.run_for(Duration::from_secs(1));
+        assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
+        assert_eq!(w.client.state(), ConnectionState::Open);
+        (w, ch)
     }
 
     /// A config for `ws://sim/realtime/v1` with the defaults.

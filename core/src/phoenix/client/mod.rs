@@ -61,6 +61,7 @@ use super::serializer::{
     self, BroadcastData, BroadcastDataRef, EncodeError, Field, MAX_BINARY_FIELD_LEN, Outgoing, Payload,
     UserBroadcastPush, Vsn,
 };
+use crate::decimal::Decimal;
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::ws::{self, CloseCode, MessageKind, WebSocket, WsEvent};
@@ -1360,33 +1361,6 @@ fn check_body(vsn: Vsn, topic: &str, body: &PushBody) -> Result<(), PushError> {
     }
 }
 
-/// The decimal text of a ref, without allocating.
-struct RefText {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl RefText {
-    fn new(mut n: u64) -> Self {
-        let mut buf = [0u8; 20];
-        let mut start = buf.len();
-        loop {
-            start -= 1;
-            buf[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        Self { buf, start }
-    }
-
-    fn as_str(&self) -> &str {
-        // Invariant: ASCII digits only.
-        core::str::from_utf8(&self.buf[self.start..]).unwrap_or("0")
-    }
-}
-
 fn parse_ref(s: &str) -> Option<u64> {
     if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -1402,12 +1376,12 @@ fn encode_json(
     event: &str,
     payload: &str,
 ) -> ws::Message {
-    let join = join_ref.map(RefText::new);
-    let r = RefText::new(msg_ref);
+    let join = join_ref.map(Decimal::new);
+    let r = Decimal::new(msg_ref);
     ws::Message::Text(serializer::encode_text(
         vsn,
         &Outgoing {
-            join_ref: join.as_ref().map(RefText::as_str),
+            join_ref: join.as_ref().map(Decimal::as_str),
             msg_ref: Some(r.as_str()),
             topic,
             event,
@@ -1426,14 +1400,14 @@ fn encode(
     match body {
         PushBody::Json { event, payload } => Ok(encode_json(vsn, join_ref, msg_ref, topic, event, payload)),
         PushBody::UserBroadcast { event, meta, data } => {
-            let join = join_ref.map(RefText::new);
-            let r = RefText::new(msg_ref);
+            let join = join_ref.map(Decimal::new);
+            let r = Decimal::new(msg_ref);
             let data = match data {
                 BroadcastData::Json(s) => BroadcastDataRef::Json(s),
                 BroadcastData::Binary(b) => BroadcastDataRef::Binary(b),
             };
             serializer::encode_user_broadcast(&UserBroadcastPush {
-                join_ref: join.as_ref().map(RefText::as_str),
+                join_ref: join.as_ref().map(Decimal::as_str),
                 msg_ref: Some(r.as_str()),
                 topic,
                 event,
