@@ -9,6 +9,7 @@ mod close;
 mod fuzz;
 mod handshake;
 mod rejections;
+mod rest;
 mod serializer;
 mod sizes;
 mod vectors;
