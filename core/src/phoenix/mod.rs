@@ -7,6 +7,7 @@
 //! - [`ending`]: what the socket does when a connection ends (design.md's table).
 //! - [`heartbeat`]: the heartbeat sub-machine (interval, reply deadline, latency).
 //! - [`message`]: a server message, decoded in place (it owns its frame and points into it).
+//! - [`reason`]: what the server's refusals mean (a class and an action per reason).
 //! - [`rest`]: the REST broadcast endpoints as sans-IO requests.
 //! - [`serializer`]: the wire formats: vsn 1.0.0 JSON objects, vsn 2.0.0 JSON arrays, and the
 //!   binary frames (kinds 0-4). Payloads stay raw JSON text or raw bytes; nothing is re-encoded
@@ -19,5 +20,6 @@ pub mod ending;
 pub mod endpoint;
 pub mod heartbeat;
 pub mod message;
+pub mod reason;
 pub mod rest;
 pub mod serializer;
