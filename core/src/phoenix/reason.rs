@@ -47,10 +47,9 @@ impl ErrorClass {
             Self::Token => ErrorAction::RefreshToken,
             Self::Permission | Self::Permanent => ErrorAction::Stop,
             Self::RateLimited => ErrorAction::BackoffLongest,
-            Self::TransientServer
-            | Self::PayloadTooLarge
-            | Self::ServerShutdown
-            | Self::Unknown => ErrorAction::Rejoin,
+            Self::TransientServer | Self::PayloadTooLarge | Self::ServerShutdown | Self::Unknown => {
+                ErrorAction::Rejoin
+            }
         }
     }
 }
@@ -173,7 +172,11 @@ mod tests {
         let table = [
             ("TopicNameRequired: You must provide a topic name", Permanent, Stop),
             ("InvalidJWTToken: Token has expired 12 seconds ago", Token, RefreshToken),
-            ("Unauthorized: You do not have permissions to read from this Channel topic: x", Permission, Stop),
+            (
+                "Unauthorized: You do not have permissions to read from this Channel topic: x",
+                Permission,
+                Stop,
+            ),
             ("ChannelRateLimitReached: Too many channels", RateLimited, BackoffLongest),
             ("ConnectionRateLimitReached: Too many connected users", RateLimited, BackoffLongest),
             ("ClientJoinRateLimitReached: Too many joins per second", RateLimited, BackoffLongest),

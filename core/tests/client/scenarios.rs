@@ -10,6 +10,7 @@ use realtime_core::phoenix::client::{
     HeartbeatStatus, Next, NotSentReason, Overflow, PushBody, PushError, PushId, PushOutcome,
 };
 use realtime_core::phoenix::ending::StopReason;
+use realtime_core::phoenix::reason::ErrorClass;
 use realtime_core::phoenix::serializer::{BroadcastData, BroadcastDataRef, Payload};
 use serde_json::json;
 
@@ -337,7 +338,8 @@ fn a_join_error_errors_the_channel_and_retries_on_the_rejoin_schedule() {
     assert_eq!(joins, [ms(40), ms(1060), ms(3080), ms(8100), ms(18120)]);
     assert!(matches!(
         &statuses(&w, 0)[0],
-        ChannelStatus::ChannelError(ChannelErrorReason::JoinRejected(r)) if r.contains("Unauthorized")
+        ChannelStatus::ChannelError(ChannelErrorReason::JoinRejected(r))
+            if r.class == ErrorClass::TransientServer && r.text.starts_with("IncreaseConnectionPool: ")
     ));
     assert_eq!(w.client.state(), ConnectionState::Open, "a join error does not touch the socket");
 }
@@ -734,4 +736,74 @@ fn the_access_token_goes_into_the_join_payload() {
     config.access_token = Some("jwt-token".into());
     let (w, _) = World::joined(config);
     assert_eq!(frames_with_event(&w, "phx_join")[0].1.payload["access_token"], "jwt-token");
+}
+
+#[test]
+fn a_refused_permission_closes_the_channel_without_retrying() {
+    let reason = "Unauthorized: You do not have permissions to read from this Channel topic: room1";
+    let (mut w, ch) = World::subscribing(World::config(), 20, JoinMode::ErrorWith(reason));
+    w.run_for(60 * S);
+    assert_eq!(frames_with_event(&w, "phx_join").len(), 1, "never retried");
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Closed));
+    match &statuses(&w, 0)[..] {
+        [ChannelStatus::ChannelError(ChannelErrorReason::JoinRejected(r))] => {
+            assert_eq!(
+                (r.class, r.text.as_str()),
+                (ErrorClass::Permission, reason),
+                "the server's words, verbatim"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.client.state(), ConnectionState::Open, "the socket is fine");
+}
+
+#[test]
+fn a_rate_limited_join_waits_the_longest_step() {
+    let (mut w, _) = World::subscribing(
+        World::config(),
+        21,
+        JoinMode::ErrorWith("ChannelRateLimitReached: Too many channels"),
+    );
+    w.run_for(25 * S);
+    let joins: Vec<_> =
+        w.events.iter().filter(|(_, e)| matches!(e, Event::Status { .. })).map(|(t, _)| *t).collect();
+    let ms = |m: u64| Instant::ZERO + Duration::from_millis(m);
+    // Refused at 40 ms, rejoined 10 s later (not 1 s), refused again 20 ms after that.
+    assert_eq!(joins, [ms(40), ms(10_060), ms(20_080)]);
+}
+
+#[test]
+fn a_system_error_is_reported_with_its_class_before_the_close() {
+    let (mut w, ch) = World::joined(World::config());
+    let jr = frames_with_event(&w, "phx_join")[0].1.msg_ref.clone().unwrap();
+    let from = w.events.len();
+    w.with_server(|s| {
+        let payload = json!({"extension": "system", "status": "error", "message": "Token has expired 3 seconds ago", "channel": "room1"});
+        s.send(Some(&jr), None, "realtime:room1", "system", payload);
+        s.send(Some(&jr), Some(&jr), "realtime:room1", "phx_close", json!({}));
+    });
+    w.run_for(S);
+    match &statuses(&w, from)[..] {
+        [ChannelStatus::ChannelError(ChannelErrorReason::System(r)), ChannelStatus::Closed] => {
+            assert_eq!(r.class, ErrorClass::Token);
+            assert_eq!(r.text, "Token has expired 3 seconds ago");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Closed));
+    // A system message with status ok is only a message.
+    let (mut w, _) = World::joined(World::config());
+    let from = w.events.len();
+    w.with_server(|s| {
+        s.send(
+            None,
+            None,
+            "realtime:room1",
+            "system",
+            json!({"extension":"system","status":"ok","message":"Server requested disconnect"}),
+        )
+    });
+    w.run_for(S);
+    assert!(statuses(&w, from).is_empty());
 }

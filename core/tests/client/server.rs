@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum JoinMode {
     Ok,
+    /// A transient refusal (the client retries on its schedule).
     Error,
+    /// A refusal with this reason.
+    ErrorWith(&'static str),
     Silent,
 }
 
@@ -208,8 +211,11 @@ impl Server {
                         r.as_deref(),
                         &f.topic,
                         "error",
-                        json!({"reason": "Unauthorized"}),
+                        json!({"reason": "IncreaseConnectionPool: Please increase your connection pool size"}),
                     ),
+                    JoinMode::ErrorWith(reason) => {
+                        self.reply(r.as_deref(), r.as_deref(), &f.topic, "error", json!({"reason": reason}))
+                    }
                     JoinMode::Silent => {}
                 }
             }

@@ -45,8 +45,12 @@ pub(super) enum Input {
     SocketStopped,
     /// The current join attempt got an `ok` reply.
     JoinOk,
-    /// The current join attempt got an error reply.
+    /// The current join attempt got an error reply whose class retries on the schedule.
     JoinError,
+    /// The current join attempt was refused for a rate limit: retry after the longest step.
+    JoinThrottled,
+    /// The current join attempt was refused for good (permission, permanent): no retry.
+    JoinRefused,
     /// The current join attempt got no reply in time.
     JoinTimeout,
     /// The rejoin backoff elapsed.
@@ -76,6 +80,8 @@ pub(super) enum Action {
     ResetRejoin,
     /// Schedule the next rejoin on the backoff schedule.
     ScheduleRejoin,
+    /// Schedule the next rejoin after the schedule's longest step.
+    ScheduleRejoinLongest,
     /// Write the buffered pushes with the current join ref.
     Flush,
     /// End every waiting and in-flight push (the channel closed).
@@ -116,6 +122,9 @@ pub(super) fn transition(from: ChannelState, input: Input, socket_open: bool) ->
         // The join attempt's outcome. Unlike Dart, an error reply leaves `joining`.
         (Joining, JoinOk) => go(Joined, &[CancelJoin, ResetRejoin, ReportSubscribed, Flush]),
         (Joining, JoinError) => go(Errored, &[CancelJoin, ReportError, ScheduleRejoin]),
+        (Joining, JoinThrottled) => go(Errored, &[CancelJoin, ReportError, ScheduleRejoinLongest]),
+        // Refused for good: reported, and closed until the app subscribes again.
+        (Joining, JoinRefused) => go(Closed, &[CancelJoin, EndPushes, ReportError]),
         (Joining, JoinTimeout) => {
             go(Errored, &[SendCleanupLeave, CancelJoin, ReportTimedOut, ScheduleRejoin])
         }
@@ -260,6 +269,8 @@ mod tests {
             Input::SocketStopped,
             Input::JoinOk,
             Input::JoinError,
+            Input::JoinThrottled,
+            Input::JoinRefused,
             Input::JoinTimeout,
             Input::RejoinDue,
             Input::ServerError,
@@ -275,8 +286,11 @@ mod tests {
                         let ok = match action {
                             Action::ReportSubscribed | Action::Flush => t.to == ChannelState::Joined,
                             Action::ReportClosed | Action::EndPushes => t.to == ChannelState::Closed,
-                            Action::ReportError | Action::ReportTimedOut | Action::ScheduleRejoin => {
-                                t.to == ChannelState::Errored
+                            Action::ReportTimedOut
+                            | Action::ScheduleRejoin
+                            | Action::ScheduleRejoinLongest => t.to == ChannelState::Errored,
+                            Action::ReportError => {
+                                t.to == ChannelState::Errored || input == Input::JoinRefused
                             }
                             Action::SendJoin => {
                                 t.to == ChannelState::Joining && (open || input == Input::SocketOpen)

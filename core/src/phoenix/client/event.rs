@@ -5,6 +5,7 @@ use core::time::Duration;
 
 use super::channel::ChannelId;
 use crate::phoenix::ending::StopReason;
+use crate::phoenix::reason::ServerReason;
 use crate::phoenix::serializer::Message;
 use crate::ws;
 
@@ -168,8 +169,13 @@ pub enum ChannelStatus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ChannelErrorReason {
-    /// The server refused the join; its response as raw JSON text.
-    JoinRejected(String),
+    /// The server refused the join: its reason, classified. What follows depends on the class
+    /// ([`ErrorClass::action`](crate::phoenix::reason::ErrorClass::action)): a rejoin on the
+    /// backoff schedule, one after the longest step, or none (the channel is closed).
+    JoinRejected(ServerReason),
+    /// The server stopped the channel with a `system` error (a `phx_close` follows), for
+    /// example when its periodic token re-check failed.
+    System(ServerReason),
     /// The server sent `phx_error` (the channel process crashed); its payload as raw JSON.
     ServerError(String),
     /// The socket's connection ended; the channel rejoins when it is open again.

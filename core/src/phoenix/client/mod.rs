@@ -57,6 +57,7 @@ use super::channel_config::ChannelConfig;
 use super::ending::{self, Decision, Ending, StopReason};
 use super::endpoint::endpoint_url;
 use super::heartbeat::{HEARTBEAT_EVENT, HEARTBEAT_TOPIC, Heartbeat, HeartbeatAction};
+use super::reason::{ErrorAction, ServerReason};
 use super::serializer::{
     self, BroadcastData, BroadcastDataRef, EncodeError, Field, MAX_BINARY_FIELD_LEN, Outgoing, Payload,
     UserBroadcastPush, Vsn,
@@ -1073,8 +1074,16 @@ impl Client {
                     if ok {
                         self.apply(index, Input::JoinOk, None);
                     } else {
-                        self.last_join_error = Some(response.clone());
-                        self.apply(index, Input::JoinError, Some(ChannelErrorReason::JoinRejected(response)));
+                        let reason = ServerReason::join_error(reason_text(&response));
+                        self.last_join_error = Some(reason.text.clone());
+                        let input = match reason.class.action() {
+                            ErrorAction::Rejoin => Input::JoinError,
+                            ErrorAction::BackoffLongest => Input::JoinThrottled,
+                            // Without a token source (auth comes with the token flow) a
+                            // refused token is as final as a refused permission.
+                            ErrorAction::Stop | ErrorAction::RefreshToken => Input::JoinRefused,
+                        };
+                        self.apply(index, input, Some(ChannelErrorReason::JoinRejected(reason)));
                     }
                 } else if ch.leave.is_some_and(|(leave_ref, _)| leave_ref == r) {
                     ch.leave = None;
@@ -1107,6 +1116,13 @@ impl Client {
                     m.join_ref().is_some_and(|r| parse_ref(r).is_none() || parse_ref(r) != ch.join_ref);
                 if stale || ch.state == ChannelState::Closed {
                     return;
+                }
+                if event == b"system"
+                    && let Some(text) = system_error(&m.payload())
+                {
+                    // The channel stops after it (a `phx_close` follows): say why first.
+                    let reason = ChannelErrorReason::System(ServerReason::system_error(text));
+                    self.status(id, ChannelStatus::ChannelError(reason));
                 }
                 self.events.push_back(Event::Message { channel: id, message: m });
             }
@@ -1172,6 +1188,12 @@ impl Client {
             Action::ScheduleRejoin => {
                 ch.rejoin_attempts = ch.rejoin_attempts.saturating_add(1);
                 ch.rejoin_at = self.rejoin.delay(ch.rejoin_attempts, &mut self.rng).map(|d| now + d);
+            }
+            Action::ScheduleRejoinLongest => {
+                ch.rejoin_attempts = ch.rejoin_attempts.saturating_add(1);
+                let longest = self.rejoin.longest();
+                // The attempt limit holds here too.
+                ch.rejoin_at = self.rejoin.delay(ch.rejoin_attempts, &mut self.rng).map(|_| now + longest);
             }
             Action::Flush => self.flush(index),
             Action::EndPushes => {
@@ -1458,6 +1480,31 @@ fn reply_parts(payload: &Payload<'_>) -> Option<(bool, String)> {
         }
         _ => None,
     }
+}
+
+/// A join error response's `reason`, or the response itself when it has none.
+fn reason_text(response: &str) -> String {
+    #[derive(Deserialize)]
+    struct Response<'a> {
+        #[serde(borrow)]
+        reason: Cow<'a, str>,
+    }
+    serde_json::from_str::<Response<'_>>(response)
+        .map_or_else(|_| String::from(response), |r| r.reason.into_owned())
+}
+
+/// A `system` payload's message when its status is `error`.
+fn system_error(payload: &Payload<'_>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct System<'a> {
+        #[serde(borrow)]
+        status: Cow<'a, str>,
+        #[serde(borrow, default)]
+        message: Option<Cow<'a, str>>,
+    }
+    let Payload::Json(text) = payload else { return None };
+    let s: System<'_> = serde_json::from_str(text).ok()?;
+    (s.status == "error").then(|| s.message.map(Cow::into_owned).unwrap_or_default())
 }
 
 /// A payload as JSON text for a status reason (binary payloads as a JSON string of their
