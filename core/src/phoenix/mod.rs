@@ -9,6 +9,7 @@
 //! - [`message`]: a server message, decoded in place (it owns its frame and points into it).
 //! - [`reason`]: what the server's refusals mean (a class and an action per reason).
 //! - [`rest`]: the REST broadcast endpoints as sans-IO requests.
+//! - [`token`]: access tokens and API keys as secrets (redacted in `Debug`; a JWT's `exp`).
 //! - [`serializer`]: the wire formats: vsn 1.0.0 JSON objects, vsn 2.0.0 JSON arrays, and the
 //!   binary frames (kinds 0-4). Payloads stay raw JSON text or raw bytes; nothing is re-encoded
 //!   on the way through.
@@ -23,3 +24,4 @@ pub mod message;
 pub mod reason;
 pub mod rest;
 pub mod serializer;
+pub mod token;

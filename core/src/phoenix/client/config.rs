@@ -47,8 +47,8 @@ pub enum Overflow {
 }
 
 /// Everything the client needs to know up front. Build with [`ClientConfig::new`], then set
-/// fields.
-#[derive(Clone, Debug)]
+/// fields. `Debug` never shows the API key or the access token.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
     /// The Realtime URL: `https://<ref>.supabase.co/realtime/v1`, a `ws(s)://` URL, or one
@@ -166,3 +166,47 @@ impl fmt::Display for ConfigError {
 }
 
 impl core::error::Error for ConfigError {}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |set: bool| if set { "<redacted>" } else { "<none>" };
+        f.debug_struct("ClientConfig")
+            .field("endpoint", &self.endpoint)
+            .field("api_key", &redacted(!self.api_key.is_empty()))
+            .field("params", &self.params)
+            .field("log_level", &self.log_level)
+            .field("vsn", &self.vsn)
+            .field("headers", &RedactedHeaders(&self.headers))
+            .field("transport", &self.transport)
+            .field("ws", &self.ws)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("heartbeat_deadline", &self.heartbeat_deadline)
+            .field("ping_interval", &self.ping_interval)
+            .field("reconnect", &self.reconnect)
+            .field("rejoin", &self.rejoin)
+            .field("timeout", &self.timeout)
+            .field("probe_timeout", &self.probe_timeout)
+            .field("disconnect_when_empty", &self.disconnect_when_empty)
+            .field("push_buffer", &self.push_buffer)
+            .field("overflow", &self.overflow)
+            .field("access_token", &redacted(self.access_token.is_some()))
+            .field("max_events", &self.max_events)
+            .field("max_outgoing", &self.max_outgoing)
+            .finish()
+    }
+}
+
+/// Header fields for `Debug`, with the values of credential-bearing ones hidden.
+struct RedactedHeaders<'a>(&'a [(String, String)]);
+
+impl fmt::Debug for RedactedHeaders<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secret = |name: &str| {
+            let n = name.to_ascii_lowercase();
+            n.contains("auth") || n.contains("key") || n.contains("token") || n.contains("cookie")
+        };
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, v)| (k, if secret(k) { "<redacted>" } else { v.as_str() })))
+            .finish()
+    }
+}

@@ -62,6 +62,7 @@ use super::serializer::{
     self, BroadcastData, BroadcastDataRef, EncodeError, Field, MAX_BINARY_FIELD_LEN, Outgoing, Payload,
     UserBroadcastPush, Vsn,
 };
+use super::token::Secret;
 use crate::decimal::Decimal;
 use crate::rng::Rng;
 use crate::time::Instant;
@@ -158,7 +159,6 @@ struct Slot {
 }
 
 /// The Supabase Realtime client state machine. See the [module docs](self) for the run loop.
-#[derive(Debug)]
 pub struct Client {
     // Settings.
     url: String,
@@ -173,7 +173,9 @@ pub struct Client {
     disconnect_when_empty: Option<Duration>,
     push_buffer: usize,
     overflow: Overflow,
-    access_token: Option<String>,
+    access_token: Option<Secret>,
+    /// The wall clock at an instant, when the runtime gave one: (instant, Unix milliseconds).
+    wall_clock: Option<(Instant, u64)>,
     max_events: usize,
     max_outgoing: usize,
 
@@ -257,7 +259,8 @@ impl Client {
             disconnect_when_empty: config.disconnect_when_empty,
             push_buffer: config.push_buffer,
             overflow: config.overflow,
-            access_token: config.access_token,
+            access_token: config.access_token.map(Secret::new),
+            wall_clock: None,
             max_events: config.max_events,
             max_outgoing: config.max_outgoing,
             rng: Rng::from_seed(rng_seed),
@@ -334,6 +337,39 @@ impl Client {
             .enumerate()
             .filter(|(_, s)| s.channel.is_some())
             .map(|(i, s)| ChannelId { index: i as u32, generation: s.generation })
+    }
+
+    // ---------------------------------------------------------------- auth
+
+    /// Sets (or clears) the access token. Every later join carries it; every joined channel
+    /// gets it at once as an `access_token` push (channels that are not joined get it with
+    /// their next join). A new-style API key (`sb_...`) or a JWT that has expired by the wall
+    /// clock is never sent.
+    pub fn set_access_token(&mut self, now: Instant, token: Option<String>) {
+        self.now = now;
+        self.access_token = token.map(Secret::new);
+        let Some(token) = wire_token(self.access_token.as_ref(), self.wall_clock, now) else { return };
+        if self.conn != Conn::Open {
+            return;
+        }
+        let mut payload = String::from("{\"access_token\":");
+        // Invariant: serializing a str cannot fail.
+        payload.push_str(&serde_json::to_string(token).unwrap_or_default());
+        payload.push('}');
+        for slot in &self.slots {
+            let Some(ch) = slot.channel.as_ref().filter(|c| c.state == ChannelState::Joined) else {
+                continue;
+            };
+            self.last_ref += 1;
+            let msg = encode_json(self.vsn, ch.join_ref, self.last_ref, &ch.topic, "access_token", &payload);
+            self.link.send(msg);
+        }
+    }
+
+    /// The wall clock (Unix milliseconds) at `now`, when the runtime has one. It is used only to
+    /// check a JWT's `exp` before sending it; without it, that check is skipped.
+    pub fn set_wall_clock(&mut self, now: Instant, unix_ms: u64) {
+        self.wall_clock = Some((now, unix_ms));
     }
 
     // ---------------------------------------------------------------- socket commands
@@ -1166,7 +1202,8 @@ impl Client {
                 // A fresh ref and a fresh timeout: the previous attempt's are forgotten.
                 ch.join_ref = Some(r);
                 ch.join_deadline = Some(now + self.timeout);
-                let payload = ch.config.join_payload(self.access_token.as_deref());
+                let payload =
+                    ch.config.join_payload(wire_token(self.access_token.as_ref(), self.wall_clock, now));
                 let msg = encode_json(vsn, Some(r), r, &ch.topic, "phx_join", &payload);
                 // A join the link refuses (it is closing) times out and is retried.
                 self.link.send(msg);
@@ -1351,6 +1388,44 @@ impl Client {
         {
             self.idle_at = Some(self.now + after);
         }
+    }
+}
+
+/// The token to put on the wire: none for an API key (`sb_...`, sent only as `apikey`) or for a
+/// JWT whose `exp` has passed by the wall clock.
+fn wire_token(token: Option<&Secret>, wall_clock: Option<(Instant, u64)>, now: Instant) -> Option<&str> {
+    let token = token.filter(|t| !t.is_api_key())?;
+    if let (Some(exp), Some((at, unix_ms))) = (token.jwt_exp(), wall_clock) {
+        let elapsed = u64::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(u64::MAX);
+        if exp.saturating_mul(1000) <= unix_ms.saturating_add(elapsed) {
+            return None;
+        }
+    }
+    Some(token.expose())
+}
+
+/// The URL with its `apikey` value hidden, for `Debug`.
+fn redacted_url(url: &str) -> String {
+    let Some(start) = url.find("apikey=").map(|i| i + "apikey=".len()) else { return String::from(url) };
+    let end = url[start..].find('&').map_or(url.len(), |i| start + i);
+    let mut out = String::from(&url[..start]);
+    out.push_str("<redacted>");
+    out.push_str(&url[end..]);
+    out
+}
+
+impl core::fmt::Debug for Client {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &redacted_url(&self.url))
+            .field("vsn", &self.vsn)
+            .field("transport", &self.transport)
+            .field("state", &self.state())
+            .field("access_token", &self.access_token)
+            .field("channels", &self.topics.len())
+            .field("events", &self.events.len())
+            .field("next_deadline", &self.poll_timeout())
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,0 +1,126 @@
+//! Access tokens: where they go, where they never go, and that they never print.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use realtime_core::phoenix::channel_config::ChannelConfig;
+use realtime_core::phoenix::client::ChannelState;
+use serde_json::{Value, json};
+
+use crate::server::JoinMode;
+use crate::world::World;
+
+const S: Duration = Duration::from_secs(1);
+
+fn jwt(exp: u64) -> String {
+    let enc = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.signature",
+        enc(json!({"alg": "HS256"})),
+        enc(json!({"role": "authenticated", "exp": exp}))
+    )
+}
+
+fn join_tokens(w: &World) -> Vec<Option<String>> {
+    w.frames
+        .iter()
+        .filter(|(_, f)| f.event == "phx_join")
+        .map(|(_, f)| f.payload.get("access_token").and_then(Value::as_str).map(String::from))
+        .collect()
+}
+
+#[test]
+fn a_new_token_goes_to_joined_channels_and_into_every_later_join() {
+    let (mut w, joined) = World::joined(World::config());
+    w.behaviour.join = JoinMode::Silent;
+    w.with_server(|s| s.behaviour.join = JoinMode::Silent);
+    let joining = w.client.channel(w.now, "room2", ChannelConfig::new()).unwrap();
+    w.client.subscribe(w.now, joining).unwrap();
+    w.run_for(S);
+    let token = jwt(4_000_000_000);
+    w.client.set_access_token(w.now, Some(token.clone()));
+    w.run_for(S);
+    let pushes: Vec<_> =
+        w.frames.iter().filter(|(_, f)| f.event == "access_token").map(|(_, f)| f.clone()).collect();
+    assert_eq!(pushes.len(), 1, "only the joined channel: {pushes:?}");
+    assert_eq!(pushes[0].topic, "realtime:room1");
+    assert_eq!(pushes[0].payload, json!({"access_token": token}));
+    let join_ref = w
+        .frames
+        .iter()
+        .find(|(_, f)| f.event == "phx_join" && f.topic == "realtime:room1")
+        .unwrap()
+        .1
+        .msg_ref
+        .clone();
+    assert_eq!(pushes[0].join_ref, join_ref, "with the channel's join ref");
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+    // After a reconnect every join carries it.
+    w.behaviour.join = JoinMode::Ok;
+    w.reset();
+    w.run_for(2 * S);
+    let tokens = join_tokens(&w);
+    assert_eq!(tokens[..2], [None, None]);
+    assert!(tokens[2..].iter().all(|t| t.as_deref() == Some(token.as_str())), "{tokens:?}");
+    assert_eq!(w.client.channel_state(joined), Some(ChannelState::Joined));
+    // Cleared: later joins carry none.
+    w.client.set_access_token(w.now, None);
+    w.reset();
+    w.run_for(2 * S);
+    assert_eq!(join_tokens(&w).last().unwrap(), &None);
+}
+
+#[test]
+fn an_expired_token_is_never_sent() {
+    let mut config = World::config();
+    config.access_token = Some(jwt(1_000));
+    let mut w = World::new(config, 30);
+    // The wall clock says 1,000,000 s after the epoch: long past the token's exp of 1,000 s.
+    w.client.set_wall_clock(w.now, 1_000_000_000);
+    let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).unwrap();
+    w.client.subscribe(w.now, ch).unwrap();
+    w.run_for(S);
+    assert_eq!(join_tokens(&w), [None]);
+    w.client.set_access_token(w.now, Some(jwt(2_000)));
+    w.run_for(S);
+    assert!(w.frames.iter().all(|(_, f)| f.event != "access_token"), "an expired token is not pushed");
+    // A token that expires later than the wall clock is sent.
+    let fresh = jwt(2_000_000);
+    w.client.set_access_token(w.now, Some(fresh.clone()));
+    w.run_for(S);
+    assert_eq!(w.frames.iter().filter(|(_, f)| f.event == "access_token").count(), 1);
+    // Without a wall clock the expiry cannot be checked, and the token is sent.
+    let mut config = World::config();
+    config.access_token = Some(jwt(1_000));
+    let (w, _) = World::joined(config);
+    assert_eq!(join_tokens(&w), [Some(jwt(1_000))]);
+}
+
+#[test]
+fn new_style_api_keys_are_never_sent_as_tokens() {
+    let mut config = World::config();
+    config.access_token = Some("sb_publishable_abc123".into());
+    let (mut w, _) = World::joined(config);
+    assert_eq!(join_tokens(&w), [None]);
+    w.client.set_access_token(w.now, Some("sb_secret_xyz".into()));
+    w.run_for(S);
+    assert!(w.frames.iter().all(|(_, f)| f.event != "access_token"));
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output() {
+    let mut config = realtime_core::phoenix::client::ClientConfig::new(
+        "https://p.supabase.co/realtime/v1",
+        "sb_secret_APIKEY",
+    );
+    config.access_token = Some("eyJ.TOKEN.sig".into());
+    config.headers.push(("Authorization".into(), "Bearer eyJ.HEADER.sig".into()));
+    let shown = format!("{config:?}");
+    let client = realtime_core::phoenix::client::Client::new(config, [0; 32]).unwrap();
+    let shown = format!("{shown} {client:?} {client:#?}");
+    for secret in ["APIKEY", "TOKEN", "HEADER"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("X-Client-Info"), "other headers still show");
+}
