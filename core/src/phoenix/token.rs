@@ -52,7 +52,7 @@ impl Secret {
         let exp = serde_json::from_slice::<Claims>(&json).ok()?.exp?;
         // Invariant: a float `exp` is truncated to whole seconds; negative or absurd values are
         // treated as no claim.
-        (exp.is_finite() && exp >= 0.0 && exp < 1e15).then_some(exp as u64)
+        (0.0..1e15).contains(&exp).then_some(exp as u64)
     }
 }
 
