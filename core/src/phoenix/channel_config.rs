@@ -93,6 +93,11 @@ impl ChannelConfig {
         self
     }
 
+    /// Whether the server acknowledges broadcasts (`broadcast.ack`).
+    pub fn acks_broadcasts(&self) -> bool {
+        self.broadcast.ack
+    }
+
     /// Whether the channel is private.
     pub fn is_private(&self) -> bool {
         self.private

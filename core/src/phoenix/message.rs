@@ -206,3 +206,55 @@ impl fmt::Debug for Message {
             .finish()
     }
 }
+
+/// A broadcast as the app sees it, from a JSON `broadcast` message or a kind-4 frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Broadcast<'a> {
+    /// The user event (`cursor`, ...).
+    pub event: alloc::borrow::Cow<'a, str>,
+    /// The data: raw JSON text or bytes.
+    pub payload: BroadcastDataRef<'a>,
+    /// The metadata as raw JSON text (`{"id":..,"replayed":true}` for replayed messages).
+    pub meta: Option<&'a str>,
+}
+
+impl Message {
+    /// The broadcast this message carries, if it is one: a `broadcast` message's
+    /// `{type, event, payload, meta}` or a kind-4 frame.
+    pub fn broadcast(&self) -> Option<Broadcast<'_>> {
+        #[derive(serde::Deserialize)]
+        struct Json<'a> {
+            #[serde(borrow)]
+            event: alloc::borrow::Cow<'a, str>,
+            #[serde(borrow, default)]
+            payload: Option<&'a serde_json::value::RawValue>,
+            #[serde(borrow, default)]
+            meta: Option<&'a serde_json::value::RawValue>,
+        }
+        if self.event_bytes() != b"broadcast" {
+            return None;
+        }
+        match self.payload() {
+            Payload::UserBroadcast(b) => Some(Broadcast {
+                event: alloc::borrow::Cow::Borrowed(b.event),
+                payload: b.data,
+                meta: b.meta,
+            }),
+            Payload::Json(text) => {
+                let b: Json<'_> = serde_json::from_str(text).ok()?;
+                Some(Broadcast {
+                    event: b.event,
+                    payload: BroadcastDataRef::Json(b.payload.map_or("null", |p| p.get())),
+                    meta: b.meta.map(|m| m.get()),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether a broadcast event matches a subscription filter: `*` matches every event, and names
+/// compare case-insensitively, as in the reference clients (spec C.1).
+pub fn event_matches(filter: &str, event: &str) -> bool {
+    filter == "*" || filter.eq_ignore_ascii_case(event)
+}

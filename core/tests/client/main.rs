@@ -3,6 +3,7 @@
 //! reset.
 
 mod auth;
+mod broadcast;
 mod golden;
 mod random;
 mod regressions;

@@ -25,6 +25,8 @@ pub(crate) struct Behaviour {
     pub(crate) join: JoinMode,
     pub(crate) heartbeat_replies: bool,
     pub(crate) push_replies: bool,
+    /// Reply to pushes with this error reason instead of `ok`.
+    pub(crate) push_error: Option<&'static str>,
     /// Answer the upgrade with this status instead of 101.
     pub(crate) reject_upgrade: Option<u16>,
     pub(crate) v1: bool,
@@ -36,6 +38,7 @@ impl Default for Behaviour {
             join: JoinMode::Ok,
             heartbeat_replies: true,
             push_replies: true,
+            push_error: None,
             reject_upgrade: None,
             v1: false,
         }
@@ -233,7 +236,15 @@ impl Server {
                     self.violations.push(format!("push to a topic not joined with this join_ref: {f:?}"));
                     return;
                 }
-                if self.behaviour.push_replies {
+                if let Some(reason) = self.behaviour.push_error {
+                    self.reply(
+                        f.join_ref.as_deref(),
+                        r.as_deref(),
+                        &f.topic,
+                        "error",
+                        json!({"reason": reason}),
+                    );
+                } else if self.behaviour.push_replies {
                     self.reply(f.join_ref.as_deref(), r.as_deref(), &f.topic, "ok", json!({"echo": f.event}));
                 }
             }

@@ -181,6 +181,8 @@ pub enum PushBody {
 pub(super) struct Waiting {
     pub(super) id: PushId,
     pub(super) body: PushBody,
+    /// The server replies to it (false: a broadcast without ack ends `Ok` once written).
+    pub(super) reply: bool,
     /// Its timeout, which started at enqueue.
     pub(super) deadline: Instant,
 }

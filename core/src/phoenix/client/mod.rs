@@ -548,6 +548,37 @@ impl Client {
         self.push_with_timeout(now, id, body, self.timeout)
     }
 
+    /// Broadcasts `event` with `data` on a channel: JSON as a text frame (or a binary kind-3
+    /// frame with `binary_frames`, as realtime-js sends), bytes as a kind-3 frame (2.0.0
+    /// only). With the channel's `broadcast.ack` on, the outcome is the server's reply (an
+    /// error such as `payload_size_exceeded`, or a timeout); without it, `Ok` once the
+    /// broadcast is written, since the server does not answer.
+    pub fn broadcast(
+        &mut self,
+        now: Instant,
+        id: ChannelId,
+        event: &str,
+        data: BroadcastData,
+        binary_frames: bool,
+    ) -> Result<PushId, PushError> {
+        let body = match data {
+            BroadcastData::Json(payload) if !binary_frames => {
+                let mut p = String::with_capacity(payload.len() + event.len() + 48);
+                p.push_str("{\"type\":\"broadcast\",\"event\":");
+                // Invariant: serializing a str cannot fail.
+                p.push_str(&serde_json::to_string(event).unwrap_or_default());
+                p.push_str(",\"payload\":");
+                p.push_str(&payload);
+                p.push('}');
+                // The payload is checked as JSON with the whole body, when it is pushed.
+                PushBody::Json { event: String::from("broadcast"), payload: p }
+            }
+            data => PushBody::UserBroadcast { event: String::from(event), meta: None, data },
+        };
+        let reply = self.get(id).ok_or(PushError::UnknownChannel)?.config.acks_broadcasts();
+        self.push_inner(now, id, body, self.timeout, reply)
+    }
+
     /// Pushes `body` on a channel; its outcome is reported as [`Event::Push`]. It goes out at
     /// once when the channel is joined, or waits in the channel's buffer (its timeout already
     /// running) while the channel joins, errored or the socket is offline.
@@ -557,6 +588,17 @@ impl Client {
         id: ChannelId,
         body: PushBody,
         timeout: Duration,
+    ) -> Result<PushId, PushError> {
+        self.push_inner(now, id, body, timeout, true)
+    }
+
+    fn push_inner(
+        &mut self,
+        now: Instant,
+        id: ChannelId,
+        body: PushBody,
+        timeout: Duration,
+        reply: bool,
     ) -> Result<PushId, PushError> {
         self.now = now;
         let vsn = self.vsn;
@@ -592,10 +634,18 @@ impl Client {
             if !self.link.send(msg) {
                 return Err(PushError::Busy);
             }
-            ch.in_flight.push_back(InFlight { id: push, msg_ref, deadline });
+            if reply {
+                ch.in_flight.push_back(InFlight { id: push, msg_ref, deadline });
+            } else {
+                self.events.push_back(Event::Push {
+                    channel: id,
+                    push,
+                    outcome: PushOutcome::Ok(String::from("{}")),
+                });
+            }
             return Ok(push);
         }
-        ch.waiting.push_back(Waiting { id: push, body, deadline });
+        ch.waiting.push_back(Waiting { id: push, body, reply, deadline });
         Ok(push)
     }
 
@@ -1298,7 +1348,15 @@ impl Client {
             if !sent {
                 return;
             }
-            ch.in_flight.push_back(InFlight { id: w.id, msg_ref, deadline: w.deadline });
+            if w.reply {
+                ch.in_flight.push_back(InFlight { id: w.id, msg_ref, deadline: w.deadline });
+            } else {
+                self.events.push_back(Event::Push {
+                    channel: id,
+                    push: w.id,
+                    outcome: PushOutcome::Ok(String::from("{}")),
+                });
+            }
             ch.waiting.pop_front();
         }
     }

@@ -1,0 +1,131 @@
+//! Broadcast over the socket: JSON and binary both ways, ack and no ack, event filters.
+
+use std::time::Duration;
+
+use realtime_core::Instant;
+use realtime_core::phoenix::channel_config::ChannelConfig;
+use realtime_core::phoenix::client::{Event, PushId, PushOutcome};
+use realtime_core::phoenix::message::event_matches;
+use realtime_core::phoenix::serializer::{BroadcastData, BroadcastDataRef};
+use serde_json::json;
+
+use crate::server::{JoinMode, server_frame};
+use crate::world::World;
+
+const S: Duration = Duration::from_secs(1);
+const RTT: Duration = Duration::from_millis(20);
+
+fn joined_with(config: ChannelConfig) -> (World, realtime_core::phoenix::client::ChannelId) {
+    let mut w = World::new(World::config(), 40);
+    let ch = w.client.channel(w.now, "room1", config).unwrap();
+    w.client.subscribe(w.now, ch).unwrap();
+    w.run_for(S);
+    (w, ch)
+}
+
+fn outcome(w: &World, push: PushId) -> Option<(Instant, PushOutcome)> {
+    w.events.iter().find_map(|(t, e)| match e {
+        Event::Push { push: p, outcome, .. } if *p == push => Some((*t, outcome.clone())),
+        _ => None,
+    })
+}
+
+#[test]
+fn without_ack_a_broadcast_ends_ok_once_written() {
+    let (mut w, ch) = joined_with(ChannelConfig::new());
+    w.behaviour.join = JoinMode::Ok;
+    let at = w.now;
+    let p = w.client.broadcast(w.now, ch, "cursor", BroadcastData::Json(r#"{"x":1}"#.into()), false).unwrap();
+    assert_eq!(outcome(&w, p), None);
+    w.settle();
+    assert_eq!(outcome(&w, p), Some((at, PushOutcome::Ok("{}".into()))), "at once, no reply awaited");
+    w.run_for(S);
+    let sent = w.frames.iter().find(|(_, f)| f.event == "broadcast").unwrap();
+    assert_eq!(sent.1.payload, json!({"type": "broadcast", "event": "cursor", "payload": {"x": 1}}));
+    assert_eq!(w.outcomes[&p], 1, "the server's reply does not end it again");
+}
+
+#[test]
+fn with_ack_the_outcome_is_the_servers_reply_or_a_timeout() {
+    let (mut w, ch) = joined_with(ChannelConfig::new().broadcast_ack(true));
+    let at = w.now;
+    let p = w.client.broadcast(w.now, ch, "cursor", BroadcastData::Json("{}".into()), false).unwrap();
+    w.run_for(S);
+    assert!(matches!(outcome(&w, p), Some((t, PushOutcome::Ok(_))) if t == at + RTT));
+    // An error reply.
+    w.server.as_mut().unwrap().behaviour.push_error = Some("payload_size_exceeded");
+    let p = w.client.broadcast(w.now, ch, "big", BroadcastData::Json("{}".into()), false).unwrap();
+    w.run_for(S);
+    assert_eq!(
+        outcome(&w, p).map(|o| o.1),
+        Some(PushOutcome::Error(r#"{"reason":"payload_size_exceeded"}"#.into()))
+    );
+    // No reply: a timeout at 10 s.
+    let s = w.server.as_mut().unwrap();
+    s.behaviour.push_error = None;
+    s.behaviour.push_replies = false;
+    let at = w.now;
+    let p = w.client.broadcast(w.now, ch, "lost", BroadcastData::Json("{}".into()), false).unwrap();
+    w.run_for(11 * S);
+    assert_eq!(outcome(&w, p), Some((at + 10 * S, PushOutcome::TimedOut)));
+}
+
+#[test]
+fn binary_broadcasts_both_ways() {
+    let (mut w, ch) = joined_with(ChannelConfig::new());
+    w.client.broadcast(w.now, ch, "blob", BroadcastData::Binary(vec![0, 1, 255]), false).unwrap();
+    w.client.broadcast(w.now, ch, "json-as-kind-3", BroadcastData::Json(r#"{"hi":1}"#.into()), true).unwrap();
+    w.run_for(S);
+    let binary: Vec<_> = w.frames.iter().filter(|(_, f)| f.binary).map(|(_, f)| f.payload.clone()).collect();
+    assert_eq!(
+        binary,
+        [
+            json!({"event": "blob", "meta": "", "data": [0, 1, 255]}),
+            json!({"event": "json-as-kind-3", "meta": "", "data": {"hi": 1}})
+        ]
+    );
+    // In: a kind-4 binary frame with metadata, and a JSON broadcast with metadata.
+    let mut kind4 = vec![4, 14, 4, 12, 0];
+    kind4.extend_from_slice(b"realtime:room1blob{\"id\":\"m-1\"}");
+    kind4.extend_from_slice(&[9, 8, 7]);
+    let from = w.events.len();
+    w.with_server(|s| {
+        s.out.extend(server_frame(2, &kind4));
+        s.send(
+            None,
+            None,
+            "realtime:room1",
+            "broadcast",
+            json!({"type": "broadcast", "event": "Cursor", "payload": {"x": 5}, "meta": {"id": "m-2", "replayed": true}}),
+        );
+    });
+    w.run_for(S);
+    let got: Vec<_> = w.events[from..]
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Message { message, .. } => {
+                let b = message.broadcast().unwrap();
+                let payload = match b.payload {
+                    BroadcastDataRef::Json(j) => serde_json::from_str::<serde_json::Value>(j).unwrap(),
+                    BroadcastDataRef::Binary(bytes) => json!(bytes),
+                };
+                Some((
+                    b.event.to_string(),
+                    payload,
+                    b.meta.map(|m| serde_json::from_str::<serde_json::Value>(m).unwrap()),
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("blob".to_string(), json!([9, 8, 7]), Some(json!({"id": "m-1"}))),
+            ("Cursor".to_string(), json!({"x": 5}), Some(json!({"id": "m-2", "replayed": true})))
+        ]
+    );
+    assert!(event_matches("cursor", &got[1].0), "names compare case-insensitively");
+    assert!(event_matches("*", "anything"));
+    assert!(!event_matches("cursor", "cursors"));
+}
