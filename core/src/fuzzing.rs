@@ -155,6 +155,7 @@ pub fn phoenix_client(data: &[u8]) {
     config.transport = TransportKind::Messages;
     config.push_buffer = 4;
     config.max_events = 64;
+    config.token_source = data.first().is_some_and(|b| b & 1 == 1);
     let Ok(mut c) = Client::new(config, [data.first().copied().unwrap_or(0); 32]) else { return };
     let mut now = Instant::ZERO;
     let mut ids: Vec<ChannelId> = Vec::new();
@@ -167,7 +168,8 @@ pub fn phoenix_client(data: &[u8]) {
         match op % 16 {
             0 => c.connect(now),
             1 => c.disconnect(now),
-            2 => c.resume(now),
+            2 if op / 16 % 2 == 0 => c.resume(now),
+            2 => c.set_access_token(now, (op / 32 % 2 == 0).then(|| String::from("a.eyJleHAiOjF9.c"))),
             3 => {
                 let name = ["a", "b", "c"][usize::from(op / 16) % 3];
                 if let Ok(id) = c.channel(now, name, ChannelConfig::new()) {

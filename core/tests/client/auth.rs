@@ -5,7 +5,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use realtime_core::phoenix::channel_config::ChannelConfig;
-use realtime_core::phoenix::client::ChannelState;
+use realtime_core::phoenix::client::{ChannelState, Event, TokenReason};
 use serde_json::{Value, json};
 
 use crate::server::JoinMode;
@@ -123,4 +123,130 @@ fn secrets_never_appear_in_debug_output() {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
     assert!(shown.contains("X-Client-Info"), "other headers still show");
+}
+
+fn token_events(w: &World) -> Vec<(realtime_core::Instant, TokenReason)> {
+    w.events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            Event::TokenNeeded { reason } => Some((*t, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn with_source() -> realtime_core::phoenix::client::ClientConfig {
+    let mut config = World::config();
+    config.token_source = true;
+    config
+}
+
+#[test]
+fn with_a_token_source_a_join_waits_for_a_missing_token() {
+    let (mut w, ch) = World::subscribing(with_source(), 31, JoinMode::Ok);
+    w.run_for(3 * S);
+    assert_eq!(
+        token_events(&w),
+        [(realtime_core::Instant::ZERO, TokenReason::Missing)],
+        "asked before connecting"
+    );
+    assert!(join_tokens(&w).is_empty(), "the join waits");
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joining));
+    let token = jwt(4_000_000_000);
+    w.client.set_access_token(w.now, Some(token.clone()));
+    w.run_for(S);
+    assert_eq!(join_tokens(&w), [Some(token)]);
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
+    // Without a source: no question, no wait.
+    let (w, _) = World::joined(World::config());
+    assert!(token_events(&w).is_empty());
+    assert_eq!(join_tokens(&w), [None]);
+}
+
+#[test]
+fn a_join_goes_ahead_when_no_token_comes_in_time() {
+    let (mut w, ch) = World::subscribing(with_source(), 32, JoinMode::Ok);
+    w.run_for(9 * S);
+    assert!(join_tokens(&w).is_empty());
+    w.run_for(2 * S);
+    assert_eq!(join_tokens(&w), [None], "after the 10 s wait, with what there is");
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
+}
+
+#[test]
+fn a_new_token_is_asked_for_the_margin_before_expiry() {
+    let mut config = with_source();
+    // exp is 120 s after the wall clock's start; the margin is 60 s.
+    config.access_token = Some(jwt(1_000_120));
+    let mut w = World::new(config, 33);
+    w.client.set_wall_clock(w.now, 1_000_000_000);
+    let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).unwrap();
+    w.client.subscribe(w.now, ch).unwrap();
+    w.run_for(90 * S);
+    assert_eq!(join_tokens(&w), [Some(jwt(1_000_120))], "fresh enough: sent at once");
+    assert_eq!(token_events(&w), [(realtime_core::Instant::ZERO + 60 * S, TokenReason::Expiring)]);
+    // Without a source nothing is asked.
+    let mut config = World::config();
+    config.access_token = Some(jwt(1_000_120));
+    let mut w = World::new(config, 34);
+    w.client.set_wall_clock(w.now, 1_000_000_000);
+    w.client.connect(w.now);
+    w.run_for(90 * S);
+    assert!(token_events(&w).is_empty());
+}
+
+#[test]
+fn a_refused_token_is_replaced_and_the_channel_rejoins() {
+    let mut config = with_source();
+    config.access_token = Some(jwt(4_000_000_000));
+    let (mut w, ch) = World::subscribing(
+        config,
+        35,
+        JoinMode::ErrorWith("InvalidJWTToken: Token has expired 12 seconds ago"),
+    );
+    w.run_for(S);
+    assert_eq!(token_events(&w).last().map(|e| e.1), Some(TokenReason::Rejected));
+    w.behaviour.join = JoinMode::Ok;
+    w.with_server(|s| s.behaviour.join = JoinMode::Ok);
+    w.run_for(5 * S);
+    assert_eq!(join_tokens(&w).len(), 1, "the rejoin waits for a new token");
+    let fresh = jwt(4_000_000_001);
+    w.client.set_access_token(w.now, Some(fresh.clone()));
+    w.run_for(S);
+    assert_eq!(join_tokens(&w).last().unwrap().as_deref(), Some(fresh.as_str()));
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
+    // Without a source the refusal is final.
+    let mut config = World::config();
+    config.access_token = Some(jwt(4_000_000_000));
+    let (mut w, ch) =
+        World::subscribing(config, 36, JoinMode::ErrorWith("InvalidJWTToken: Token has expired"));
+    w.run_for(30 * S);
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Closed));
+    assert_eq!(join_tokens(&w).len(), 1);
+}
+
+#[test]
+fn the_periodic_token_recheck_closing_a_channel_is_answered_with_a_new_token() {
+    let mut config = with_source();
+    config.access_token = Some(jwt(4_000_000_000));
+    let (mut w, ch) = World::joined(config);
+    let jr = w.frames.iter().find(|(_, f)| f.event == "phx_join").unwrap().1.msg_ref.clone().unwrap();
+    w.with_server(|s| {
+        s.send(
+            Some(&jr),
+            None,
+            "realtime:room1",
+            "system",
+            json!({"extension":"system","status":"error","message":"Token has expired 1 seconds ago"}),
+        );
+        s.send(Some(&jr), Some(&jr), "realtime:room1", "phx_close", json!({}));
+        s.joined.clear();
+    });
+    w.run_for(S);
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Closed));
+    assert_eq!(token_events(&w).last().map(|e| e.1), Some(TokenReason::Rejected));
+    w.client.set_access_token(w.now, Some(jwt(4_000_000_002)));
+    w.run_for(S);
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined), "joined again with the new token");
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
 }

@@ -218,6 +218,10 @@ pub(super) struct Channel {
     pub(super) resubscribe: bool,
     /// The next `Closed` is not reported (it ends a leave of a previous owner).
     pub(super) quiet_close: bool,
+    /// Its join waits for a token (`TokenNeeded`).
+    pub(super) join_held: bool,
+    /// The server closed it for its token: subscribe again when a new token is set.
+    pub(super) rejoin_on_token: bool,
 }
 
 impl Channel {
@@ -236,6 +240,8 @@ impl Channel {
             in_flight: VecDeque::new(),
             resubscribe: false,
             quiet_close: false,
+            join_held: false,
+            rejoin_on_token: false,
         }
     }
 

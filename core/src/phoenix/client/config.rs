@@ -93,6 +93,14 @@ pub struct ClientConfig {
     pub overflow: Overflow,
     /// The access token sent in join payloads, if any.
     pub access_token: Option<String>,
+    /// The app answers [`Event::TokenNeeded`](super::Event::TokenNeeded) with
+    /// `set_access_token`: joins wait (up to `token_wait`) for a token that is missing, expiring
+    /// or refused. Without a source the client uses the token it has and never waits.
+    pub token_source: bool,
+    /// Ask for a new token this long before the current one's `exp` (60 s; needs a wall clock).
+    pub token_refresh_margin: Duration,
+    /// How long a join waits for a token before going ahead with what it has (10 s).
+    pub token_wait: Duration,
     /// Bound of the event queue (1024).
     pub max_events: usize,
     /// Bound of the outgoing message queue (1024): pushes beyond it are refused as busy.
@@ -122,6 +130,9 @@ impl ClientConfig {
             push_buffer: DEFAULT_PUSH_BUFFER,
             overflow: Overflow::DropOldest,
             access_token: None,
+            token_source: false,
+            token_refresh_margin: Duration::from_secs(60),
+            token_wait: DEFAULT_TIMEOUT,
             max_events: DEFAULT_MAX_EVENTS,
             max_outgoing: DEFAULT_MAX_OUTGOING,
         }
@@ -190,6 +201,9 @@ impl fmt::Debug for ClientConfig {
             .field("push_buffer", &self.push_buffer)
             .field("overflow", &self.overflow)
             .field("access_token", &redacted(self.access_token.is_some()))
+            .field("token_source", &self.token_source)
+            .field("token_refresh_margin", &self.token_refresh_margin)
+            .field("token_wait", &self.token_wait)
             .field("max_events", &self.max_events)
             .field("max_outgoing", &self.max_outgoing)
             .finish()

@@ -268,4 +268,21 @@ pub enum Event {
     },
     /// A frame from the server could not be decoded; it was skipped.
     Undecodable(crate::phoenix::serializer::DecodeError),
+    /// With a token source configured: call `set_access_token` (joins wait for it, up to the
+    /// configured time).
+    TokenNeeded {
+        /// Why.
+        reason: TokenReason,
+    },
+}
+
+/// Why the client asks for a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenReason {
+    /// There is none.
+    Missing,
+    /// The current one expires within the refresh margin (by the wall clock).
+    Expiring,
+    /// The server refused it (a token-class join error or `system` error).
+    Rejected,
 }

@@ -48,7 +48,7 @@ pub use config::{
 pub use error::{ChannelError, PushError};
 pub use event::{
     ChannelErrorReason, ChannelStatus, ConnectionEnd, ConnectionState, Event, HeartbeatStatus, Next,
-    NotSentReason, PushId, PushOutcome, TransportClosed, TransportCommand, TransportId,
+    NotSentReason, PushId, PushOutcome, TokenReason, TransportClosed, TransportCommand, TransportId,
 };
 
 use self::channel::{Action, Channel, InFlight, Input, Waiting, transition};
@@ -57,7 +57,7 @@ use super::channel_config::ChannelConfig;
 use super::ending::{self, Decision, Ending, StopReason};
 use super::endpoint::endpoint_url;
 use super::heartbeat::{HEARTBEAT_EVENT, HEARTBEAT_TOPIC, Heartbeat, HeartbeatAction};
-use super::reason::{ErrorAction, ServerReason};
+use super::reason::{ErrorAction, ErrorClass, ServerReason};
 use super::serializer::{
     self, BroadcastData, BroadcastDataRef, EncodeError, Field, MAX_BINARY_FIELD_LEN, Outgoing, Payload,
     UserBroadcastPush, Vsn,
@@ -176,6 +176,17 @@ pub struct Client {
     access_token: Option<Secret>,
     /// The wall clock at an instant, when the runtime gave one: (instant, Unix milliseconds).
     wall_clock: Option<(Instant, u64)>,
+    token_source: bool,
+    token_refresh_margin: Duration,
+    token_wait: Duration,
+    /// Joins wait for a token until then (a `TokenNeeded` is out).
+    token_wait_until: Option<Instant>,
+    /// The wait ran out: joins go ahead with what there is until a token is set.
+    token_waived: bool,
+    /// The server refused the current token.
+    token_rejected: bool,
+    /// When to ask for a fresh token (the margin before `exp`).
+    token_refresh_at: Option<Instant>,
     max_events: usize,
     max_outgoing: usize,
 
@@ -261,6 +272,13 @@ impl Client {
             overflow: config.overflow,
             access_token: config.access_token.map(Secret::new),
             wall_clock: None,
+            token_source: config.token_source,
+            token_refresh_margin: config.token_refresh_margin,
+            token_wait: config.token_wait,
+            token_wait_until: None,
+            token_waived: false,
+            token_rejected: false,
+            token_refresh_at: None,
             max_events: config.max_events,
             max_outgoing: config.max_outgoing,
             rng: Rng::from_seed(rng_seed),
@@ -348,6 +366,24 @@ impl Client {
     pub fn set_access_token(&mut self, now: Instant, token: Option<String>) {
         self.now = now;
         self.access_token = token.map(Secret::new);
+        self.token_rejected = false;
+        self.token_waived = false;
+        self.token_wait_until = None;
+        self.arm_token_refresh();
+        self.push_token(now);
+        self.release_held_joins();
+        for index in 0..self.slots.len() as u32 {
+            if let Some(ch) = self.slots[index as usize].channel.as_mut()
+                && core::mem::take(&mut ch.rejoin_on_token)
+                && ch.state == ChannelState::Closed
+            {
+                self.apply(index, Input::Subscribe, None);
+            }
+        }
+    }
+
+    /// Sends the token to every joined channel.
+    fn push_token(&mut self, now: Instant) {
         let Some(token) = wire_token(self.access_token.as_ref(), self.wall_clock, now) else { return };
         if self.conn != Conn::Open {
             return;
@@ -370,6 +406,69 @@ impl Client {
     /// check a JWT's `exp` before sending it; without it, that check is skipped.
     pub fn set_wall_clock(&mut self, now: Instant, unix_ms: u64) {
         self.wall_clock = Some((now, unix_ms));
+        self.arm_token_refresh();
+    }
+
+    /// The instant the current token enters its refresh margin, with a wall clock and a token
+    /// source.
+    fn arm_token_refresh(&mut self) {
+        self.token_refresh_at = None;
+        let (Some(token), Some((at, unix_ms)), true) =
+            (&self.access_token, self.wall_clock, self.token_source)
+        else {
+            return;
+        };
+        let Some(exp) = token.jwt_exp() else { return };
+        let margin = u64::try_from(self.token_refresh_margin.as_millis()).unwrap_or(u64::MAX);
+        let due_ms = exp.saturating_mul(1000).saturating_sub(margin);
+        self.token_refresh_at = Some(at + Duration::from_millis(due_ms.saturating_sub(unix_ms)));
+    }
+
+    /// Why the next join must wait for a token, if it must.
+    fn token_needed(&self, now: Instant) -> Option<TokenReason> {
+        if !self.token_source || self.token_waived {
+            return None;
+        }
+        if self.token_rejected {
+            return Some(TokenReason::Rejected);
+        }
+        let Some(token) = self.access_token.as_ref().filter(|t| !t.is_api_key()) else {
+            return Some(TokenReason::Missing);
+        };
+        let margin = u64::try_from(self.token_refresh_margin.as_millis()).unwrap_or(u64::MAX);
+        match (token.jwt_exp(), self.wall_clock) {
+            (Some(exp), Some((at, unix_ms))) => {
+                let elapsed =
+                    u64::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(u64::MAX);
+                let wall = unix_ms.saturating_add(elapsed);
+                (exp.saturating_mul(1000) <= wall.saturating_add(margin)).then_some(TokenReason::Expiring)
+            }
+            _ => None,
+        }
+    }
+
+    /// Asks the app for a token (once per wait) and starts the wait.
+    fn request_token(&mut self, now: Instant, reason: TokenReason) {
+        if self.token_wait_until.is_none() {
+            self.token_wait_until = Some(now + self.token_wait);
+            self.events.push_back(Event::TokenNeeded { reason });
+        }
+    }
+
+    /// Sends the joins that waited for a token.
+    fn release_held_joins(&mut self) {
+        if self.conn != Conn::Open {
+            return;
+        }
+        for index in 0..self.slots.len() as u32 {
+            let id = self.id(index);
+            if let Some(ch) = self.slots[index as usize].channel.as_mut()
+                && ch.join_held
+                && ch.state == ChannelState::Joining
+            {
+                self.act(index, id, Action::SendJoin, None);
+            }
+        }
     }
 
     // ---------------------------------------------------------------- socket commands
@@ -378,6 +477,9 @@ impl Client {
     pub fn connect(&mut self, now: Instant) {
         self.now = now;
         self.idle_at = None;
+        if let Some(reason) = self.token_needed(now) {
+            self.request_token(now, reason);
+        }
         match self.conn {
             Conn::Idle => {
                 self.reconnect_attempt = 0;
@@ -817,6 +919,16 @@ impl Client {
         {
             self.open_transport();
         }
+        if self.token_wait_until.is_some_and(|at| now >= at) {
+            // No token came: the held joins go ahead with what there is.
+            self.token_wait_until = None;
+            self.token_waived = true;
+            self.release_held_joins();
+        }
+        if self.token_refresh_at.is_some_and(|at| now >= at) {
+            self.token_refresh_at = None;
+            self.request_token(now, TokenReason::Expiring);
+        }
         for index in 0..self.slots.len() as u32 {
             self.channel_timeouts(now, index);
         }
@@ -887,6 +999,8 @@ impl Client {
             }
         };
         add(self.connect_deadline);
+        add(self.token_wait_until);
+        add(self.token_refresh_at);
         match self.conn {
             Conn::Waiting { at, .. } => add(Some(at)),
             Conn::Open => {
@@ -1165,8 +1279,13 @@ impl Client {
                         let input = match reason.class.action() {
                             ErrorAction::Rejoin => Input::JoinError,
                             ErrorAction::BackoffLongest => Input::JoinThrottled,
-                            // Without a token source (auth comes with the token flow) a
-                            // refused token is as final as a refused permission.
+                            // With a token source: ask for a new token; the rejoin waits for it.
+                            ErrorAction::RefreshToken if self.token_source => {
+                                self.token_rejected = true;
+                                self.request_token(now, TokenReason::Rejected);
+                                Input::JoinError
+                            }
+                            // Without one, a refused token is as final as a refused permission.
                             ErrorAction::Stop | ErrorAction::RefreshToken => Input::JoinRefused,
                         };
                         self.apply(index, input, Some(ChannelErrorReason::JoinRejected(reason)));
@@ -1207,7 +1326,16 @@ impl Client {
                     && let Some(text) = system_error(&m.payload())
                 {
                     // The channel stops after it (a `phx_close` follows): say why first.
-                    let reason = ChannelErrorReason::System(ServerReason::system_error(text));
+                    let reason = ServerReason::system_error(text);
+                    if reason.class == ErrorClass::Token && self.token_source {
+                        // The periodic token re-check failed: with a new token, join again.
+                        self.token_rejected = true;
+                        self.request_token(now, TokenReason::Rejected);
+                        if let Some(ch) = self.slots[index as usize].channel.as_mut() {
+                            ch.rejoin_on_token = true;
+                        }
+                    }
+                    let reason = ChannelErrorReason::System(reason);
                     self.status(id, ChannelStatus::ChannelError(reason));
                 }
                 self.events.push_back(Event::Message { channel: id, message: m });
@@ -1229,6 +1357,7 @@ impl Client {
         if matches!(t.to, ChannelState::Errored | ChannelState::Closed) {
             ch.join_ref = None;
             ch.join_deadline = None;
+            ch.join_held = false;
         }
         if t.to == ChannelState::Closed {
             ch.leave = None;
@@ -1244,9 +1373,22 @@ impl Client {
     fn act(&mut self, index: u32, id: ChannelId, action: Action, reason: Option<&ChannelErrorReason>) {
         let now = self.now;
         let vsn = self.vsn;
+        if action == Action::SendJoin
+            && let Some(why) = self.token_needed(now)
+        {
+            // The join waits for the app's token (or for the wait to run out).
+            if let Some(ch) = self.slots[index as usize].channel.as_mut() {
+                ch.join_held = true;
+                ch.join_ref = None;
+                ch.join_deadline = None;
+            }
+            self.request_token(now, why);
+            return;
+        }
         let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
         match action {
             Action::SendJoin => {
+                ch.join_held = false;
                 self.last_ref += 1;
                 let r = self.last_ref;
                 // A fresh ref and a fresh timeout: the previous attempt's are forgotten.
