@@ -129,3 +129,45 @@ fn binary_broadcasts_both_ways() {
     assert!(event_matches("*", "anything"));
     assert!(!event_matches("cursor", "cursors"));
 }
+
+#[test]
+fn the_client_side_rate_limit_queues_or_refuses() {
+    use realtime_core::phoenix::client::{PushError, RateLimit, RateLimitPolicy};
+    let mut config = World::config();
+    config.rate_limit = Some(RateLimit { per_second: 10, burst: 2, policy: RateLimitPolicy::Queue });
+    let mut w = World::new(config.clone(), 41);
+    let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).unwrap();
+    w.client.subscribe(w.now, ch).unwrap();
+    w.run_for(S);
+    let start = w.now;
+    let pushes: Vec<_> = (0..12)
+        .map(|i| {
+            w.client.broadcast(w.now, ch, &format!("e{i}"), BroadcastData::Json("{}".into()), false).unwrap()
+        })
+        .collect();
+    w.run_for(3 * S);
+    let written: Vec<_> = pushes.iter().map(|p| outcome(&w, *p).unwrap().0).collect();
+    let ms = |m: u64| start + Duration::from_millis(m);
+    assert_eq!(written[..4], [ms(0), ms(0), ms(100), ms(200)], "a burst of 2, then one per 100 ms");
+    assert_eq!(written[11], ms(1000));
+    // The frames reached the server in order.
+    let events: Vec<_> = w
+        .frames
+        .iter()
+        .filter(|(_, f)| f.event == "broadcast")
+        .map(|(_, f)| f.payload["event"].clone())
+        .collect();
+    assert_eq!(events, (0..12).map(|i| json!(format!("e{i}"))).collect::<Vec<_>>());
+    // Refuse: over the burst, an error at once.
+    config.rate_limit = Some(RateLimit { per_second: 10, burst: 2, policy: RateLimitPolicy::Refuse });
+    let mut w = World::new(config, 42);
+    let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).unwrap();
+    w.client.subscribe(w.now, ch).unwrap();
+    w.run_for(S);
+    let json = || BroadcastData::Json("{}".into());
+    assert!(w.client.broadcast(w.now, ch, "a", json(), false).is_ok());
+    assert!(w.client.broadcast(w.now, ch, "b", json(), false).is_ok());
+    assert_eq!(w.client.broadcast(w.now, ch, "c", json(), false), Err(PushError::RateLimited));
+    w.run_for(Duration::from_millis(100));
+    assert!(w.client.broadcast(w.now, ch, "d", json(), false).is_ok(), "a token again after 100 ms");
+}

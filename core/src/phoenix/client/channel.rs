@@ -5,6 +5,7 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 
 use super::event::PushId;
+use super::rate::Limiter;
 use crate::Instant;
 use crate::phoenix::channel_config::ChannelConfig;
 use crate::phoenix::serializer::BroadcastData;
@@ -222,6 +223,9 @@ pub(super) struct Channel {
     pub(super) join_held: bool,
     /// The server closed it for its token: subscribe again when a new token is set.
     pub(super) rejoin_on_token: bool,
+    /// The client-side rate limit's state, and when a waiting push may go next.
+    pub(super) limiter: Limiter,
+    pub(super) rate_wait: Option<Instant>,
 }
 
 impl Channel {
@@ -242,13 +246,15 @@ impl Channel {
             quiet_close: false,
             join_held: false,
             rejoin_on_token: false,
+            limiter: Limiter::new(),
+            rate_wait: None,
         }
     }
 
     /// The channel's earliest deadline.
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         let pushes = self.waiting.iter().map(|w| w.deadline).chain(self.in_flight.iter().map(|p| p.deadline));
-        [self.join_deadline, self.rejoin_at, self.leave.map(|(_, at)| at)]
+        [self.join_deadline, self.rejoin_at, self.leave.map(|(_, at)| at), self.rate_wait]
             .into_iter()
             .flatten()
             .chain(pushes)

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::time::Duration;
 
+use super::rate::RateLimit;
 use crate::phoenix::backoff::Backoff;
 use crate::phoenix::endpoint::{CLIENT_INFO, EndpointError, LogLevel};
 use crate::phoenix::heartbeat::{DEFAULT_HEARTBEAT_INTERVAL, HeartbeatConfigError};
@@ -91,6 +92,8 @@ pub struct ClientConfig {
     pub push_buffer: usize,
     /// What a full push buffer does.
     pub overflow: Overflow,
+    /// An opt-in limit on each channel's pushes (none by default).
+    pub rate_limit: Option<RateLimit>,
     /// The access token sent in join payloads, if any.
     pub access_token: Option<String>,
     /// The app answers [`Event::TokenNeeded`](super::Event::TokenNeeded) with
@@ -129,6 +132,7 @@ impl ClientConfig {
             disconnect_when_empty: Some(DEFAULT_HEARTBEAT_INTERVAL * 2),
             push_buffer: DEFAULT_PUSH_BUFFER,
             overflow: Overflow::DropOldest,
+            rate_limit: None,
             access_token: None,
             token_source: false,
             token_refresh_margin: Duration::from_secs(60),
@@ -200,6 +204,7 @@ impl fmt::Debug for ClientConfig {
             .field("disconnect_when_empty", &self.disconnect_when_empty)
             .field("push_buffer", &self.push_buffer)
             .field("overflow", &self.overflow)
+            .field("rate_limit", &self.rate_limit)
             .field("access_token", &redacted(self.access_token.is_some()))
             .field("token_source", &self.token_source)
             .field("token_refresh_margin", &self.token_refresh_margin)

@@ -41,6 +41,8 @@ pub enum PushError {
     BufferFull,
     /// The outgoing queue is full: drain `poll_transmit` (or `poll_message`) and try again.
     Busy,
+    /// The channel's client-side rate limit (policy `Refuse`) allows no push now.
+    RateLimited,
     /// The payload, data or metadata is not valid JSON text.
     InvalidJson,
     /// A binary broadcast on the 1.0.0 serializer, which has no binary frames.
@@ -56,6 +58,7 @@ impl fmt::Display for PushError {
             Self::NotJoined => f.write_str("the channel is not subscribed"),
             Self::BufferFull => f.write_str("the channel's push buffer is full"),
             Self::Busy => f.write_str("the outgoing queue is full"),
+            Self::RateLimited => f.write_str("the channel's rate limit allows no push now"),
             Self::InvalidJson => f.write_str("the payload is not valid json"),
             Self::Unsupported => f.write_str("binary broadcasts need the 2.0.0 serializer"),
             Self::Encode(e) => write!(f, "{e}"),

@@ -29,6 +29,7 @@ mod channel;
 mod config;
 mod error;
 mod event;
+mod rate;
 
 use alloc::borrow::Cow;
 use alloc::boxed::Box;
@@ -50,6 +51,7 @@ pub use event::{
     ChannelErrorReason, ChannelStatus, ConnectionEnd, ConnectionState, Event, HeartbeatStatus, Next,
     NotSentReason, PushId, PushOutcome, TokenReason, TransportClosed, TransportCommand, TransportId,
 };
+pub use rate::{RateLimit, RateLimitPolicy};
 
 use self::channel::{Action, Channel, InFlight, Input, Waiting, transition};
 use super::backoff::Backoff;
@@ -173,6 +175,7 @@ pub struct Client {
     disconnect_when_empty: Option<Duration>,
     push_buffer: usize,
     overflow: Overflow,
+    rate_limit: Option<RateLimit>,
     access_token: Option<Secret>,
     /// The wall clock at an instant, when the runtime gave one: (instant, Unix milliseconds).
     wall_clock: Option<(Instant, u64)>,
@@ -270,6 +273,7 @@ impl Client {
             disconnect_when_empty: config.disconnect_when_empty,
             push_buffer: config.push_buffer,
             overflow: config.overflow,
+            rate_limit: config.rate_limit,
             access_token: config.access_token.map(Secret::new),
             wall_clock: None,
             token_source: config.token_source,
@@ -709,9 +713,19 @@ impl Client {
         if matches!(ch.state, ChannelState::Closed | ChannelState::Leaving) {
             return Err(PushError::NotJoined);
         }
-        let direct = ch.state == ChannelState::Joined && self.conn == Conn::Open && ch.waiting.is_empty();
+        let mut direct = ch.state == ChannelState::Joined && self.conn == Conn::Open && ch.waiting.is_empty();
         if direct && self.link.is_full(self.max_outgoing) {
             return Err(PushError::Busy);
+        }
+        if direct && let Some(limit) = self.rate_limit {
+            let at = ch.limiter.allowed_at(&limit, now);
+            if at > now {
+                if limit.policy == RateLimitPolicy::Refuse {
+                    return Err(PushError::RateLimited);
+                }
+                // It waits its turn in the buffer.
+                direct = false;
+            }
         }
         let ch = self.slots[id.index as usize].channel.as_mut().ok_or(PushError::UnknownChannel)?;
         if !direct && ch.waiting.len() >= self.push_buffer {
@@ -730,6 +744,9 @@ impl Client {
         let push = PushId(self.last_push);
         let deadline = now + timeout;
         if direct {
+            if let Some(limit) = self.rate_limit {
+                ch.limiter.take(&limit, now);
+            }
             self.last_ref += 1;
             let msg_ref = self.last_ref;
             let msg = encode(vsn, ch.join_ref, msg_ref, &ch.topic, &body).map_err(PushError::Encode)?;
@@ -748,6 +765,12 @@ impl Client {
             return Ok(push);
         }
         ch.waiting.push_back(Waiting { id: push, body, reply, deadline });
+        if let Some(limit) = self.rate_limit
+            && ch.state == ChannelState::Joined
+            && ch.rate_wait.is_none()
+        {
+            ch.rate_wait = Some(ch.limiter.allowed_at(&limit, now));
+        }
         Ok(push)
     }
 
@@ -1482,6 +1505,14 @@ impl Client {
                 self.needs_flush = true;
                 return;
             }
+            if let Some(limit) = self.rate_limit {
+                let at = ch.limiter.allowed_at(&limit, self.now);
+                if at > self.now {
+                    ch.rate_wait = Some(at);
+                    return;
+                }
+                ch.limiter.take(&limit, self.now);
+            }
             self.last_ref += 1;
             let msg_ref = self.last_ref;
             // Checked when pushed: the body encodes.
@@ -1521,6 +1552,11 @@ impl Client {
         if ch.rejoin_at.is_some_and(|at| now >= at) {
             ch.rejoin_at = None;
             self.apply(index, Input::RejoinDue, None);
+        }
+        let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+        if ch.rate_wait.is_some_and(|at| now >= at) {
+            ch.rate_wait = None;
+            self.flush(index);
         }
         let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
         if ch.leave.is_some_and(|(_, at)| now >= at) {
