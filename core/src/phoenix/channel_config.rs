@@ -18,7 +18,13 @@ pub struct ChannelConfig {
     presence: PresenceConfig,
     postgres_changes: [(); 0],
     private: bool,
+    /// Client-side: replay what was missed after a reconnect (not sent to the server).
+    #[serde(skip)]
+    auto_replay: bool,
 }
+
+/// The most messages a replay returns (the server's hard cap, spec C.1).
+pub const MAX_REPLAY: u32 = 25;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 struct BroadcastConfig {
@@ -98,6 +104,19 @@ impl ChannelConfig {
         self.broadcast.ack
     }
 
+    /// Beyond the reference clients, for private channels: after a reconnect, rejoin with
+    /// `broadcast.replay.since` at the last message seen (by the wall clock, which the runtime
+    /// must give), and drop replayed messages already delivered (by `meta.id`).
+    pub fn auto_replay(mut self, on: bool) -> Self {
+        self.auto_replay = on;
+        self
+    }
+
+    /// Whether `auto_replay` is on (and the channel private, which replay needs).
+    pub fn replays_automatically(&self) -> bool {
+        self.auto_replay && self.private
+    }
+
     /// Whether the channel is private.
     pub fn is_private(&self) -> bool {
         self.private
@@ -105,7 +124,23 @@ impl ChannelConfig {
 
     /// The `phx_join` payload, as JSON text.
     pub fn join_payload(&self, access_token: Option<&str>) -> String {
-        let payload = JoinPayload { config: self, access_token, version: CLIENT_INFO };
+        self.join_payload_since(access_token, None)
+    }
+
+    /// The `phx_join` payload, asking for a replay since `since_ms` (Unix milliseconds) when
+    /// given (an automatic replay after a reconnect).
+    pub fn join_payload_since(&self, access_token: Option<&str>, since_ms: Option<u64>) -> String {
+        let replayed;
+        let config = match since_ms {
+            Some(since) => {
+                let mut c = self.clone();
+                c.broadcast.replay = Some(Replay { since, limit: Some(MAX_REPLAY) });
+                replayed = c;
+                &replayed
+            }
+            None => self,
+        };
+        let payload = JoinPayload { config, access_token, version: CLIENT_INFO };
         // Invariant: these types always serialize (strings, booleans and integers only).
         serde_json::to_string(&payload).unwrap_or_default()
     }

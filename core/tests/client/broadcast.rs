@@ -171,3 +171,55 @@ fn the_client_side_rate_limit_queues_or_refuses() {
     w.run_for(Duration::from_millis(100));
     assert!(w.client.broadcast(w.now, ch, "d", json(), false).is_ok(), "a token again after 100 ms");
 }
+
+#[test]
+fn auto_replay_rejoins_from_the_last_seen_message_and_drops_duplicates() {
+    let mut w = World::new(World::config(), 43);
+    w.client.set_wall_clock(w.now, 1_700_000_000_000);
+    let ch = w.client.channel(w.now, "room1", ChannelConfig::new().private(true).auto_replay(true)).unwrap();
+    w.client.subscribe(w.now, ch).unwrap();
+    w.run_for(S);
+    let bcast = |id: &str, n: u32| json!({"type": "broadcast", "event": "e", "payload": {"n": n}, "meta": {"id": id}});
+    w.with_server(|s| s.send(None, None, "realtime:room1", "broadcast", bcast("m-1", 1)));
+    w.run_for(S);
+    // The message arrived at 1 s + 10 ms (one link delay) of wall-clock time.
+    let seen_at = 1_700_000_000_000u64 + 1_010;
+    w.reset();
+    w.run_for(2 * S);
+    let joins: Vec<_> =
+        w.frames.iter().filter(|(_, f)| f.event == "phx_join").map(|(_, f)| f.payload.clone()).collect();
+    assert_eq!(joins.len(), 2);
+    assert!(joins[0]["config"]["broadcast"].get("replay").is_none(), "nothing to replay at first");
+    assert_eq!(joins[1]["config"]["broadcast"]["replay"], json!({"since": seen_at, "limit": 25}));
+    // The server replays m-1 (already delivered) and m-2 (missed).
+    w.with_server(|s| {
+        s.send(None, None, "realtime:room1", "broadcast", bcast("m-1", 1));
+        s.send(None, None, "realtime:room1", "broadcast", bcast("m-2", 2));
+    });
+    w.run_for(S);
+    let delivered: Vec<_> = w
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Message { message, .. } => message.broadcast().and_then(|b| b.meta.map(String::from)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered, [r#"{"id":"m-1"}"#, r#"{"id":"m-2"}"#], "m-1 once");
+    // A public channel never asks for a replay.
+    let mut w = World::new(World::config(), 44);
+    w.client.set_wall_clock(w.now, 1_700_000_000_000);
+    let ch = w.client.channel(w.now, "room1", ChannelConfig::new().auto_replay(true)).unwrap();
+    w.client.subscribe(w.now, ch).unwrap();
+    w.run_for(S);
+    w.with_server(|s| s.send(None, None, "realtime:room1", "broadcast", bcast("m-1", 1)));
+    w.run_for(S);
+    w.reset();
+    w.run_for(2 * S);
+    assert!(
+        w.frames
+            .iter()
+            .filter(|(_, f)| f.event == "phx_join")
+            .all(|(_, f)| f.payload["config"]["broadcast"].get("replay").is_none())
+    );
+}

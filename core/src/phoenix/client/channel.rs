@@ -1,6 +1,7 @@
 //! A channel's state, its pushes, and the one transition table every state change goes through
 //! (spec B.4, with the fixes of spec E.6).
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 
@@ -226,6 +227,10 @@ pub(super) struct Channel {
     /// The client-side rate limit's state, and when a waiting push may go next.
     pub(super) limiter: Limiter,
     pub(super) rate_wait: Option<Instant>,
+    /// Auto replay: the wall clock (Unix ms) of the last broadcast seen, and the `meta.id`s of
+    /// the latest ones (bounded), to drop what a replay sends again.
+    pub(super) last_seen_ms: Option<u64>,
+    pub(super) seen_ids: VecDeque<Box<str>>,
 }
 
 impl Channel {
@@ -248,6 +253,8 @@ impl Channel {
             rejoin_on_token: false,
             limiter: Limiter::new(),
             rate_wait: None,
+            last_seen_ms: None,
+            seen_ids: VecDeque::new(),
         }
     }
 

@@ -78,6 +78,9 @@ const WS_EVENT_BATCH: usize = 16;
 /// Passes of `handle_timeout` over the timers; each pass can only arm timers that are due
 /// because of a zero delay, and those settle in one more pass.
 const MAX_TIMER_PASSES: usize = 4;
+/// `meta.id`s a channel with auto replay remembers, to drop replayed duplicates: well above
+/// the 25 a replay returns.
+const MAX_SEEN_IDS: usize = 256;
 
 /// Where the connection is (finer than the public [`ConnectionState`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1361,6 +1364,22 @@ impl Client {
                     let reason = ChannelErrorReason::System(reason);
                     self.status(id, ChannelStatus::ChannelError(reason));
                 }
+                let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+                if event == b"broadcast" && ch.config.replays_automatically() {
+                    if let Some(wall) = wall_ms(self.wall_clock, now) {
+                        ch.last_seen_ms = Some(wall);
+                    }
+                    if let Some(id) = m.broadcast().and_then(|b| b.meta).and_then(meta_id) {
+                        if ch.seen_ids.iter().any(|seen| **seen == *id) {
+                            // A replay of what was delivered already.
+                            return;
+                        }
+                        if ch.seen_ids.len() == MAX_SEEN_IDS {
+                            ch.seen_ids.pop_front();
+                        }
+                        ch.seen_ids.push_back(id.into());
+                    }
+                }
                 self.events.push_back(Event::Message { channel: id, message: m });
             }
         }
@@ -1417,8 +1436,9 @@ impl Client {
                 // A fresh ref and a fresh timeout: the previous attempt's are forgotten.
                 ch.join_ref = Some(r);
                 ch.join_deadline = Some(now + self.timeout);
-                let payload =
-                    ch.config.join_payload(wire_token(self.access_token.as_ref(), self.wall_clock, now));
+                let since = ch.last_seen_ms.filter(|_| ch.config.replays_automatically());
+                let token = wire_token(self.access_token.as_ref(), self.wall_clock, now);
+                let payload = ch.config.join_payload_since(token, since);
                 let msg = encode_json(vsn, Some(r), r, &ch.topic, "phx_join", &payload);
                 // A join the link refuses (it is closing) times out and is retried.
                 self.link.send(msg);
@@ -1638,6 +1658,23 @@ fn wire_token(token: Option<&Secret>, wall_clock: Option<(Instant, u64)>, now: I
         }
     }
     Some(token.expose())
+}
+
+/// The wall clock at `now`, in Unix milliseconds, when the runtime gave one.
+fn wall_ms(wall_clock: Option<(Instant, u64)>, now: Instant) -> Option<u64> {
+    let (at, unix_ms) = wall_clock?;
+    let elapsed = u64::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(u64::MAX);
+    Some(unix_ms.saturating_add(elapsed))
+}
+
+/// A broadcast's `meta.id`.
+fn meta_id(meta: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Meta<'a> {
+        #[serde(borrow)]
+        id: Cow<'a, str>,
+    }
+    serde_json::from_str::<Meta<'_>>(meta).ok().map(|m| m.id.into_owned())
 }
 
 /// The URL with its `apikey` value hidden, for `Debug`.
