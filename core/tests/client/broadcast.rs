@@ -223,3 +223,41 @@ fn auto_replay_rejoins_from_the_last_seen_message_and_drops_duplicates() {
             .all(|(_, f)| f.payload["config"]["broadcast"].get("replay").is_none())
     );
 }
+
+#[test]
+fn the_rest_fallback_sends_what_the_channel_cannot_push() {
+    use realtime_core::phoenix::rest::RestError;
+    let mut config = World::config();
+    config.rest_fallback = true;
+    config.access_token = Some("user-jwt".into());
+    let (mut w, ch) = World::subscribing(config, 45, JoinMode::Silent);
+    w.run_for(S);
+    let p = w.client.broadcast(w.now, ch, "cursor", BroadcastData::Json(r#"{"x":1}"#.into()), false).unwrap();
+    let (push, mut req) = w.client.poll_rest().expect("a REST request");
+    assert_eq!(push, p);
+    assert_eq!((req.host(), req.port(), req.is_tls()), ("sim.test", 80, false));
+    let mut out = vec![0u8; 4096];
+    let n = req.poll_transmit(&mut out);
+    let text = String::from_utf8(out[..n].to_vec()).unwrap();
+    assert!(text.starts_with("POST /realtime/v1/api/broadcast/room1/events/cursor HTTP/1.1\r\n"), "{text}");
+    assert!(
+        text.contains("\r\napikey: anon-key\r\n") && text.contains("\r\nAuthorization: Bearer user-jwt\r\n")
+    );
+    assert!(text.ends_with("\r\n\r\n{\"x\":1}"));
+    assert!(w.frames.iter().all(|(_, f)| f.event != "broadcast"), "not on the socket");
+    req.handle_input(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+    w.client.handle_rest_result(push, req.result().unwrap());
+    w.settle();
+    assert_eq!(outcome(&w, p).map(|o| o.1), Some(PushOutcome::Ok("{}".into())));
+    // A server too old for the endpoint: the push ends with that error.
+    let p = w.client.broadcast(w.now, ch, "cursor", BroadcastData::Binary(vec![1, 2]), false).unwrap();
+    let (push, _) = w.client.poll_rest().unwrap();
+    w.client.handle_rest_result(push, &Err(RestError::ServerTooOld));
+    w.settle();
+    assert!(matches!(outcome(&w, p).map(|o| o.1), Some(PushOutcome::Error(m)) if m.contains("older than")));
+    // Without the option the broadcast waits for the join.
+    let (mut w, ch) = World::subscribing(World::config(), 46, JoinMode::Silent);
+    w.run_for(S);
+    w.client.broadcast(w.now, ch, "cursor", BroadcastData::Json("{}".into()), false).unwrap();
+    assert!(w.client.poll_rest().is_none());
+}

@@ -94,6 +94,9 @@ pub struct ClientConfig {
     pub overflow: Overflow,
     /// An opt-in limit on each channel's pushes (none by default).
     pub rate_limit: Option<RateLimit>,
+    /// Opt-in: a broadcast on a channel that cannot push (not joined, or the socket offline)
+    /// goes over the REST endpoint instead of waiting (`poll_rest`), as realtime-js does.
+    pub rest_fallback: bool,
     /// The access token sent in join payloads, if any.
     pub access_token: Option<String>,
     /// The app answers [`Event::TokenNeeded`](super::Event::TokenNeeded) with
@@ -133,6 +136,7 @@ impl ClientConfig {
             push_buffer: DEFAULT_PUSH_BUFFER,
             overflow: Overflow::DropOldest,
             rate_limit: None,
+            rest_fallback: false,
             access_token: None,
             token_source: false,
             token_refresh_margin: Duration::from_secs(60),
@@ -205,6 +209,7 @@ impl fmt::Debug for ClientConfig {
             .field("push_buffer", &self.push_buffer)
             .field("overflow", &self.overflow)
             .field("rate_limit", &self.rate_limit)
+            .field("rest_fallback", &self.rest_fallback)
             .field("access_token", &redacted(self.access_token.is_some()))
             .field("token_source", &self.token_source)
             .field("token_refresh_margin", &self.token_refresh_margin)

@@ -60,6 +60,7 @@ use super::ending::{self, Decision, Ending, StopReason};
 use super::endpoint::endpoint_url;
 use super::heartbeat::{HEARTBEAT_EVENT, HEARTBEAT_TOPIC, Heartbeat, HeartbeatAction};
 use super::reason::{ErrorAction, ErrorClass, ServerReason};
+use super::rest::{Auth, RestBody, RestError, RestRequest};
 use super::serializer::{
     self, BroadcastData, BroadcastDataRef, EncodeError, Field, MAX_BINARY_FIELD_LEN, Outgoing, Payload,
     UserBroadcastPush, Vsn,
@@ -179,6 +180,12 @@ pub struct Client {
     push_buffer: usize,
     overflow: Overflow,
     rate_limit: Option<RateLimit>,
+    rest_fallback: bool,
+    api_key: Secret,
+    /// Broadcasts sent over REST, for the runtime to carry out (`poll_rest`).
+    rest_out: VecDeque<(ChannelId, PushId, RestRequest)>,
+    /// Those handed out and not yet reported, by push (bounded by the push ids in flight).
+    rest_pending: Vec<(ChannelId, PushId)>,
     access_token: Option<Secret>,
     /// The wall clock at an instant, when the runtime gave one: (instant, Unix milliseconds).
     wall_clock: Option<(Instant, u64)>,
@@ -277,6 +284,10 @@ impl Client {
             push_buffer: config.push_buffer,
             overflow: config.overflow,
             rate_limit: config.rate_limit,
+            rest_fallback: config.rest_fallback,
+            api_key: Secret::new(config.api_key),
+            rest_out: VecDeque::new(),
+            rest_pending: Vec::new(),
             access_token: config.access_token.map(Secret::new),
             wall_clock: None,
             token_source: config.token_source,
@@ -684,8 +695,87 @@ impl Client {
             }
             data => PushBody::UserBroadcast { event: String::from(event), meta: None, data },
         };
-        let reply = self.get(id).ok_or(PushError::UnknownChannel)?.config.acks_broadcasts();
+        let ch = self.get(id).ok_or(PushError::UnknownChannel)?;
+        let reply = ch.config.acks_broadcasts();
+        let can_push = ch.state == ChannelState::Joined && self.conn == Conn::Open;
+        if self.rest_fallback
+            && !can_push
+            && !matches!(ch.state, ChannelState::Closed | ChannelState::Leaving)
+        {
+            return self.broadcast_over_rest(now, id, body);
+        }
         self.push_inner(now, id, body, self.timeout, reply)
+    }
+
+    /// The REST fallback: the broadcast as a request for the runtime.
+    fn broadcast_over_rest(
+        &mut self,
+        now: Instant,
+        id: ChannelId,
+        body: PushBody,
+    ) -> Result<PushId, PushError> {
+        let ch = self.get(id).ok_or(PushError::UnknownChannel)?;
+        check_body(self.vsn, &ch.topic, &body)?;
+        let name = ch.topic.strip_prefix(TOPIC_PREFIX).unwrap_or(&ch.topic);
+        let token = wire_token(self.access_token.as_ref(), self.wall_clock, now);
+        let auth = Auth { api_key: self.api_key.expose(), access_token: token };
+        let private = ch.config.is_private();
+        let request = match &body {
+            PushBody::Json { payload, .. } => {
+                // The socket form `{type, event, payload}`: the REST endpoint takes the event in
+                // the path and the user payload as the body.
+                #[derive(Deserialize)]
+                struct Socket<'a> {
+                    #[serde(borrow)]
+                    event: Cow<'a, str>,
+                    #[serde(borrow)]
+                    payload: &'a RawValue,
+                }
+                let s: Socket<'_> = serde_json::from_str(payload).map_err(|_| PushError::InvalidJson)?;
+                RestRequest::single(
+                    &self.url,
+                    auth,
+                    name,
+                    &s.event,
+                    private,
+                    RestBody::Json(s.payload.get()),
+                    now,
+                    self.timeout,
+                )
+            }
+            PushBody::UserBroadcast { event, data, .. } => {
+                let body = match data {
+                    BroadcastData::Json(j) => RestBody::Json(j),
+                    BroadcastData::Binary(b) => RestBody::Binary(b),
+                };
+                RestRequest::single(&self.url, auth, name, event, private, body, now, self.timeout)
+            }
+        }
+        .map_err(|_| PushError::InvalidJson)?;
+        self.last_push += 1;
+        let push = PushId(self.last_push);
+        self.rest_out.push_back((id, push, request));
+        Ok(push)
+    }
+
+    /// The next broadcast to send over REST (the opt-in fallback): connect to its host and
+    /// port (TLS when it says so), drive it, and report its result with `handle_rest_result`.
+    pub fn poll_rest(&mut self) -> Option<(PushId, RestRequest)> {
+        let (channel, push, request) = self.rest_out.pop_front()?;
+        self.rest_pending.push((channel, push));
+        Some((push, request))
+    }
+
+    /// The result of a REST broadcast from `poll_rest`; it ends the push.
+    pub fn handle_rest_result(&mut self, push: PushId, result: &Result<(), RestError>) {
+        let Some(pos) = self.rest_pending.iter().position(|(_, p)| *p == push) else { return };
+        let (channel, push) = self.rest_pending.swap_remove(pos);
+        let outcome = match result {
+            Ok(()) => PushOutcome::Ok(String::from("{}")),
+            Err(RestError::Timeout) => PushOutcome::TimedOut,
+            Err(e) => PushOutcome::Error(serde_json::to_string(&alloc::format!("{e}")).unwrap_or_default()),
+        };
+        self.events.push_back(Event::Push { channel, push, outcome });
     }
 
     /// Pushes `body` on a channel; its outcome is reported as [`Event::Push`]. It goes out at
