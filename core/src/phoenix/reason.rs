@@ -23,6 +23,10 @@ pub enum ErrorClass {
     PayloadTooLarge,
     /// The server is shutting down or draining the connection.
     ServerShutdown,
+    /// The connection failed (TCP, TLS, a WebSocket protocol error, an abrupt end).
+    Transport,
+    /// Something did not answer in time (connect, heartbeat, ping).
+    Timeout,
     /// Anything else.
     Unknown,
 }
@@ -47,9 +51,12 @@ impl ErrorClass {
             Self::Token => ErrorAction::RefreshToken,
             Self::Permission | Self::Permanent => ErrorAction::Stop,
             Self::RateLimited => ErrorAction::BackoffLongest,
-            Self::TransientServer | Self::PayloadTooLarge | Self::ServerShutdown | Self::Unknown => {
-                ErrorAction::Rejoin
-            }
+            Self::TransientServer
+            | Self::PayloadTooLarge
+            | Self::ServerShutdown
+            | Self::Transport
+            | Self::Timeout
+            | Self::Unknown => ErrorAction::Rejoin,
         }
     }
 }
@@ -137,6 +144,34 @@ pub fn classify_join_error(reason: &str) -> ErrorClass {
     }
 }
 
+/// The class of an upgrade refusal's HTTP status (spec A.1). What the socket does about it is
+/// design.md's endings table (`ending::decide`); the class is for reporting.
+pub fn classify_upgrade_status(status: u16) -> ErrorClass {
+    match status {
+        // Missing API key, expired token, missing claims, malformed JWT, bad signature.
+        401 => ErrorClass::Token,
+        // Tenant suspended.
+        403 => ErrorClass::Permission,
+        404 => ErrorClass::Permanent,
+        429 => ErrorClass::RateLimited,
+        500..=599 => ErrorClass::TransientServer,
+        _ => ErrorClass::Unknown,
+    }
+}
+
+/// The class of a close from the server, from its code and reason (spec A.1).
+pub fn classify_close(code: u16, reason: &str) -> ErrorClass {
+    match code {
+        1001 if reason.contains("TenantNotFound") => ErrorClass::Permanent,
+        1001 if reason.contains("RateLimit") => ErrorClass::RateLimited,
+        1000 | 1001 | 1012 | 1013 => ErrorClass::ServerShutdown,
+        1009 => ErrorClass::PayloadTooLarge,
+        1011 => ErrorClass::TransientServer,
+        1002 | 1003 | 1006 | 1007 => ErrorClass::Transport,
+        _ => ErrorClass::Unknown,
+    }
+}
+
 /// The class of a `system` error's `message` (spec A.6: the channel stops after it).
 pub fn classify_system_error(message: &str) -> ErrorClass {
     let m = message.to_ascii_lowercase();
@@ -210,6 +245,35 @@ mod tests {
         }
         assert_eq!(ServerReason::join_error("InvalidJWTToken: x".into()).code(), Some("InvalidJWTToken"));
         assert_eq!(ServerReason::join_error("unmatched topic".into()).code(), None);
+    }
+
+    #[test]
+    fn upgrade_statuses_and_closes() {
+        use ErrorClass::*;
+        let statuses = [
+            (401, Token),
+            (403, Permission),
+            (404, Permanent),
+            (429, RateLimited),
+            (500, TransientServer),
+            (503, TransientServer),
+            (418, Unknown),
+        ];
+        for (status, class) in statuses {
+            assert_eq!(classify_upgrade_status(status), class, "{status}");
+        }
+        for (code, reason, class) in [
+            (1001, "TenantNotFound: Tenant not found", Permanent),
+            (1001, "", ServerShutdown),
+            (1001, "ClientJoinRateLimitReached", RateLimited),
+            (1012, "", ServerShutdown),
+            (1009, "", PayloadTooLarge),
+            (1011, "", TransientServer),
+            (1006, "", Transport),
+            (4000, "", Unknown),
+        ] {
+            assert_eq!(classify_close(code, reason), class, "{code} {reason}");
+        }
     }
 
     /// Every `system` error text of spec A.6.

@@ -250,3 +250,23 @@ fn the_periodic_token_recheck_closing_a_channel_is_answered_with_a_new_token() {
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined), "joined again with the new token");
     assert!(w.violations.is_empty(), "{:?}", w.violations);
 }
+
+#[test]
+fn a_token_set_while_the_join_is_in_flight_follows_it_once_joined() {
+    let mut config = World::config();
+    config.access_token = Some(jwt(4_000_000_000));
+    let (mut w, ch) = World::subscribing(config, 37, JoinMode::Ok);
+    // The handshake takes one round trip (20 ms); the join goes out then and its reply comes
+    // 20 ms later. Set a new token in between.
+    w.run_for(Duration::from_millis(30));
+    assert_eq!(join_tokens(&w), [Some(jwt(4_000_000_000))]);
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joining));
+    let newer = jwt(4_000_000_005);
+    w.client.set_access_token(w.now, Some(newer.clone()));
+    w.run_for(S);
+    let pushes: Vec<_> =
+        w.frames.iter().filter(|(_, f)| f.event == "access_token").map(|(_, f)| f.payload.clone()).collect();
+    assert_eq!(pushes, [json!({"access_token": newer})], "sent once the join succeeded");
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}

@@ -309,3 +309,30 @@ fn a_transport_lost_during_a_manual_close_keeps_the_asked_for_reconnect() {
     assert_eq!(w.client.state(), ConnectionState::Open);
     assert_eq!(w.connections, 2, "no wasted transport");
 }
+
+#[test]
+fn connection_ends_carry_their_class() {
+    use realtime_core::phoenix::reason::ErrorClass;
+    let mut w = World::new(World::config(), 50);
+    w.behaviour.reject_upgrade = Some(401);
+    w.client.connect(w.now);
+    w.run_for(S / 2);
+    let ends: Vec<_> = w
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Disconnected { end, next } => Some((end.class(), *next)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ends, [(Some(ErrorClass::Token), Next::Stop(StopReason::Auth { status: 401 }))]);
+    let (mut w, _) = World::joined(World::config());
+    w.dead = true;
+    w.run_for(60 * S);
+    let first = w.events.iter().find_map(|(_, e)| match e {
+        Event::Disconnected { end, .. } => Some(end.class()),
+        _ => None,
+    });
+    assert_eq!(first, Some(Some(ErrorClass::Timeout)));
+    assert_eq!(ConnectionEnd::Manual.class(), None);
+}

@@ -231,6 +231,8 @@ pub(super) struct Channel {
     /// the latest ones (bounded), to drop what a replay sends again.
     pub(super) last_seen_ms: Option<u64>,
     pub(super) seen_ids: VecDeque<Box<str>>,
+    /// The token generation the current join carried: a newer one is pushed once joined.
+    pub(super) join_token_gen: u64,
 }
 
 impl Channel {
@@ -255,6 +257,7 @@ impl Channel {
             rate_wait: None,
             last_seen_ms: None,
             seen_ids: VecDeque::new(),
+            join_token_gen: 0,
         }
     }
 

@@ -5,7 +5,7 @@ use core::time::Duration;
 
 use super::channel::ChannelId;
 use crate::phoenix::ending::StopReason;
-use crate::phoenix::reason::ServerReason;
+use crate::phoenix::reason::{ErrorClass, ServerReason, classify_close, classify_upgrade_status};
 use crate::phoenix::serializer::Message;
 use crate::ws;
 
@@ -115,6 +115,19 @@ pub enum ConnectionEnd {
     WebSocket(ws::Error),
     /// The transport ended without a close frame, or failed.
     TransportLost,
+}
+
+impl ConnectionEnd {
+    /// The class of this end (`None` for a manual disconnect, which is no failure).
+    pub fn class(&self) -> Option<ErrorClass> {
+        Some(match self {
+            Self::Manual => return None,
+            Self::UpgradeRejected { status, .. } => classify_upgrade_status(*status),
+            Self::ServerClosed { code, reason } => classify_close(*code, reason),
+            Self::HeartbeatTimeout | Self::PingTimeout | Self::ConnectTimeout => ErrorClass::Timeout,
+            Self::WebSocket(_) | Self::TransportLost => ErrorClass::Transport,
+        })
+    }
 }
 
 /// What the socket does after a connection ended.

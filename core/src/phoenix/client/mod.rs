@@ -200,6 +200,9 @@ pub struct Client {
     token_rejected: bool,
     /// When to ask for a fresh token (the margin before `exp`).
     token_refresh_at: Option<Instant>,
+    /// Counts `set_access_token` calls, so a join that carried an older token gets the new one
+    /// as soon as it succeeds.
+    token_gen: u64,
     max_events: usize,
     max_outgoing: usize,
 
@@ -297,6 +300,7 @@ impl Client {
             token_waived: false,
             token_rejected: false,
             token_refresh_at: None,
+            token_gen: 0,
             max_events: config.max_events,
             max_outgoing: config.max_outgoing,
             rng: Rng::from_seed(rng_seed),
@@ -384,6 +388,7 @@ impl Client {
     pub fn set_access_token(&mut self, now: Instant, token: Option<String>) {
         self.now = now;
         self.access_token = token.map(Secret::new);
+        self.token_gen += 1;
         self.token_rejected = false;
         self.token_waived = false;
         self.token_wait_until = None;
@@ -402,6 +407,13 @@ impl Client {
 
     /// Sends the token to every joined channel.
     fn push_token(&mut self, now: Instant) {
+        for index in 0..self.slots.len() as u32 {
+            self.push_token_to(now, index);
+        }
+    }
+
+    /// Sends the token to one channel, if it is joined.
+    fn push_token_to(&mut self, now: Instant, index: u32) {
         let Some(token) = wire_token(self.access_token.as_ref(), self.wall_clock, now) else { return };
         if self.conn != Conn::Open {
             return;
@@ -410,14 +422,15 @@ impl Client {
         // Invariant: serializing a str cannot fail.
         payload.push_str(&serde_json::to_string(token).unwrap_or_default());
         payload.push('}');
-        for slot in &self.slots {
-            let Some(ch) = slot.channel.as_ref().filter(|c| c.state == ChannelState::Joined) else {
-                continue;
-            };
-            self.last_ref += 1;
-            let msg = encode_json(self.vsn, ch.join_ref, self.last_ref, &ch.topic, "access_token", &payload);
-            self.link.send(msg);
-        }
+        let Some(ch) =
+            self.slots[index as usize].channel.as_mut().filter(|c| c.state == ChannelState::Joined)
+        else {
+            return;
+        };
+        ch.join_token_gen = self.token_gen;
+        self.last_ref += 1;
+        let msg = encode_json(self.vsn, ch.join_ref, self.last_ref, &ch.topic, "access_token", &payload);
+        self.link.send(msg);
     }
 
     /// The wall clock (Unix milliseconds) at `now`, when the runtime has one. It is used only to
@@ -1521,6 +1534,7 @@ impl Client {
         match action {
             Action::SendJoin => {
                 ch.join_held = false;
+                ch.join_token_gen = self.token_gen;
                 self.last_ref += 1;
                 let r = self.last_ref;
                 // A fresh ref and a fresh timeout: the previous attempt's are forgotten.
@@ -1557,7 +1571,13 @@ impl Client {
                 // The attempt limit holds here too.
                 ch.rejoin_at = self.rejoin.delay(ch.rejoin_attempts, &mut self.rng).map(|_| now + longest);
             }
-            Action::Flush => self.flush(index),
+            Action::Flush => {
+                // A token set while the join was in flight goes to the server now.
+                if ch.join_token_gen != self.token_gen {
+                    self.push_token_to(now, index);
+                }
+                self.flush(index);
+            }
             Action::EndPushes => {
                 for w in ch.waiting.drain(..) {
                     self.events.push_back(Event::Push {
