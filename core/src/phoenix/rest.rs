@@ -155,8 +155,8 @@ enum Reading {
     Done,
 }
 
-/// One REST broadcast request: its bytes out, its response in, a typed result.
-#[derive(Debug)]
+/// One REST broadcast request: its bytes out, its response in, a typed result. `Debug` shows
+/// neither the request bytes (they hold the credentials) nor the body.
 pub struct RestRequest {
     host: String,
     port: u16,
@@ -174,6 +174,22 @@ pub struct RestRequest {
     line: Vec<u8>,
     deadline: Instant,
     result: Option<Result<(), RestError>>,
+}
+
+impl fmt::Debug for RestRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RestRequest")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("request_len", &self.request.len())
+            .field("sent", &self.sent)
+            .field("single", &self.single)
+            .field("reading", &self.reading)
+            .field("deadline", &self.deadline)
+            .field("result", &self.result)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RestRequest {

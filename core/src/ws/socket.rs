@@ -55,8 +55,8 @@ pub enum WsEvent {
     Failed(Error),
 }
 
-/// A WebSocket client that owns its outgoing messages and yields whole incoming ones.
-#[derive(Debug)]
+/// A WebSocket client that owns its outgoing messages and yields whole incoming ones. `Debug`
+/// leaves out the request bytes (the URL's `apikey`, credential headers) and the payloads.
 pub struct WebSocket {
     conn: Connection,
     request: Vec<u8>,
@@ -66,6 +66,18 @@ pub struct WebSocket {
     reassembler: Reassembler,
     events: VecDeque<WsEvent>,
     max_events: usize,
+}
+
+impl core::fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("conn", &self.conn)
+            .field("request_len", &self.request.len())
+            .field("request_sent", &self.request_sent)
+            .field("outgoing", &self.outgoing.len())
+            .field("events", &self.events.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebSocket {

@@ -75,7 +75,19 @@ fn run(seed: u64, cov: &mut Coverage) {
                     let _ = w.client.remove_channel(w.now, id);
                 }
             }
-            9..=11 => {
+            11 => {
+                if let Some(id) = pick(&mut rng, &ids) {
+                    let data = if rng.below(2) == 0 {
+                        realtime_core::phoenix::serializer::BroadcastData::Binary(vec![1, 2, 3])
+                    } else {
+                        realtime_core::phoenix::serializer::BroadcastData::Json(r#"{"n":1}"#.into())
+                    };
+                    if let Ok(p) = w.client.broadcast(w.now, id, "e", data, rng.below(2) == 0) {
+                        pushes.push(p);
+                    }
+                }
+            }
+            9..=10 => {
                 if let Some(id) = pick(&mut rng, &ids) {
                     let payload =
                         json!({"type": "broadcast", "event": "e", "payload": {"n": rng.next_u32()}});

@@ -99,6 +99,19 @@ fn credentials_never_appear_in_debug_output() {
     let shown = format!("{:?}", Auth { api_key: "sb_secret_abc", access_token: Some("eyJhbGci") });
     assert!(!shown.contains("sb_secret") && !shown.contains("eyJ"), "{shown}");
     assert!(shown.contains("redacted"));
+    let req = RestRequest::single(
+        SOCKET,
+        Auth { api_key: "sb_secret_abc", access_token: Some("eyJhbGci") },
+        "t",
+        "e",
+        false,
+        RestBody::Json("{}"),
+        Instant::ZERO,
+        T,
+    )
+    .unwrap();
+    let shown = format!("{req:?}");
+    assert!(!shown.contains("sb_secret") && !shown.contains("eyJ"), "{shown}");
 }
 
 #[test]
