@@ -114,9 +114,8 @@ fn run(seed: u64, cov: &mut Coverage) {
             16 => {
                 let event = if rng.below(2) == 0 { "phx_error" } else { "phx_close" };
                 w.with_server(|s| {
-                    if let Some((topic, jr)) = s.joined.iter().next().map(|(t, j)| (t.clone(), j.clone())) {
-                        s.send(Some(&jr), Some(&jr), &topic, event, json!({}));
-                        s.joined.remove(&topic);
+                    if let Some(topic) = s.joined.keys().next().cloned() {
+                        s.close_channel(&topic, event);
                     }
                 });
             }

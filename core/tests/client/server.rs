@@ -66,6 +66,10 @@ pub(crate) struct Server {
     pub(crate) out: Vec<u8>,
     /// The current join ref of each joined topic.
     pub(crate) joined: HashMap<String, String>,
+    /// Join refs the server closed on its own (`phx_close`/`phx_error`): pushes the client sent
+    /// before it heard of that are a race, not a client bug, and Phoenix answers them as
+    /// unmatched.
+    pub(crate) closed: Vec<String>,
     /// Every frame received, in order.
     pub(crate) frames: Vec<Frame>,
     /// Invariant violations seen.
@@ -85,6 +89,7 @@ impl Server {
             upgraded: false,
             out: Vec::new(),
             joined: HashMap::new(),
+            closed: Vec::new(),
             frames: Vec::new(),
             violations: Vec::new(),
             got_close: None,
@@ -233,7 +238,17 @@ impl Server {
             _ => {
                 let current = self.joined.get(&f.topic);
                 if current.is_none() || current != f.join_ref.as_ref() {
-                    self.violations.push(format!("push to a topic not joined with this join_ref: {f:?}"));
+                    if f.join_ref.as_ref().is_some_and(|j| self.closed.contains(j)) {
+                        self.reply(
+                            f.join_ref.as_deref(),
+                            r.as_deref(),
+                            &f.topic,
+                            "error",
+                            json!({"reason": "unmatched topic"}),
+                        );
+                    } else {
+                        self.violations.push(format!("push to a topic not joined with this join_ref: {f:?}"));
+                    }
                     return;
                 }
                 if let Some(reason) = self.behaviour.push_error {
@@ -277,6 +292,14 @@ impl Server {
         response: Value,
     ) {
         self.send(join_ref, msg_ref, topic, "phx_reply", json!({"status": status, "response": response}));
+    }
+
+    /// Closes a joined topic on the server's own initiative (a crash, a shutdown).
+    pub(crate) fn close_channel(&mut self, topic: &str, event: &str) {
+        if let Some(jr) = self.joined.remove(topic) {
+            self.send(Some(&jr), Some(&jr), topic, event, json!({}));
+            self.closed.push(jr);
+        }
     }
 
     /// Sends a close frame.
