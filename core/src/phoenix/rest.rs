@@ -30,8 +30,8 @@ pub const MAX_RESPONSE_HEAD: usize = 8 << 10;
 pub const MAX_RESPONSE_BODY: usize = 4 << 10;
 /// Default time for a whole request (all the reference clients use 10 s).
 pub const DEFAULT_REST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Headers parsed in a response.
-const MAX_HEADERS: usize = 32;
+/// Headers parsed in a response (gateways and CDNs add many).
+const MAX_HEADERS: usize = 128;
 /// Longest chunk-size line of a chunked body (size, extensions, CRLF).
 const MAX_CHUNK_LINE: usize = 128;
 
@@ -397,7 +397,7 @@ impl RestRequest {
 
     /// Parses the head once complete; returns the bytes after it.
     fn parse_head(&mut self) -> Result<Option<Vec<u8>>, RestError> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = alloc::vec![httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut headers);
         let head_len = match resp.parse(&self.buf) {
             Ok(httparse::Status::Complete(n)) => n,
@@ -406,6 +406,12 @@ impl RestRequest {
             Err(_) => return Err(RestError::MalformedResponse),
         };
         let status = resp.code.unwrap_or(0);
+        if (100..200).contains(&status) {
+            // An interim response (100 Continue, 103 Early Hints): the final one follows.
+            let rest = self.buf.split_off(head_len);
+            self.buf = rest;
+            return self.parse_head();
+        }
         let mut framing = Framing::UntilClose;
         for h in resp.headers.iter() {
             let value = h.value.trim_ascii();
@@ -492,6 +498,9 @@ impl RestRequest {
     /// longer than [`MAX_CHUNK_LINE`] ends the request as malformed.
     fn take_line(&mut self, bytes: &mut &[u8]) -> bool {
         let end = bytes.iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| i + 1);
+        // Never copy more than the limit allows.
+        let room = (MAX_CHUNK_LINE + 1).saturating_sub(self.line.len());
+        let end = end.min(room);
         self.line.extend_from_slice(&bytes[..end]);
         *bytes = &bytes[end..];
         if self.line.len() > MAX_CHUNK_LINE {

@@ -454,6 +454,11 @@ fn v2_general(text: &str) -> Result<TextFields, DecodeError> {
 }
 
 fn v1_general(text: &str) -> Result<TextFields, DecodeError> {
+    // serde's derived struct also takes a JSON array (fields by position); a 1.0.0 frame is an
+    // object, always.
+    if !text.trim_start().starts_with('{') {
+        return Err(DecodeError::InvalidJson);
+    }
     let f: V1Frame<'_> = serde_json::from_str(text).map_err(|_| DecodeError::InvalidJson)?;
     let payload = span_of(text, f.payload.get()).ok_or(DecodeError::InvalidJson)?;
     Ok((

@@ -182,8 +182,9 @@ fn auto_replay_rejoins_from_the_last_seen_message_and_drops_duplicates() {
     let bcast = |id: &str, n: u32| json!({"type": "broadcast", "event": "e", "payload": {"n": n}, "meta": {"id": id}});
     w.with_server(|s| s.send(None, None, "realtime:room1", "broadcast", bcast("m-1", 1)));
     w.run_for(S);
-    // The message arrived at 1 s + 10 ms (one link delay) of wall-clock time.
-    let seen_at = 1_700_000_000_000u64 + 1_010;
+    // The message arrived at 1 s + 10 ms (one link delay) of wall-clock time; the replay
+    // starts 5 s before that, for clock skew (the overlap is dropped by meta.id).
+    let seen_at = 1_700_000_000_000u64 + 1_010 - 5_000;
     w.reset();
     w.run_for(2 * S);
     let joins: Vec<_> =

@@ -7,6 +7,7 @@ mod broadcast;
 mod golden;
 mod random;
 mod regressions;
+mod regressions2;
 mod scenarios;
 mod server;
 mod world;

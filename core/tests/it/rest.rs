@@ -287,3 +287,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_interim_1xx_response_does_not_decide_the_status() {
+    for interim in
+        ["HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"]
+    {
+        let mut req = single(RestBody::Json("{}"));
+        let resp = format!("{interim}HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+        let r = respond(&mut req, resp.as_bytes());
+        req.handle_eof();
+        let r = r.or_else(|| req.result().cloned());
+        assert_eq!(r, Some(Ok(())), "{interim:?} then 202 gave {r:?}");
+    }
+}
+
+#[test]
+fn a_202_with_many_headers_is_accepted() {
+    let mut resp = String::from("HTTP/1.1 202 Accepted\r\n");
+    for i in 0..40 {
+        resp.push_str(&format!("x-h{i}: v\r\n"));
+    }
+    resp.push_str("Content-Length: 0\r\n\r\n");
+    let mut req = single(RestBody::Json("{}"));
+    assert_eq!(respond(&mut req, resp.as_bytes()), Some(Ok(())));
+}

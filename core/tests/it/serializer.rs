@@ -121,6 +121,9 @@ fn text_frames_decode_with_raw_payloads() {
         parts(&dt(Vsn::V1, v1).unwrap()),
         msg(None, Some("3"), "realtime:ré", "phx_close", Payload::Json("{}"))
     );
+    // A 1.0.0 frame is an object: an array is refused even where its fields would fit by
+    // position.
+    assert_eq!(dt(Vsn::V1, r#"["t","e",{},null]"#).err(), Some(DecodeError::InvalidJson));
     for bad in [
         "",
         "[]",

@@ -190,9 +190,9 @@ impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let redacted = |set: bool| if set { "<redacted>" } else { "<none>" };
         f.debug_struct("ClientConfig")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &super::redacted_url(&self.endpoint))
             .field("api_key", &redacted(!self.api_key.is_empty()))
-            .field("params", &self.params)
+            .field("params", &RedactedHeaders(&self.params))
             .field("log_level", &self.log_level)
             .field("vsn", &self.vsn)
             .field("headers", &RedactedHeaders(&self.headers))
@@ -220,17 +220,18 @@ impl fmt::Debug for ClientConfig {
     }
 }
 
-/// Header fields for `Debug`, with the values of credential-bearing ones hidden.
+/// Header fields or query parameters for `Debug`, with the values of credential-bearing ones
+/// hidden.
 struct RedactedHeaders<'a>(&'a [(String, String)]);
 
 impl fmt::Debug for RedactedHeaders<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secret = |name: &str| {
-            let n = name.to_ascii_lowercase();
-            n.contains("auth") || n.contains("key") || n.contains("token") || n.contains("cookie")
-        };
         f.debug_list()
-            .entries(self.0.iter().map(|(k, v)| (k, if secret(k) { "<redacted>" } else { v.as_str() })))
+            .entries(
+                self.0
+                    .iter()
+                    .map(|(k, v)| (k, if super::is_secret_name(k) { "<redacted>" } else { v.as_str() })),
+            )
             .finish()
     }
 }

@@ -45,6 +45,8 @@ pub enum PushError {
     RateLimited,
     /// The payload, data or metadata is not valid JSON text.
     InvalidJson,
+    /// A credential (API key or token) with a control character, for a REST request.
+    InvalidHeader,
     /// A binary broadcast on the 1.0.0 serializer, which has no binary frames.
     Unsupported,
     /// The push cannot be framed (a binary frame field over 255 bytes).
@@ -60,6 +62,7 @@ impl fmt::Display for PushError {
             Self::Busy => f.write_str("the outgoing queue is full"),
             Self::RateLimited => f.write_str("the channel's rate limit allows no push now"),
             Self::InvalidJson => f.write_str("the payload is not valid json"),
+            Self::InvalidHeader => f.write_str("an api key or token with a control character"),
             Self::Unsupported => f.write_str("binary broadcasts need the 2.0.0 serializer"),
             Self::Encode(e) => write!(f, "{e}"),
         }

@@ -10,8 +10,8 @@ use crate::phoenix::serializer::Message;
 use crate::ws;
 
 /// A request to the runtime about the transport, from [`poll_transport`](super::Client::poll_transport).
-/// Execute them in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Execute them in order. `Debug` hides the URL's credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub enum TransportCommand {
     /// Open a transport to `url`. A byte transport opens TCP (and TLS for `wss`) to its host and
     /// port, then calls `handle_transport_open`; the client does the WebSocket handshake itself.
@@ -37,6 +37,20 @@ pub enum TransportCommand {
     /// Drop the transport at once, without a close handshake and without flushing: the link is
     /// presumed dead (a missed heartbeat or pong).
     Abort,
+}
+
+impl core::fmt::Debug for TransportCommand {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Open { url, id } => {
+                f.debug_struct("Open").field("url", &super::redacted_url(url)).field("id", id).finish()
+            }
+            Self::Close { code, reason } => {
+                f.debug_struct("Close").field("code", code).field("reason", reason).finish()
+            }
+            Self::Abort => f.write_str("Abort"),
+        }
+    }
 }
 
 /// Names one transport the client asked for.

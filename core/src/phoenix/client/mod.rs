@@ -82,6 +82,11 @@ const MAX_TIMER_PASSES: usize = 4;
 /// `meta.id`s a channel with auto replay remembers, to drop replayed duplicates: well above
 /// the 25 a replay returns.
 const MAX_SEEN_IDS: usize = 256;
+/// Longest `meta.id` remembered (a UUID is 36 bytes); longer ones are not de-duplicated.
+const MAX_META_ID: usize = 64;
+/// An automatic replay starts this much before the last message seen, for clock skew between
+/// client and server; the overlap is dropped by `meta.id`.
+const REPLAY_MARGIN_MS: u64 = 5_000;
 
 /// Where the connection is (finer than the public [`ConnectionState`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,10 +187,11 @@ pub struct Client {
     rate_limit: Option<RateLimit>,
     rest_fallback: bool,
     api_key: Secret,
-    /// Broadcasts sent over REST, for the runtime to carry out (`poll_rest`).
-    rest_out: VecDeque<(ChannelId, PushId, RestRequest)>,
-    /// Those handed out and not yet reported, by push (bounded by the push ids in flight).
-    rest_pending: Vec<(ChannelId, PushId)>,
+    /// Broadcasts sent over REST, for the runtime to carry out (`poll_rest`), with the
+    /// instant they end as timed out if no result comes.
+    rest_out: VecDeque<(ChannelId, PushId, RestRequest, Instant)>,
+    /// Those handed out and not yet reported. With `rest_out`, at most `push_buffer`.
+    rest_pending: Vec<(ChannelId, PushId, Instant)>,
     access_token: Option<Secret>,
     /// The wall clock at an instant, when the runtime gave one: (instant, Unix milliseconds).
     wall_clock: Option<(Instant, u64)>,
@@ -203,6 +209,8 @@ pub struct Client {
     /// Counts `set_access_token` calls, so a join that carried an older token gets the new one
     /// as soon as it succeeds.
     token_gen: u64,
+    /// The token generation the refresh margin already asked about (asked once per token).
+    refresh_asked_gen: Option<u64>,
     max_events: usize,
     max_outgoing: usize,
 
@@ -264,6 +272,7 @@ impl Client {
             ("push buffer", config.push_buffer == 0),
             ("max events", config.max_events == 0),
             ("max outgoing", config.max_outgoing == 0),
+            ("rate limit", config.rate_limit.is_some_and(|r| r.per_second == 0 || r.burst == 0)),
         ] {
             if zero {
                 return Err(ConfigError::Zero(what));
@@ -301,6 +310,7 @@ impl Client {
             token_rejected: false,
             token_refresh_at: None,
             token_gen: 0,
+            refresh_asked_gen: None,
             max_events: config.max_events,
             max_outgoing: config.max_outgoing,
             rng: Rng::from_seed(rng_seed),
@@ -390,7 +400,11 @@ impl Client {
         self.access_token = token.map(Secret::new);
         self.token_gen += 1;
         self.token_rejected = false;
-        self.token_waived = false;
+        // The app's answer is final: held joins go now with what `wire_token` allows (an
+        // expired token is still dropped), and none waits again until the next refusal or
+        // refresh. (Holding again here would ask again, and an app that answers every ask
+        // with the same token would spin.)
+        self.token_waived = true;
         self.token_wait_until = None;
         self.arm_token_refresh();
         self.push_token(now);
@@ -444,6 +458,9 @@ impl Client {
     /// source.
     fn arm_token_refresh(&mut self) {
         self.token_refresh_at = None;
+        if self.refresh_asked_gen == Some(self.token_gen) {
+            return;
+        }
         let (Some(token), Some((at, unix_ms)), true) =
             (&self.access_token, self.wall_clock, self.token_source)
         else {
@@ -452,7 +469,9 @@ impl Client {
         let Some(exp) = token.jwt_exp() else { return };
         let margin = u64::try_from(self.token_refresh_margin.as_millis()).unwrap_or(u64::MAX);
         let due_ms = exp.saturating_mul(1000).saturating_sub(margin);
-        self.token_refresh_at = Some(at + Duration::from_millis(due_ms.saturating_sub(unix_ms)));
+        // Never in the past: a token already inside its margin is asked about at once.
+        let due = at + Duration::from_millis(due_ms.saturating_sub(unix_ms));
+        self.token_refresh_at = Some(if due > self.now { due } else { self.now });
     }
 
     /// Why the next join must wait for a token, if it must.
@@ -630,6 +649,7 @@ impl Client {
     pub fn subscribe(&mut self, now: Instant, id: ChannelId) -> Result<(), ChannelError> {
         self.now = now;
         let ch = self.get_mut(id).ok_or(ChannelError::UnknownChannel)?;
+        ch.rejoin_on_token = false;
         if ch.state == ChannelState::Leaving {
             ch.resubscribe = true;
         } else {
@@ -648,6 +668,7 @@ impl Client {
         let ch = self.get_mut(id).ok_or(ChannelError::UnknownChannel)?;
         ch.resubscribe = false;
         ch.quiet_close = false;
+        ch.rejoin_on_token = false;
         self.apply(id.index, Input::Unsubscribe, None);
         Ok(())
     }
@@ -659,6 +680,7 @@ impl Client {
         ch.handles = ch.handles.saturating_sub(1);
         if ch.handles == 0 {
             ch.resubscribe = false;
+            ch.rejoin_on_token = false;
             self.release(id.index);
         }
         Ok(())
@@ -764,25 +786,36 @@ impl Client {
                 RestRequest::single(&self.url, auth, name, event, private, body, now, self.timeout)
             }
         }
-        .map_err(|_| PushError::InvalidJson)?;
+        .map_err(|e| match e {
+            RestError::InvalidHeader => PushError::InvalidHeader,
+            _ => PushError::InvalidJson,
+        })?;
+        if self.rest_out.len() + self.rest_pending.len() >= self.push_buffer {
+            return Err(PushError::BufferFull);
+        }
         self.last_push += 1;
         let push = PushId(self.last_push);
-        self.rest_out.push_back((id, push, request));
+        // The request's own timeout, and as long again for a runtime that never reports.
+        let deadline = now + self.timeout + self.timeout;
+        self.rest_out.push_back((id, push, request, deadline));
         Ok(push)
     }
 
     /// The next broadcast to send over REST (the opt-in fallback): connect to its host and
     /// port (TLS when it says so), drive it, and report its result with `handle_rest_result`.
+    ///
+    /// A push whose result does not come within twice the push timeout ends `TimedOut`, and a
+    /// late result is ignored.
     pub fn poll_rest(&mut self) -> Option<(PushId, RestRequest)> {
-        let (channel, push, request) = self.rest_out.pop_front()?;
-        self.rest_pending.push((channel, push));
+        let (channel, push, request, deadline) = self.rest_out.pop_front()?;
+        self.rest_pending.push((channel, push, deadline));
         Some((push, request))
     }
 
     /// The result of a REST broadcast from `poll_rest`; it ends the push.
     pub fn handle_rest_result(&mut self, push: PushId, result: &Result<(), RestError>) {
-        let Some(pos) = self.rest_pending.iter().position(|(_, p)| *p == push) else { return };
-        let (channel, push) = self.rest_pending.swap_remove(pos);
+        let Some(pos) = self.rest_pending.iter().position(|(_, p, _)| *p == push) else { return };
+        let (channel, push, _) = self.rest_pending.swap_remove(pos);
         let outcome = match result {
             Ok(()) => PushOutcome::Ok(String::from("{}")),
             Err(RestError::Timeout) => PushOutcome::TimedOut,
@@ -1056,8 +1089,20 @@ impl Client {
         }
         if self.token_refresh_at.is_some_and(|at| now >= at) {
             self.token_refresh_at = None;
+            self.refresh_asked_gen = Some(self.token_gen);
+            self.token_waived = false;
             self.request_token(now, TokenReason::Expiring);
         }
+        let events = &mut self.events;
+        let mut expire = |channel: ChannelId, push: PushId, deadline: Instant| {
+            let due = now >= deadline;
+            if due {
+                events.push_back(Event::Push { channel, push, outcome: PushOutcome::TimedOut });
+            }
+            !due
+        };
+        self.rest_out.retain(|(c, p, _, d)| expire(*c, *p, *d));
+        self.rest_pending.retain(|(c, p, d)| expire(*c, *p, *d));
         for index in 0..self.slots.len() as u32 {
             self.channel_timeouts(now, index);
         }
@@ -1128,6 +1173,7 @@ impl Client {
             }
         };
         add(self.connect_deadline);
+        add(self.rest_out.iter().map(|e| e.3).chain(self.rest_pending.iter().map(|e| e.2)).min());
         add(self.token_wait_until);
         add(self.token_refresh_at);
         match self.conn {
@@ -1405,12 +1451,20 @@ impl Client {
                     } else {
                         let reason = ServerReason::join_error(reason_text(&response));
                         self.last_join_error = Some(reason.text.clone());
+                        if reason.class == ErrorClass::Permission
+                            && wire_token(self.access_token.as_ref(), self.wall_clock, now).is_none()
+                        {
+                            // Refused without a token (none, or an expired one dropped): a
+                            // token set later may well be allowed, so join again then.
+                            ch.rejoin_on_token = true;
+                        }
                         let input = match reason.class.action() {
                             ErrorAction::Rejoin => Input::JoinError,
                             ErrorAction::BackoffLongest => Input::JoinThrottled,
                             // With a token source: ask for a new token; the rejoin waits for it.
                             ErrorAction::RefreshToken if self.token_source => {
                                 self.token_rejected = true;
+                                self.token_waived = false;
                                 self.request_token(now, TokenReason::Rejected);
                                 Input::JoinError
                             }
@@ -1459,6 +1513,7 @@ impl Client {
                     if reason.class == ErrorClass::Token && self.token_source {
                         // The periodic token re-check failed: with a new token, join again.
                         self.token_rejected = true;
+                        self.token_waived = false;
                         self.request_token(now, TokenReason::Rejected);
                         if let Some(ch) = self.slots[index as usize].channel.as_mut() {
                             ch.rejoin_on_token = true;
@@ -1472,7 +1527,12 @@ impl Client {
                     if let Some(wall) = wall_ms(self.wall_clock, now) {
                         ch.last_seen_ms = Some(wall);
                     }
-                    if let Some(id) = m.broadcast().and_then(|b| b.meta).and_then(meta_id) {
+                    if let Some(id) = m
+                        .broadcast()
+                        .and_then(|b| b.meta)
+                        .and_then(meta_id)
+                        .filter(|id| id.len() <= MAX_META_ID)
+                    {
                         if ch.seen_ids.iter().any(|seen| **seen == *id) {
                             // A replay of what was delivered already.
                             return;
@@ -1540,7 +1600,10 @@ impl Client {
                 // A fresh ref and a fresh timeout: the previous attempt's are forgotten.
                 ch.join_ref = Some(r);
                 ch.join_deadline = Some(now + self.timeout);
-                let since = ch.last_seen_ms.filter(|_| ch.config.replays_automatically());
+                let since = ch
+                    .last_seen_ms
+                    .filter(|_| ch.config.replays_automatically())
+                    .map(|ms| ms.saturating_sub(REPLAY_MARGIN_MS));
                 let token = wire_token(self.access_token.as_ref(), self.wall_clock, now);
                 let payload = ch.config.join_payload_since(token, since);
                 let msg = encode_json(vsn, Some(r), r, &ch.topic, "phx_join", &payload);
@@ -1787,14 +1850,35 @@ fn meta_id(meta: &str) -> Option<String> {
     serde_json::from_str::<Meta<'_>>(meta).ok().map(|m| m.id.into_owned())
 }
 
-/// The URL with its `apikey` value hidden, for `Debug`.
-fn redacted_url(url: &str) -> String {
-    let Some(start) = url.find("apikey=").map(|i| i + "apikey=".len()) else { return String::from(url) };
-    let end = url[start..].find('&').map_or(url.len(), |i| start + i);
-    let mut out = String::from(&url[..start]);
-    out.push_str("<redacted>");
-    out.push_str(&url[end..]);
+/// The URL with the value of every credential-like query parameter (`apikey`, anything
+/// naming a key or token) hidden, for `Debug`.
+pub(crate) fn redacted_url(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else { return String::from(url) };
+    let mut out = String::from(base);
+    out.push('?');
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((k, _)) if is_secret_name(k) => {
+                out.push_str(k);
+                out.push_str("=<redacted>");
+            }
+            _ => out.push_str(pair),
+        }
+    }
     out
+}
+
+/// Whether a parameter or header name carries a credential.
+pub(crate) fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.contains("key")
+        || n.contains("token")
+        || n.contains("auth")
+        || n.contains("cookie")
+        || n.contains("secret")
 }
 
 impl core::fmt::Debug for Client {

@@ -18,7 +18,7 @@ pub enum RateLimitPolicy {
 /// closes the channel when exceeded).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit {
-    /// Pushes per second on average (at least 1).
+    /// Pushes per second on average (1 to 1,000,000).
     pub per_second: u32,
     /// Pushes allowed back to back (at least 1).
     pub burst: u32,
@@ -38,8 +38,10 @@ impl Limiter {
         Self { tat: Instant::ZERO }
     }
 
+    /// Time per push, rounded up so the rate is never exceeded (at least 1 µs).
     fn cost(limit: &RateLimit) -> Duration {
-        Duration::from_micros(1_000_000 / u64::from(limit.per_second.max(1)))
+        let per_second = u64::from(limit.per_second.max(1));
+        Duration::from_micros(1_000_000_u64.div_ceil(per_second).max(1))
     }
 
     /// When a push is allowed: `now` if it may go now.
