@@ -111,15 +111,18 @@ fn new_style_api_keys_are_never_sent_as_tokens() {
 #[test]
 fn secrets_never_appear_in_debug_output() {
     let mut config = realtime_core::phoenix::client::ClientConfig::new(
-        "https://p.supabase.co/realtime/v1",
+        "https://p.supabase.co/realtime/v1?apikey=ENDPOINTKEY",
         "sb_secret_APIKEY",
     );
     config.access_token = Some("eyJ.TOKEN.sig".into());
     config.headers.push(("Authorization".into(), "Bearer eyJ.HEADER.sig".into()));
+    config.params.push(("apikey".into(), "PARAMKEY".into()));
     let shown = format!("{config:?}");
-    let client = realtime_core::phoenix::client::Client::new(config, [0; 32]).unwrap();
-    let shown = format!("{shown} {client:?} {client:#?}");
-    for secret in ["APIKEY", "TOKEN", "HEADER"] {
+    let mut client = realtime_core::phoenix::client::Client::new(config, [0; 32]).unwrap();
+    client.connect(realtime_core::Instant::ZERO);
+    let command = client.poll_transport().unwrap();
+    let shown = format!("{shown} {client:?} {client:#?} {command:?}");
+    for secret in ["APIKEY", "TOKEN", "HEADER", "ENDPOINTKEY", "PARAMKEY"] {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
     assert!(shown.contains("X-Client-Info"), "other headers still show");
