@@ -107,8 +107,9 @@ fn push_param(url: &mut String, key: &str, value: &str) {
     push_encoded(url, value);
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn push_encoded(url: &mut String, s: &str) {
+/// Percent-encodes everything but RFC 3986's unreserved characters (query values, path
+/// segments).
+pub(crate) fn push_encoded(url: &mut String, s: &str) {
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             url.push(char::from(b));

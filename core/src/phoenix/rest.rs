@@ -20,7 +20,8 @@ use core::fmt;
 use core::fmt::Write as _;
 use core::time::Duration;
 
-use super::endpoint::CLIENT_INFO;
+use super::endpoint::{CLIENT_INFO, push_encoded};
+use super::serializer::push_str;
 use crate::time::Instant;
 use crate::ws::Url;
 
@@ -215,9 +216,9 @@ impl RestRequest {
             RestBody::Binary(b) => ("application/octet-stream", b),
         };
         let mut path = String::from("/api/broadcast/");
-        push_segment(&mut path, topic);
+        push_encoded(&mut path, topic);
         path.push_str("/events/");
-        push_segment(&mut path, event);
+        push_encoded(&mut path, event);
         if private {
             path.push_str("?private=true");
         }
@@ -240,9 +241,9 @@ impl RestRequest {
                 body.push(',');
             }
             body.push_str("{\"topic\":");
-            push_json_string(&mut body, m.topic);
+            push_str(&mut body, m.topic);
             body.push_str(",\"event\":");
-            push_json_string(&mut body, m.event);
+            push_str(&mut body, m.event);
             body.push_str(",\"payload\":");
             body.push_str(m.payload);
             body.push_str(if m.private { ",\"private\":true}" } else { ",\"private\":false}" });
@@ -562,20 +563,4 @@ fn http_base_path(resource: &str) -> &str {
 
 fn check_json(text: &str) -> Result<(), RestError> {
     serde_json::from_str::<serde::de::IgnoredAny>(text).map(|_| ()).map_err(|_| RestError::InvalidJson)
-}
-
-/// A path segment, percent-encoded but for RFC 3986's unreserved characters.
-fn push_segment(out: &mut String, s: &str) {
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-}
-
-fn push_json_string(out: &mut String, s: &str) {
-    // Invariant: serializing a str cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
 }

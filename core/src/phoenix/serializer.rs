@@ -228,7 +228,7 @@ fn push_opt(out: &mut String, s: Option<&str>) {
 }
 
 /// Appends `s` as a JSON string.
-fn push_str(out: &mut String, s: &str) {
+pub(crate) fn push_str(out: &mut String, s: &str) {
     out.push('"');
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {

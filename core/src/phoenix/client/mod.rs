@@ -433,8 +433,7 @@ impl Client {
             return;
         }
         let mut payload = String::from("{\"access_token\":");
-        // Invariant: serializing a str cannot fail.
-        payload.push_str(&serde_json::to_string(token).unwrap_or_default());
+        serializer::push_str(&mut payload, token);
         payload.push('}');
         let Some(ch) =
             self.slots[index as usize].channel.as_mut().filter(|c| c.state == ChannelState::Joined)
@@ -720,8 +719,7 @@ impl Client {
             BroadcastData::Json(payload) if !binary_frames => {
                 let mut p = String::with_capacity(payload.len() + event.len() + 48);
                 p.push_str("{\"type\":\"broadcast\",\"event\":");
-                // Invariant: serializing a str cannot fail.
-                p.push_str(&serde_json::to_string(event).unwrap_or_default());
+                serializer::push_str(&mut p, event);
                 p.push_str(",\"payload\":");
                 p.push_str(&payload);
                 p.push('}');
