@@ -257,8 +257,8 @@ fn messages_from_a_stale_join_are_dropped_and_current_ones_delivered() {
     let current = frames_with_event(&w, "phx_join")[0].1.msg_ref.clone().unwrap();
     let from = w.events.len();
     w.with_server(|s| {
-        s.send(Some("999"), None, "realtime:room1", "presence_state", json!({}));
-        s.send(Some(&current), None, "realtime:room1", "presence_state", json!({"a":1}));
+        s.send(Some("999"), None, "realtime:room1", "system", json!({}));
+        s.send(Some(&current), None, "realtime:room1", "system", json!({"a":1}));
         s.send(
             None,
             None,
@@ -279,7 +279,7 @@ fn messages_from_a_stale_join_are_dropped_and_current_ones_delivered() {
         .collect();
     assert_eq!(msgs.len(), 2, "{msgs:?}");
     assert_eq!(msgs[0].0, ch);
-    assert_eq!(msgs[0].1.event(), "presence_state");
+    assert_eq!(msgs[0].1.event(), "system");
     assert_eq!(msgs[0].1.payload(), Payload::Json(r#"{"a":1}"#));
     // Numbers stay exact: the payload is the raw text.
     let Payload::Json(raw) = msgs[1].1.payload() else { panic!() };
@@ -806,4 +806,77 @@ fn a_system_error_is_reported_with_its_class_before_the_close() {
     });
     w.run_for(S);
     assert!(statuses(&w, from).is_empty());
+}
+
+#[test]
+fn presence_is_applied_and_what_the_app_tracks_is_tracked_again_after_a_rejoin() {
+    use realtime_core::phoenix::presence::PresenceEvent;
+    let (mut w, ch) = World::joined(World::config());
+    w.client.track(w.now, ch, r#"{"user":"ana"}"#).unwrap();
+    w.run_for(S);
+    let tracks = |w: &World| {
+        w.frames
+            .iter()
+            .filter(|(_, f)| f.event == "presence")
+            .map(|(c, f)| (*c, f.payload.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tracks(&w), [(1, json!({"type": "presence", "event": "track", "payload": {"user": "ana"}}))]);
+    let jr = frames_with_event(&w, "phx_join")[0].1.msg_ref.clone().unwrap();
+    let from = w.events.len();
+    w.with_server(|s| {
+        s.send(
+            Some(&jr),
+            None,
+            "realtime:room1",
+            "presence_state",
+            json!({"ana": {"metas": [{"phx_ref": "r1", "user": "ana"}]}}),
+        );
+        s.send(
+            Some("999"),
+            None,
+            "realtime:room1",
+            "presence_diff",
+            json!({"joins": {"old": {"metas": [{"phx_ref": "x"}]}}}),
+        );
+        s.send(
+            Some(&jr),
+            None,
+            "realtime:room1",
+            "presence_diff",
+            json!({"joins": {"bo": {"metas": [{"phx_ref": "r2"}]}}, "leaves": {}}),
+        );
+        s.send(Some(&jr), None, "realtime:room1", "presence_diff", json!({"joins": 5}));
+    });
+    w.run_for(S);
+    let presence: Vec<_> = w.events[from..]
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Presence { event: PresenceEvent::Join { key, .. }, .. } => Some(key.clone()),
+            Event::PresenceError { .. } => Some("error".into()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        presence,
+        ["ana", "bo", "error"],
+        "the stale diff is dropped; a malformed one is a typed error"
+    );
+    assert_eq!(w.client.presence(ch).unwrap().list().len(), 2);
+    // A reconnect: the server forgot the presence, the client tracks it again once joined.
+    w.reset();
+    w.run_for(2 * S);
+    let t = tracks(&w);
+    assert_eq!(t.len(), 2);
+    assert_eq!(t[1].0, 2, "on the new connection");
+    assert_eq!(t[1].1["payload"], json!({"user": "ana"}));
+    // Untrack: no more re-tracks.
+    w.client.untrack(w.now, ch).unwrap();
+    w.run_for(S);
+    w.reset();
+    w.run_for(2 * S);
+    let t = tracks(&w);
+    assert_eq!(t.last().unwrap().1, json!({"type": "presence", "event": "untrack"}));
+    assert_eq!(t.iter().filter(|(_, p)| p["event"] == "track").count(), 2);
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
 }

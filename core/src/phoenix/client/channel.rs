@@ -9,6 +9,7 @@ use super::event::PushId;
 use super::rate::Limiter;
 use crate::Instant;
 use crate::phoenix::channel_config::ChannelConfig;
+use crate::phoenix::presence::PresenceState;
 use crate::phoenix::serializer::BroadcastData;
 
 /// Identifies a channel of one client. Stale ids (of a removed channel) are refused, never
@@ -233,6 +234,11 @@ pub(super) struct Channel {
     pub(super) seen_ids: VecDeque<Box<str>>,
     /// The token generation the current join carried: a newer one is pushed once joined.
     pub(super) join_token_gen: u64,
+    /// Presence: the state, the payload the app tracks (raw JSON), and the join it was last
+    /// sent on (re-tracked after every other successful join).
+    pub(super) presence: PresenceState,
+    pub(super) tracked: Option<String>,
+    pub(super) tracked_on: Option<u64>,
 }
 
 impl Channel {
@@ -258,6 +264,9 @@ impl Channel {
             last_seen_ms: None,
             seen_ids: VecDeque::new(),
             join_token_gen: 0,
+            presence: PresenceState::new(),
+            tracked: None,
+            tracked_on: None,
         }
     }
 

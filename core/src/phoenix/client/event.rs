@@ -5,6 +5,7 @@ use core::time::Duration;
 
 use super::channel::ChannelId;
 use crate::phoenix::ending::StopReason;
+use crate::phoenix::presence::{PresenceError, PresenceEvent};
 use crate::phoenix::reason::{ErrorClass, ServerReason, classify_close, classify_upgrade_status};
 use crate::phoenix::serializer::Message;
 use crate::ws;
@@ -295,6 +296,21 @@ pub enum Event {
     },
     /// A frame from the server could not be decoded; it was skipped.
     Undecodable(crate::phoenix::serializer::DecodeError),
+    /// The channel's presence changed (a `presence_state` or `presence_diff` applied).
+    Presence {
+        /// The channel.
+        channel: ChannelId,
+        /// What changed; `Sync` ends each state or diff.
+        event: PresenceEvent,
+    },
+    /// A presence message could not be used (a malformed payload, or too many diffs waiting
+    /// for the state); it was skipped.
+    PresenceError {
+        /// The channel.
+        channel: ChannelId,
+        /// Why.
+        error: PresenceError,
+    },
     /// With a token source configured: call `set_access_token` (joins wait for it, up to the
     /// configured time).
     TokenNeeded {

@@ -911,6 +911,63 @@ impl Client {
         Ok(push)
     }
 
+    /// Tracks this client's presence on a channel with `payload` (a raw JSON object), and
+    /// keeps it: it is tracked again after every rejoin, until `untrack`. Sent at once when
+    /// joined, else once joined.
+    pub fn track(&mut self, now: Instant, id: ChannelId, payload: &str) -> Result<(), PushError> {
+        self.now = now;
+        if !payload.trim_start().starts_with('{') || serde_json::from_str::<&RawValue>(payload).is_err() {
+            return Err(PushError::InvalidJson);
+        }
+        let ch = self.get_mut(id).ok_or(PushError::UnknownChannel)?;
+        if matches!(ch.state, ChannelState::Closed | ChannelState::Leaving) {
+            return Err(PushError::NotJoined);
+        }
+        ch.tracked = Some(String::from(payload));
+        ch.tracked_on = None;
+        if ch.state == ChannelState::Joined && self.conn == Conn::Open {
+            self.send_track(id.index);
+        }
+        Ok(())
+    }
+
+    /// Stops tracking this client's presence on a channel.
+    pub fn untrack(&mut self, now: Instant, id: ChannelId) -> Result<(), PushError> {
+        self.now = now;
+        let ch = self.get_mut(id).ok_or(PushError::UnknownChannel)?;
+        let was = ch.tracked.take().is_some();
+        ch.tracked_on = None;
+        if was && ch.state == ChannelState::Joined && self.conn == Conn::Open {
+            let ch = self.slots[id.index as usize].channel.as_ref().ok_or(PushError::UnknownChannel)?;
+            self.last_ref += 1;
+            let payload = r#"{"type":"presence","event":"untrack"}"#;
+            let msg = encode_json(self.vsn, ch.join_ref, self.last_ref, &ch.topic, "presence", payload);
+            self.link.send(msg);
+        }
+        Ok(())
+    }
+
+    /// A channel's presence state.
+    pub fn presence(&self, id: ChannelId) -> Option<&crate::phoenix::presence::PresenceState> {
+        self.get(id).map(|c| &c.presence)
+    }
+
+    /// Sends the tracked payload on a joined channel (the reply is not awaited: a failure
+    /// shows as the server's `system` error).
+    fn send_track(&mut self, index: u32) {
+        let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+        let Some(tracked) = ch.tracked.as_deref() else { return };
+        let mut payload = String::with_capacity(tracked.len() + 40);
+        payload.push_str(r#"{"type":"presence","event":"track","payload":"#);
+        payload.push_str(tracked);
+        payload.push('}');
+        self.last_ref += 1;
+        let msg = encode_json(self.vsn, ch.join_ref, self.last_ref, &ch.topic, "presence", &payload);
+        if self.link.send(msg) {
+            ch.tracked_on = ch.join_ref;
+        }
+    }
+
     // ---------------------------------------------------------------- transport inputs
 
     /// The transport the client asked for is up: a byte transport's TCP (and TLS) connection,
@@ -1482,6 +1539,26 @@ impl Client {
                     }
                 }
             }
+            b"presence_state" | b"presence_diff" => {
+                let stale =
+                    m.join_ref().is_some_and(|r| parse_ref(r).is_none() || parse_ref(r) != ch.join_ref);
+                let (Some(join), false, Payload::Json(payload)) = (ch.join_ref, stale, m.payload()) else {
+                    return;
+                };
+                let join = Decimal::new(join);
+                let result = if event == b"presence_state" {
+                    ch.presence.handle_state(join.as_str(), payload)
+                } else {
+                    ch.presence.handle_diff(join.as_str(), payload)
+                };
+                match result {
+                    Ok(events) => {
+                        self.events
+                            .extend(events.into_iter().map(|event| Event::Presence { channel: id, event }));
+                    }
+                    Err(error) => self.events.push_back(Event::PresenceError { channel: id, error }),
+                }
+            }
             b"phx_close" | b"phx_error" => {
                 // v2 frames name the join in `join_ref`; v1 frames only in `ref` (the server
                 // sets it to the join ref), so the lifecycle filter reads either.
@@ -1633,9 +1710,15 @@ impl Client {
                 ch.rejoin_at = self.rejoin.delay(ch.rejoin_attempts, &mut self.rng).map(|_| now + longest);
             }
             Action::Flush => {
+                // What the app tracks is tracked again on every new join: the server's
+                // presence died with the old channel process (spec C.2).
+                let retrack = ch.tracked.is_some() && ch.tracked_on != ch.join_ref;
                 // A token set while the join was in flight goes to the server now.
                 if ch.join_token_gen != self.token_gen {
                     self.push_token_to(now, index);
+                }
+                if retrack {
+                    self.send_track(index);
                 }
                 self.flush(index);
             }
