@@ -880,3 +880,37 @@ fn presence_is_applied_and_what_the_app_tracks_is_tracked_again_after_a_rejoin()
     assert_eq!(t.iter().filter(|(_, p)| p["event"] == "track").count(), 2);
     assert!(w.violations.is_empty(), "{:?}", w.violations);
 }
+
+#[test]
+fn presence_calls_stay_within_the_servers_budget_and_coalesce() {
+    let (mut w, ch) = World::joined(World::config());
+    let presence = |w: &World| {
+        w.frames
+            .iter()
+            .filter(|(_, f)| f.event == "presence")
+            .map(|(_, f)| f.payload.clone())
+            .collect::<Vec<_>>()
+    };
+    for i in 0..8 {
+        w.client.track(w.now, ch, &format!(r#"{{"n":{i}}}"#)).unwrap();
+    }
+    w.run_for(29 * S);
+    assert_eq!(presence(&w).len(), 5, "the budget: 5 calls per 30 s");
+    w.run_for(2 * S);
+    let calls: Vec<_> = presence(&w).iter().map(|p| p["payload"]["n"].clone()).collect();
+    assert_eq!(
+        calls,
+        [json!(0), json!(1), json!(2), json!(3), json!(4), json!(7)],
+        "then the latest payload, once"
+    );
+    // An untrack in a full window waits too, and goes once.
+    for i in 0..4 {
+        w.client.track(w.now, ch, &format!(r#"{{"m":{i}}}"#)).unwrap();
+    }
+    w.client.untrack(w.now, ch).unwrap();
+    w.run_for(60 * S);
+    let events: Vec<_> = presence(&w).iter().map(|p| p["event"].clone()).collect();
+    assert_eq!(events.iter().filter(|e| **e == json!("untrack")).count(), 1);
+    assert_eq!(events.last(), Some(&json!("untrack")));
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}

@@ -239,6 +239,11 @@ pub(super) struct Channel {
     pub(super) presence: PresenceState,
     pub(super) tracked: Option<String>,
     pub(super) tracked_on: Option<u64>,
+    /// The server knows a presence the app untracked: an `untrack` is owed.
+    pub(super) untrack_owed: bool,
+    /// Presence calls of the current join in the budget window, and when the next may go.
+    pub(super) presence_calls: VecDeque<Instant>,
+    pub(super) presence_wait: Option<Instant>,
 }
 
 impl Channel {
@@ -267,13 +272,16 @@ impl Channel {
             presence: PresenceState::new(),
             tracked: None,
             tracked_on: None,
+            untrack_owed: false,
+            presence_calls: VecDeque::new(),
+            presence_wait: None,
         }
     }
 
     /// The channel's earliest deadline.
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         let pushes = self.waiting.iter().map(|w| w.deadline).chain(self.in_flight.iter().map(|p| p.deadline));
-        [self.join_deadline, self.rejoin_at, self.leave.map(|(_, at)| at), self.rate_wait]
+        [self.join_deadline, self.rejoin_at, self.leave.map(|(_, at)| at), self.rate_wait, self.presence_wait]
             .into_iter()
             .flatten()
             .chain(pushes)

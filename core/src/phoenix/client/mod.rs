@@ -79,6 +79,10 @@ const WS_EVENT_BATCH: usize = 16;
 /// Passes of `handle_timeout` over the timers; each pass can only arm timers that are due
 /// because of a zero delay, and those settle in one more pass.
 const MAX_TIMER_PASSES: usize = 4;
+/// The server's presence budget per channel process: this many calls per window, or the
+/// channel is closed ("Client presence rate limit exceeded", spec C.2).
+const PRESENCE_CALLS: usize = 5;
+const PRESENCE_WINDOW: Duration = Duration::from_secs(30);
 /// `meta.id`s a channel with auto replay remembers, to drop replayed duplicates: well above
 /// the 25 a replay returns.
 const MAX_SEEN_IDS: usize = 256;
@@ -913,7 +917,9 @@ impl Client {
 
     /// Tracks this client's presence on a channel with `payload` (a raw JSON object), and
     /// keeps it: it is tracked again after every rejoin, until `untrack`. Sent at once when
-    /// joined, else once joined.
+    /// joined (else once joined), within the server's budget of 5 presence calls per 30 s per
+    /// channel, which closes the channel when exceeded: calls over it are coalesced, and the
+    /// latest payload goes out when the budget allows.
     pub fn track(&mut self, now: Instant, id: ChannelId, payload: &str) -> Result<(), PushError> {
         self.now = now;
         if !payload.trim_start().starts_with('{') || serde_json::from_str::<&RawValue>(payload).is_err() {
@@ -925,25 +931,21 @@ impl Client {
         }
         ch.tracked = Some(String::from(payload));
         ch.tracked_on = None;
-        if ch.state == ChannelState::Joined && self.conn == Conn::Open {
-            self.send_track(id.index);
-        }
+        ch.untrack_owed = false;
+        self.sync_presence(id.index);
         Ok(())
     }
 
-    /// Stops tracking this client's presence on a channel.
+    /// Stops tracking this client's presence on a channel (within the same budget).
     pub fn untrack(&mut self, now: Instant, id: ChannelId) -> Result<(), PushError> {
         self.now = now;
         let ch = self.get_mut(id).ok_or(PushError::UnknownChannel)?;
-        let was = ch.tracked.take().is_some();
-        ch.tracked_on = None;
-        if was && ch.state == ChannelState::Joined && self.conn == Conn::Open {
-            let ch = self.slots[id.index as usize].channel.as_ref().ok_or(PushError::UnknownChannel)?;
-            self.last_ref += 1;
-            let payload = r#"{"type":"presence","event":"untrack"}"#;
-            let msg = encode_json(self.vsn, ch.join_ref, self.last_ref, &ch.topic, "presence", payload);
-            self.link.send(msg);
+        if ch.tracked.take().is_some() || ch.tracked_on.is_some() {
+            // The server may know it (sent, or about to be): say so.
+            ch.untrack_owed = true;
         }
+        ch.tracked_on = None;
+        self.sync_presence(id.index);
         Ok(())
     }
 
@@ -952,19 +954,48 @@ impl Client {
         self.get(id).map(|c| &c.presence)
     }
 
-    /// Sends the tracked payload on a joined channel (the reply is not awaited: a failure
-    /// shows as the server's `system` error).
-    fn send_track(&mut self, index: u32) {
+    /// Brings the server's view of this client's presence to what the app wants (a track of
+    /// the latest payload, or an untrack), if the channel is joined and the budget allows; else
+    /// arms the budget timer. Replies are not awaited: a failure shows as the server's
+    /// `system` error.
+    fn sync_presence(&mut self, index: u32) {
+        let now = self.now;
+        if self.conn != Conn::Open {
+            return;
+        }
         let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
-        let Some(tracked) = ch.tracked.as_deref() else { return };
-        let mut payload = String::with_capacity(tracked.len() + 40);
-        payload.push_str(r#"{"type":"presence","event":"track","payload":"#);
-        payload.push_str(tracked);
-        payload.push('}');
+        if ch.state != ChannelState::Joined {
+            return;
+        }
+        let payload = match (&ch.tracked, ch.untrack_owed) {
+            (Some(tracked), _) if ch.tracked_on != ch.join_ref => {
+                let mut p = String::with_capacity(tracked.len() + 48);
+                p.push_str(r#"{"type":"presence","event":"track","payload":"#);
+                p.push_str(tracked);
+                p.push('}');
+                p
+            }
+            (None, true) => String::from(r#"{"type":"presence","event":"untrack"}"#),
+            _ => return,
+        };
+        while ch.presence_calls.front().is_some_and(|&t| t + PRESENCE_WINDOW <= now) {
+            ch.presence_calls.pop_front();
+        }
+        if ch.presence_calls.len() >= PRESENCE_CALLS {
+            // Coalesced: whatever the app wants by then goes out when the oldest call leaves
+            // the window.
+            ch.presence_wait = ch.presence_calls.front().map(|&t| t + PRESENCE_WINDOW);
+            return;
+        }
         self.last_ref += 1;
         let msg = encode_json(self.vsn, ch.join_ref, self.last_ref, &ch.topic, "presence", &payload);
         if self.link.send(msg) {
-            ch.tracked_on = ch.join_ref;
+            ch.presence_calls.push_back(now);
+            if ch.tracked.is_some() {
+                ch.tracked_on = ch.join_ref;
+            } else {
+                ch.untrack_owed = false;
+            }
         }
     }
 
@@ -1710,15 +1741,18 @@ impl Client {
                 ch.rejoin_at = self.rejoin.delay(ch.rejoin_attempts, &mut self.rng).map(|_| now + longest);
             }
             Action::Flush => {
-                // What the app tracks is tracked again on every new join: the server's
-                // presence died with the old channel process (spec C.2).
+                // A new join is a new channel process on the server: no presence there, and a
+                // fresh call budget. What the app tracks is tracked again (spec C.2).
+                ch.presence_calls.clear();
+                ch.presence_wait = None;
+                ch.untrack_owed = false;
                 let retrack = ch.tracked.is_some() && ch.tracked_on != ch.join_ref;
                 // A token set while the join was in flight goes to the server now.
                 if ch.join_token_gen != self.token_gen {
                     self.push_token_to(now, index);
                 }
                 if retrack {
-                    self.send_track(index);
+                    self.sync_presence(index);
                 }
                 self.flush(index);
             }
@@ -1831,6 +1865,11 @@ impl Client {
         if ch.rate_wait.is_some_and(|at| now >= at) {
             ch.rate_wait = None;
             self.flush(index);
+        }
+        let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+        if ch.presence_wait.is_some_and(|at| now >= at) {
+            ch.presence_wait = None;
+            self.sync_presence(index);
         }
         let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
         if ch.leave.is_some_and(|(_, at)| now >= at) {
