@@ -49,7 +49,7 @@ fn run(seed: u64, cov: &mut Coverage) {
         let pick = |rng: &mut Rng, ids: &[ChannelId]| {
             (!ids.is_empty()).then(|| ids[rng.below(ids.len() as u32) as usize])
         };
-        match rng.below(20) {
+        match rng.below(22) {
             0 => w.client.connect(w.now),
             1 => w.client.disconnect(w.now),
             2 => w.client.resume(w.now),
@@ -125,6 +125,16 @@ fn run(seed: u64, cov: &mut Coverage) {
                 w.behaviour.push_replies = rng.below(4) != 0;
                 let b = w.behaviour;
                 w.with_server(|s| s.behaviour = b);
+            }
+            20 => {
+                if let Some(id) = pick(&mut rng, &ids) {
+                    let _ = w.client.track(w.now, id, &format!(r#"{{"n":{}}}"#, rng.below(100)));
+                }
+            }
+            21 => {
+                if let Some(id) = pick(&mut rng, &ids) {
+                    let _ = w.client.untrack(w.now, id);
+                }
             }
             _ => w.refuse_tcp = rng.below(3) == 0,
         }
