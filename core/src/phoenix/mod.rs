@@ -7,6 +7,7 @@
 //! - [`ending`]: what the socket does when a connection ends (design.md's table).
 //! - [`heartbeat`]: the heartbeat sub-machine (interval, reply deadline, latency).
 //! - [`message`]: a server message, decoded in place (it owns its frame and points into it).
+//! - [`postgres`]: Postgres Changes: the typed binding filter.
 //! - [`presence`]: presence state (`presence_state` / `presence_diff`, pending diffs).
 //! - [`reason`]: what the server's refusals mean (a class and an action per reason).
 //! - [`rest`]: the REST broadcast endpoints as sans-IO requests.
@@ -22,6 +23,7 @@ pub mod ending;
 pub mod endpoint;
 pub mod heartbeat;
 pub mod message;
+pub mod postgres;
 pub mod presence;
 pub mod reason;
 pub mod rest;
