@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! Filter::eq("room_id", "1").and(Filter::gt("id", "0"))   ->  room_id=eq.1,id=gt.0
-//! Filter::in_("status", ["a", "b,c"]).not()               ->  status=not.in.(a,"b,c")
+//! !Filter::in_("status", ["a", "b,c"])                     ->  status=not.in.(a,"b,c")
 //! ```
 
 use alloc::string::String;
@@ -189,18 +189,22 @@ impl Filter {
         Self::one(column, Op::Is, String::from(v))
     }
 
-    /// Negates every condition (`not.` before the operator). Negating a filter of several
-    /// conditions negates each: `not (a and b)` has no form in this grammar.
-    pub fn not(mut self) -> Self {
-        for c in &mut self.conditions {
-            c.negated = !c.negated;
-        }
-        self
-    }
-
     /// Both filters (conditions joined by commas, which the server ANDs).
     pub fn and(mut self, other: Self) -> Self {
         self.conditions.extend(other.conditions);
+        self
+    }
+}
+
+/// `!filter` negates every condition (`not.` before the operator). Negating a filter of
+/// several conditions negates each: `not (a and b)` has no form in this grammar.
+impl core::ops::Not for Filter {
+    type Output = Self;
+
+    fn not(mut self) -> Self {
+        for c in &mut self.conditions {
+            c.negated = !c.negated;
+        }
         self
     }
 }
@@ -227,7 +231,8 @@ mod tests {
     fn the_grammar_of_the_spec() {
         assert_eq!(Filter::eq("room_id", "1").to_string(), "room_id=eq.1");
         assert_eq!(Filter::gt("id", "0").and(Filter::lt("id", "100")).to_string(), "id=gt.0,id=lt.100");
-        assert_eq!(Filter::in_("status", ["a", "b"]).not().to_string(), "status=not.in.(a,b)");
+        assert_eq!((!Filter::in_("status", ["a", "b"])).to_string(), "status=not.in.(a,b)");
+        assert_eq!((!!Filter::eq("a", "1")).to_string(), "a=eq.1");
         assert_eq!(Filter::is("deleted_at", IsValue::Null).to_string(), "deleted_at=is.null");
         let ops = [
             (Op::Neq, "neq"),
