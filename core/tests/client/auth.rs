@@ -2,25 +2,14 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use realtime_core::phoenix::channel_config::ChannelConfig;
 use realtime_core::phoenix::client::{ChannelState, Event, TokenReason};
 use serde_json::{Value, json};
 
 use crate::server::JoinMode;
-use crate::world::World;
+use crate::world::{World, jwt};
 
 const S: Duration = Duration::from_secs(1);
-
-fn jwt(exp: u64) -> String {
-    let enc = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
-    format!(
-        "{}.{}.signature",
-        enc(json!({"alg": "HS256"})),
-        enc(json!({"role": "authenticated", "exp": exp}))
-    )
-}
 
 fn join_tokens(w: &World) -> Vec<Option<String>> {
     w.frames
@@ -234,17 +223,7 @@ fn the_periodic_token_recheck_closing_a_channel_is_answered_with_a_new_token() {
     config.access_token = Some(jwt(4_000_000_000));
     let (mut w, ch) = World::joined(config);
     let jr = w.frames.iter().find(|(_, f)| f.event == "phx_join").unwrap().1.msg_ref.clone().unwrap();
-    w.with_server(|s| {
-        s.send(
-            Some(&jr),
-            None,
-            "realtime:room1",
-            "system",
-            json!({"extension":"system","status":"error","message":"Token has expired 1 seconds ago"}),
-        );
-        s.send(Some(&jr), Some(&jr), "realtime:room1", "phx_close", json!({}));
-        s.joined.clear();
-    });
+    w.with_server(|s| s.token_recheck_fails("realtime:room1", &jr));
     w.run_for(S);
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Closed));
     assert_eq!(token_events(&w).last().map(|e| e.1), Some(TokenReason::Rejected));

@@ -3,24 +3,16 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use realtime_core::phoenix::channel_config::ChannelConfig;
 use realtime_core::phoenix::client::{
     ChannelState, Event, PushOutcome, RateLimit, RateLimitPolicy, TokenReason,
 };
 use realtime_core::phoenix::serializer::BroadcastData;
-use serde_json::{Value, json};
 
 use crate::server::JoinMode;
-use crate::world::World;
+use crate::world::{World, jwt};
 
 const S: Duration = Duration::from_secs(1);
-
-fn jwt(exp: u64) -> String {
-    let enc = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
-    format!("{}.{}.signature", enc(json!({"alg": "HS256"})), enc(json!({"exp": exp})))
-}
 
 fn joins(w: &World) -> usize {
     w.frames.iter().filter(|(_, f)| f.event == "phx_join").count()
@@ -76,17 +68,7 @@ fn rejoin_on_token_resubscribes_a_channel_the_app_unsubscribed() {
     config.access_token = Some(jwt(4_000_000_000));
     let (mut w, ch) = World::joined(config);
     let jr = w.frames.iter().find(|(_, f)| f.event == "phx_join").unwrap().1.msg_ref.clone().unwrap();
-    w.with_server(|s| {
-        s.send(
-            Some(&jr),
-            None,
-            "realtime:room1",
-            "system",
-            json!({"extension":"system","status":"error","message":"Token has expired 1 seconds ago"}),
-        );
-        s.send(Some(&jr), Some(&jr), "realtime:room1", "phx_close", json!({}));
-        s.joined.clear();
-    });
+    w.with_server(|s| s.token_recheck_fails("realtime:room1", &jr));
     w.run_for(S);
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Closed));
     // The app gives up on this channel.

@@ -302,6 +302,16 @@ impl Server {
         }
     }
 
+    /// The server's periodic token re-check failing on the join `join_ref` of `topic`: a
+    /// `system` error, then `phx_close`, and the channel gone.
+    pub(crate) fn token_recheck_fails(&mut self, topic: &str, join_ref: &str) {
+        let error =
+            json!({"extension": "system", "status": "error", "message": "Token has expired 1 seconds ago"});
+        self.send(Some(join_ref), None, topic, "system", error);
+        self.send(Some(join_ref), Some(join_ref), topic, "phx_close", json!({}));
+        self.joined.remove(topic);
+    }
+
     /// Sends a close frame.
     pub(crate) fn close(&mut self, code: u16, reason: &str) {
         let mut p = code.to_be_bytes().to_vec();

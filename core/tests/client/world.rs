@@ -324,3 +324,15 @@ impl World {
         self.events[from..].iter().map(|(_, e)| e).collect()
     }
 }
+
+/// An unsigned JWT with `exp` (seconds), as the client reads it (the signature is the server's
+/// business).
+pub(crate) fn jwt(exp: u64) -> String {
+    use base64::Engine as _;
+    let enc = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.signature",
+        enc(serde_json::json!({"alg": "HS256"})),
+        enc(serde_json::json!({"role": "authenticated", "exp": exp}))
+    )
+}
