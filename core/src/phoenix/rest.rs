@@ -398,34 +398,37 @@ impl RestRequest {
 
     /// Parses the head once complete; returns the bytes after it.
     fn parse_head(&mut self) -> Result<Option<Vec<u8>>, RestError> {
-        let mut headers = alloc::vec![httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut resp = httparse::Response::new(&mut headers);
-        let head_len = match resp.parse(&self.buf) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(httparse::Error::TooManyHeaders) => return Err(RestError::ResponseTooLarge),
-            Err(_) => return Err(RestError::MalformedResponse),
-        };
-        let status = resp.code.unwrap_or(0);
-        if (100..200).contains(&status) {
-            // An interim response (100 Continue, 103 Early Hints): the final one follows.
-            let rest = self.buf.split_off(head_len);
-            self.buf = rest;
-            return self.parse_head();
-        }
-        let mut framing = Framing::UntilClose;
-        for h in resp.headers.iter() {
-            let value = h.value.trim_ascii();
-            if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                let last = value.rsplit(|&b| b == b',').next().map_or(value, <[u8]>::trim_ascii);
-                if last.eq_ignore_ascii_case(b"chunked") {
-                    framing = Framing::Chunked;
-                }
-            } else if h.name.eq_ignore_ascii_case("content-length") && framing != Framing::Chunked {
-                let n = core::str::from_utf8(value).ok().and_then(|v| v.parse::<u64>().ok());
-                framing = Framing::Length(n.ok_or(RestError::MalformedResponse)?);
+        // A loop, not recursion: interim responses (100 Continue, 103 Early Hints) are skipped
+        // one after another, however many the (capped) head buffer holds.
+        let (head_len, status, framing) = loop {
+            let mut headers = alloc::vec![httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut resp = httparse::Response::new(&mut headers);
+            let head_len = match resp.parse(&self.buf) {
+                Ok(httparse::Status::Complete(n)) => n,
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(httparse::Error::TooManyHeaders) => return Err(RestError::ResponseTooLarge),
+                Err(_) => return Err(RestError::MalformedResponse),
+            };
+            let status = resp.code.unwrap_or(0);
+            if (100..200).contains(&status) {
+                self.buf.drain(..head_len);
+                continue;
             }
-        }
+            let mut framing = Framing::UntilClose;
+            for h in resp.headers.iter() {
+                let value = h.value.trim_ascii();
+                if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                    let last = value.rsplit(|&b| b == b',').next().map_or(value, <[u8]>::trim_ascii);
+                    if last.eq_ignore_ascii_case(b"chunked") {
+                        framing = Framing::Chunked;
+                    }
+                } else if h.name.eq_ignore_ascii_case("content-length") && framing != Framing::Chunked {
+                    let n = core::str::from_utf8(value).ok().and_then(|v| v.parse::<u64>().ok());
+                    framing = Framing::Length(n.ok_or(RestError::MalformedResponse)?);
+                }
+            }
+            break (head_len, status, framing);
+        };
         let rest = self.buf.split_off(head_len);
         self.buf.clear();
         if (200..300).contains(&status) {

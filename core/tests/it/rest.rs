@@ -312,3 +312,11 @@ fn a_202_with_many_headers_is_accepted() {
     let mut req = single(RestBody::Json("{}"));
     assert_eq!(respond(&mut req, resp.as_bytes()), Some(Ok(())));
 }
+
+#[test]
+fn many_interim_responses_are_skipped_in_a_loop() {
+    let mut resp = "HTTP/1.1 100 Continue\r\n\r\n".repeat(300);
+    resp.push_str("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+    let mut req = single(RestBody::Json("{}"));
+    assert_eq!(respond(&mut req, resp.as_bytes()), Some(Ok(())));
+}
