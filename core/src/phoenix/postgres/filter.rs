@@ -1,6 +1,5 @@
-//! Postgres Changes, part one: the typed filter of a binding (spec C.3's grammar), so a filter
-//! is built from values rather than written as a string with hand-made quoting. (Bindings,
-//! id matching and the column converter come with the rest of issue 5.)
+//! The typed filter of a binding (spec C.3's grammar), so a filter is built from values
+//! rather than written as a string with hand-made quoting.
 //!
 //! ```text
 //! Filter::eq("room_id", "1").and(Filter::gt("id", "0"))   ->  room_id=eq.1,id=gt.0

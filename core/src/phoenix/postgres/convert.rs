@@ -1,0 +1,1 @@
+//! The lossless column converter (filled in by the converter work).
