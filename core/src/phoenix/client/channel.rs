@@ -247,7 +247,7 @@ pub(super) struct Channel {
 }
 
 impl Channel {
-    pub(super) fn new(topic: String, config: ChannelConfig) -> Self {
+    pub(super) fn new(topic: String, config: ChannelConfig, max_presence_entries: usize) -> Self {
         Self {
             topic,
             config,
@@ -269,7 +269,7 @@ impl Channel {
             last_seen_ms: None,
             seen_ids: VecDeque::new(),
             join_token_gen: 0,
-            presence: PresenceState::new(),
+            presence: PresenceState::with_limit(max_presence_entries),
             tracked: None,
             tracked_on: None,
             untrack_owed: false,

@@ -10,6 +10,7 @@ use super::rate::RateLimit;
 use crate::phoenix::backoff::Backoff;
 use crate::phoenix::endpoint::{CLIENT_INFO, EndpointError, LogLevel};
 use crate::phoenix::heartbeat::{DEFAULT_HEARTBEAT_INTERVAL, HeartbeatConfigError};
+use crate::phoenix::presence::DEFAULT_MAX_PRESENCE_ENTRIES;
 use crate::phoenix::serializer::Vsn;
 use crate::ws;
 
@@ -111,6 +112,10 @@ pub struct ClientConfig {
     pub max_events: usize,
     /// Bound of the outgoing message queue (1024): pushes beyond it are refused as busy.
     pub max_outgoing: usize,
+    /// The most presences a channel keeps over all its keys (10,000): a `presence_state` or
+    /// `presence_diff` that would take it over is refused with
+    /// [`PresenceError::TooManyEntries`](crate::phoenix::presence::PresenceError::TooManyEntries).
+    pub max_presence_entries: usize,
 }
 
 impl ClientConfig {
@@ -143,6 +148,7 @@ impl ClientConfig {
             token_wait: DEFAULT_TIMEOUT,
             max_events: DEFAULT_MAX_EVENTS,
             max_outgoing: DEFAULT_MAX_OUTGOING,
+            max_presence_entries: DEFAULT_MAX_PRESENCE_ENTRIES,
         }
     }
 
@@ -216,6 +222,7 @@ impl fmt::Debug for ClientConfig {
             .field("token_wait", &self.token_wait)
             .field("max_events", &self.max_events)
             .field("max_outgoing", &self.max_outgoing)
+            .field("max_presence_entries", &self.max_presence_entries)
             .finish()
     }
 }

@@ -217,6 +217,7 @@ pub struct Client {
     refresh_asked_gen: Option<u64>,
     max_events: usize,
     max_outgoing: usize,
+    max_presence_entries: usize,
 
     // State.
     rng: Rng,
@@ -317,6 +318,7 @@ impl Client {
             refresh_asked_gen: None,
             max_events: config.max_events,
             max_outgoing: config.max_outgoing,
+            max_presence_entries: config.max_presence_entries,
             rng: Rng::from_seed(rng_seed),
             now: Instant::ZERO,
             conn: Conn::Idle,
@@ -642,7 +644,7 @@ impl Client {
         let index32 = u32::try_from(index).map_err(|_| ChannelError::UnknownChannel)?;
         self.topics.insert(topic.as_bytes().into(), index32);
         let slot = &mut self.slots[index];
-        slot.channel = Some(Channel::new(topic, config));
+        slot.channel = Some(Channel::new(topic, config, self.max_presence_entries));
         self.idle_at = None;
         Ok(ChannelId { index: index32, generation: slot.generation })
     }
