@@ -25,7 +25,8 @@
 //!   number outside `i64` is [`ConvertError::OutOfRange`]. The narrower types (`int2`, `int4`,
 //!   `oid`) are not range-checked against their own width: the column type already bounds them.
 //! - Surrounding JSON whitespace in `raw` is accepted and dropped; `Json` and verbatim `Text`
-//!   hold the token without it.
+//!   hold the token without it, and a `json` string whose content is JSON holds that content
+//!   without its surrounding whitespace.
 //! - `timestamp` applies only to string tokens; any other token of a `timestamp` column is
 //!   `Text` as sent, like an unknown type.
 //! - In a JSON array token, an element that is itself a JSON array is a nested dimension, except
@@ -258,7 +259,7 @@ fn convert_text(family: Family, text: &str, token: Option<&str>) -> Result<Value
         Family::Int => parse_int(text).map(Value::Int),
         Family::Float => parse_float(text),
         Family::Numeric => {
-            if matches!(text, "NaN" | "Infinity" | "-Infinity") || Decimal::split(text).is_some() {
+            if matches!(text, "NaN" | "Infinity" | "-Infinity") || DecimalParts::split(text).is_some() {
                 Ok(Value::Numeric(text.to_owned()))
             } else {
                 Err(ConvertError::NotANumber)
@@ -287,7 +288,7 @@ fn parse_float(text: &str) -> Result<Value, ConvertError> {
 /// The pieces of a decimal number: `[+-]? digits [. digits] [(e|E) [+-]? digits]`, with at least
 /// one digit before or after the point (so `5.` and `.5` count, as in Postgres).
 #[derive(Clone, Copy, Debug)]
-struct Decimal<'a> {
+struct DecimalParts<'a> {
     negative: bool,
     int: &'a [u8],
     frac: &'a [u8],
@@ -295,7 +296,7 @@ struct Decimal<'a> {
     exp: i64,
 }
 
-impl<'a> Decimal<'a> {
+impl<'a> DecimalParts<'a> {
     fn split(text: &'a str) -> Option<Self> {
         let mut rest = text.as_bytes();
         let negative = match rest.first() {
@@ -393,7 +394,7 @@ fn split_digits(text: &[u8]) -> (&[u8], &[u8]) {
 
 /// An integer from a number token or text, read from its digits (never through a float).
 fn parse_int(text: &str) -> Result<i64, ConvertError> {
-    Decimal::split(text).ok_or(ConvertError::NotAnInteger)?.to_i64()
+    DecimalParts::split(text).ok_or(ConvertError::NotAnInteger)?.to_i64()
 }
 
 /// Converts the value of an array column: a JSON array token or a string holding an array
@@ -971,6 +972,26 @@ mod tests {
         let deep_json = alloc::format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         assert_eq!(convert("text", &deep_json), Ok(Value::Text(deep_json.clone())));
         assert_eq!(convert("_text", &deep_json), Err(ConvertError::TooDeep));
+    }
+
+    #[test]
+    fn accessors_answer_only_for_their_variants() {
+        let n = Value::Int(1);
+        assert_eq!(
+            (n.as_i64(), n.as_bool(), n.as_str(), n.as_f64(), n.is_null()),
+            (Some(1), None, None, None, false)
+        );
+        for v in [
+            Value::Text("a".into()),
+            Value::Numeric("a".into()),
+            Value::Timestamp("a".into()),
+            Value::Json("a".into()),
+        ] {
+            assert_eq!(v.as_str(), Some("a"));
+            assert_eq!(v.as_i64(), None);
+        }
+        assert_eq!(Value::Null.as_array(), None);
+        assert_eq!(Value::Bool(true).as_str(), None);
     }
 
     #[test]
