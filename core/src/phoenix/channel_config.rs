@@ -1,26 +1,33 @@
 //! A channel's configuration and the `phx_join` payload it produces (spec A.5, A.6).
 //!
 //! The payload is what realtime-js sends: `{"config":{"broadcast":{...},"presence":{...},
-//! "postgres_changes":[...],"private":...},"access_token":...,"version":...}`. Postgres changes
-//! bindings join in part 3 of the protocol work; until then the list is empty, as realtime-js
-//! sends it for a channel without bindings.
+//! "postgres_changes":[...],"private":...},"access_token":...,"version":...}`.
 
 use alloc::string::String;
+use core::time::Duration;
 
 use serde::Serialize;
 
 use super::endpoint::CLIENT_INFO;
+use super::postgres::{Binding, Bindings};
+
+/// How long `Subscribed` waits for the server's "Subscribed to PostgreSQL" by default in the
+/// ready mode (realtime-js's `postgres_changes_options.timeout`).
+pub const DEFAULT_POSTGRES_READY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What a channel asks of the server when it joins. Two handles to one topic must agree on it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ChannelConfig {
     broadcast: BroadcastConfig,
     presence: PresenceConfig,
-    postgres_changes: [(); 0],
+    postgres_changes: Bindings,
     private: bool,
     /// Client-side: replay what was missed after a reconnect (not sent to the server).
     #[serde(skip)]
     auto_replay: bool,
+    /// Client-side: hold `Subscribed` until the postgres changes are live, at most this long.
+    #[serde(skip)]
+    postgres_ready: Option<Duration>,
 }
 
 /// The most messages a replay returns (the server's hard cap, spec C.1).
@@ -93,6 +100,44 @@ impl ChannelConfig {
         self
     }
 
+    /// Listen to row changes: `binding`'s index in the [`BindingSet`](super::postgres::BindingSet)
+    /// of each change is its position among this channel's bindings, counting from 0. At most
+    /// [`MAX_BINDINGS`](super::postgres::MAX_BINDINGS) (more: the channel is refused). An exact
+    /// repeat of an earlier binding is sent once and shares its id.
+    pub fn postgres_changes(mut self, binding: Binding) -> Self {
+        self.postgres_changes.push_unbounded(binding);
+        self
+    }
+
+    /// The postgres changes bindings, in order.
+    pub fn bindings(&self) -> &Bindings {
+        &self.postgres_changes
+    }
+
+    pub(crate) fn bindings_mut(&mut self) -> &mut Bindings {
+        &mut self.postgres_changes
+    }
+
+    /// Beyond the reference clients: `Subscribed` waits until the server says the postgres
+    /// changes are live (`system` "Subscribed to PostgreSQL"), because the join's ok comes
+    /// before they are and early writes would be missed (spec E.4). After `timeout` without it
+    /// the channel reports `ChannelError(PostgresNotReady)` (and `Subscribed` if it still comes).
+    /// Only for channels with bindings.
+    pub fn wait_for_postgres_ready(mut self, timeout: Duration) -> Self {
+        self.postgres_ready = Some(timeout);
+        self
+    }
+
+    /// The ready mode's timeout, when it is on and the channel has bindings.
+    pub fn postgres_ready_timeout(&self) -> Option<Duration> {
+        self.postgres_ready.filter(|_| !self.postgres_changes.is_empty())
+    }
+
+    /// Whether presence is asked for explicitly.
+    pub fn presence_requested(&self) -> bool {
+        self.presence.enabled
+    }
+
     /// A private channel: the server checks the RLS policies on `realtime.messages`.
     pub fn private(mut self, private: bool) -> Self {
         self.private = private;
@@ -130,15 +175,28 @@ impl ChannelConfig {
     /// The `phx_join` payload, asking for a replay since `since_ms` (Unix milliseconds) when
     /// given (an automatic replay after a reconnect).
     pub fn join_payload_since(&self, access_token: Option<&str>, since_ms: Option<u64>) -> String {
-        let replayed;
-        let config = match since_ms {
-            Some(since) => {
-                let mut c = self.clone();
+        self.join_payload_with(access_token, since_ms, false)
+    }
+
+    /// The `phx_join` payload, with presence turned on when `presence` (the app tracks or
+    /// listens to presence) even if the config leaves it off.
+    pub(crate) fn join_payload_with(
+        &self,
+        access_token: Option<&str>,
+        since_ms: Option<u64>,
+        presence: bool,
+    ) -> String {
+        let changed;
+        let config = if since_ms.is_some() || (presence && !self.presence.enabled) {
+            let mut c = self.clone();
+            if let Some(since) = since_ms {
                 c.broadcast.replay = Some(Replay { since, limit: Some(MAX_REPLAY) });
-                replayed = c;
-                &replayed
             }
-            None => self,
+            c.presence.enabled |= presence;
+            changed = c;
+            &changed
+        } else {
+            self
         };
         let payload = JoinPayload { config, access_token, version: CLIENT_INFO };
         // Invariant: these types always serialize (strings, booleans and integers only).

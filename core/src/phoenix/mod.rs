@@ -7,7 +7,8 @@
 //! - [`ending`]: what the socket does when a connection ends (design.md's table).
 //! - [`heartbeat`]: the heartbeat sub-machine (interval, reply deadline, latency).
 //! - [`message`]: a server message, decoded in place (it owns its frame and points into it).
-//! - [`postgres`]: Postgres Changes: the typed binding filter.
+//! - [`postgres`]: Postgres Changes: bindings and their filter, id pairing, row changes and the
+//!   lossless column converter.
 //! - [`presence`]: presence state (`presence_state` / `presence_diff`, pending diffs).
 //! - [`reason`]: what the server's refusals mean (a class and an action per reason).
 //! - [`rest`]: the REST broadcast endpoints as sans-IO requests.

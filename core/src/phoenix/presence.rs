@@ -141,7 +141,9 @@ impl<'de> Deserialize<'de> for Meta {
                 let mut payload = String::from("{");
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     match key.as_ref() {
-                        "phx_ref" if presence_ref.is_some() => return Err(de::Error::duplicate_field("phx_ref")),
+                        "phx_ref" if presence_ref.is_some() => {
+                            return Err(de::Error::duplicate_field("phx_ref"));
+                        }
                         "phx_ref" => presence_ref = Some(map.next_value()?),
                         "phx_ref_prev" => {
                             map.next_value::<IgnoredAny>()?;
@@ -283,13 +285,7 @@ impl PresenceState {
 
     /// An empty state that keeps at most `max_entries` presences over all keys.
     pub fn with_limit(max_entries: usize) -> Self {
-        Self {
-            state: State::new(),
-            entries: 0,
-            max_entries,
-            synced_join_ref: None,
-            pending: VecDeque::new(),
-        }
+        Self { state: State::new(), entries: 0, max_entries, synced_join_ref: None, pending: VecDeque::new() }
     }
 
     /// The presences by key.
@@ -335,8 +331,11 @@ impl PresenceState {
                 Some(current) => {
                     let current_refs = Refs::of(current);
                     let incoming_refs = Refs::of(&incoming);
-                    let left: Vec<_> =
-                        current.iter().filter(|c| !incoming_refs.contains(&c.presence_ref)).cloned().collect();
+                    let left: Vec<_> = current
+                        .iter()
+                        .filter(|c| !incoming_refs.contains(&c.presence_ref))
+                        .cloned()
+                        .collect();
                     let joined: Vec<_> =
                         incoming.into_iter().filter(|p| !current_refs.contains(&p.presence_ref)).collect();
                     if !joined.is_empty() {
@@ -630,8 +629,11 @@ mod tests {
         // Past the linear-scan length, the set path must give the same result.
         let mut s = PresenceState::new();
         s.handle_state("1", &format!(r#"{{"k":{}}}"#, metas(0..100))).unwrap();
-        s.handle_diff("1", &format!(r#"{{"joins":{{"k":{}}},"leaves":{{"k":{}}}}}"#, metas(50..150), metas(0..25)))
-            .unwrap();
+        s.handle_diff(
+            "1",
+            &format!(r#"{{"joins":{{"k":{}}},"leaves":{{"k":{}}}}}"#, metas(50..150), metas(0..25)),
+        )
+        .unwrap();
         let refs: Vec<String> = (25..150).map(|r| format!("r{r}")).collect();
         assert_eq!(keys(&s), [("k".to_string(), refs)]);
         assert_eq!(s.len(), 125);

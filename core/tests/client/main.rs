@@ -5,6 +5,7 @@
 mod auth;
 mod broadcast;
 mod golden;
+mod postgres;
 mod random;
 mod regressions;
 mod regressions2;

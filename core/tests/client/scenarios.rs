@@ -811,7 +811,7 @@ fn a_system_error_is_reported_with_its_class_before_the_close() {
 #[test]
 fn presence_is_applied_and_what_the_app_tracks_is_tracked_again_after_a_rejoin() {
     use realtime_core::phoenix::presence::PresenceEvent;
-    let (mut w, ch) = World::joined(World::config());
+    let (mut w, ch) = World::joined_with(World::config(), ChannelConfig::new().presence_enabled(true));
     w.client.track(w.now, ch, r#"{"user":"ana"}"#).unwrap();
     w.run_for(S);
     let tracks = |w: &World| {
@@ -883,7 +883,7 @@ fn presence_is_applied_and_what_the_app_tracks_is_tracked_again_after_a_rejoin()
 
 #[test]
 fn presence_calls_stay_within_the_servers_budget_and_coalesce() {
-    let (mut w, ch) = World::joined(World::config());
+    let (mut w, ch) = World::joined_with(World::config(), ChannelConfig::new().presence_enabled(true));
     let presence = |w: &World| {
         w.frames
             .iter()

@@ -30,6 +30,9 @@ pub(crate) struct Behaviour {
     /// Answer the upgrade with this status instead of 101.
     pub(crate) reject_upgrade: Option<u16>,
     pub(crate) v1: bool,
+    /// Echo the join's postgres changes bindings with another filter (a server that paired
+    /// them differently).
+    pub(crate) pg_mismatch: bool,
 }
 
 impl Default for Behaviour {
@@ -41,6 +44,7 @@ impl Default for Behaviour {
             push_error: None,
             reject_upgrade: None,
             v1: false,
+            pg_mismatch: false,
         }
     }
 }
@@ -206,13 +210,8 @@ impl Server {
                             self.send(Some(&old), Some(&old), &f.topic, "phx_close", json!({}));
                         }
                         self.joined.insert(f.topic.clone(), r.clone().unwrap_or_default());
-                        self.reply(
-                            r.as_deref(),
-                            r.as_deref(),
-                            &f.topic,
-                            "ok",
-                            json!({"postgres_changes": []}),
-                        );
+                        let echo = self.echo_bindings(&f.payload);
+                        self.reply(r.as_deref(), r.as_deref(), &f.topic, "ok", json!({"postgres_changes": echo}));
                     }
                     JoinMode::Error => self.reply(
                         r.as_deref(),
@@ -264,6 +263,28 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// The join's postgres changes bindings as the server echoes them: each with its id, a hash
+    /// of its params (the real server's `phash2`: equal params, equal id).
+    fn echo_bindings(&self, join: &Value) -> Vec<Value> {
+        let list = join["config"]["postgres_changes"].as_array().cloned().unwrap_or_default();
+        list.into_iter()
+            .map(|mut b| {
+                b["id"] = json!(binding_id(&b));
+                if self.behaviour.pg_mismatch {
+                    b["filter"] = json!("id=eq.0");
+                }
+                b
+            })
+            .collect()
+    }
+
+    /// Sends a server push whose payload is raw JSON text, as written (numbers a `Value` would
+    /// round stay exact).
+    pub(crate) fn send_raw(&mut self, topic: &str, event: &str, payload: &str) {
+        let text = format!("[null,null,{},{},{payload}]", json!(topic), json!(event));
+        self.out.extend(server_frame(1, text.as_bytes()));
     }
 
     /// Sends a message to the client.
@@ -322,6 +343,15 @@ impl Server {
 }
 
 /// An unmasked server frame.
+/// The id the fake server gives a binding (FNV-1a of its JSON text, 27 bits like `phash2`).
+pub(crate) fn binding_id(params: &Value) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in params.to_string().bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    h & ((1 << 27) - 1)
+}
+
 pub(crate) fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![0x80 | opcode];
     match payload.len() {

@@ -77,16 +77,31 @@ impl World {
     /// A world whose server answers joins with `join`, with channel `room1` subscribed (time
     /// has not moved yet).
     pub(crate) fn subscribing(config: ClientConfig, seed: u64, join: JoinMode) -> (Self, ChannelId) {
+        Self::subscribing_with(config, ChannelConfig::new(), seed, join)
+    }
+
+    /// A world with channel `room1` (configured so) subscribing, nothing run yet.
+    pub(crate) fn subscribing_with(
+        config: ClientConfig,
+        channel: ChannelConfig,
+        seed: u64,
+        join: JoinMode,
+    ) -> (Self, ChannelId) {
         let mut w = Self::new(config, seed);
         w.behaviour.join = join;
-        let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).expect("channel");
+        let ch = w.client.channel(w.now, "room1", channel).expect("channel");
         w.client.subscribe(w.now, ch).expect("subscribe");
         (w, ch)
     }
 
     /// A world with channel `room1` joined, one second in.
     pub(crate) fn joined(config: ClientConfig) -> (Self, ChannelId) {
-        let (mut w, ch) = Self::subscribing(config, 1, JoinMode::Ok);
+        Self::joined_with(config, ChannelConfig::new())
+    }
+
+    /// A world with channel `room1` (configured so) joined, one second in.
+    pub(crate) fn joined_with(config: ClientConfig, channel: ChannelConfig) -> (Self, ChannelId) {
+        let (mut w, ch) = Self::subscribing_with(config, channel, 1, JoinMode::Ok);
         w.run_for(Duration::from_secs(1));
         assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
         assert_eq!(w.client.state(), ConnectionState::Open);

@@ -4,6 +4,7 @@
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use super::event::PushId;
 use super::rate::Limiter;
@@ -66,6 +67,12 @@ pub(super) enum Input {
     Unsubscribe,
     /// The leave got a reply or timed out.
     LeaveDone,
+    /// The join's ok reply did not pair with the postgres changes bindings.
+    JoinMismatch,
+    /// The app started presence on a channel whose join did not ask for it: the server only
+    /// sends `presence_state` to a join that asked (spec C.2's #2196), so the channel joins
+    /// again with it.
+    PresenceOn,
 }
 
 /// Side effects of a transition, run in order by the client.
@@ -154,8 +161,26 @@ pub(super) fn transition(from: ChannelState, input: Input, socket_open: bool) ->
         }
         (Leaving, LeaveDone) => go(Closed, &[EndPushes, ReportClosed]),
 
+        // The server joined with bindings other than ours: leave it, and say why.
+        (Joining, JoinMismatch) => go(Closed, &[SendCleanupLeave, CancelJoin, EndPushes, ReportError]),
+        // A join that must ask for presence: the old one is left, a new one sent at once.
+        (Joining | Joined, PresenceOn) if socket_open => {
+            go(Joining, &[SendCleanupLeave, CancelJoin, SendJoin])
+        }
+
         _ => None,
     }
+}
+
+/// Where a joined channel in the postgres ready mode is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ReadyWait {
+    /// Not waiting (no ready mode, not joined, or ready).
+    No,
+    /// `Subscribed` waits for the server's ok until then.
+    Until(Instant),
+    /// The wait ran out (reported); a late ok still reports `Subscribed`.
+    Late,
 }
 
 /// A push's body.
@@ -244,6 +269,12 @@ pub(super) struct Channel {
     /// Presence calls of the current join in the budget window, and when the next may go.
     pub(super) presence_calls: VecDeque<Instant>,
     pub(super) presence_wait: Option<Instant>,
+    /// The app tracks or listens to presence: joins ask for it whatever the config says.
+    pub(super) presence_wanted: bool,
+    /// The ids the current join's reply gave the postgres changes bindings, by position.
+    pub(super) postgres_ids: Option<Vec<u64>>,
+    /// The ready mode's wait for "Subscribed to PostgreSQL".
+    pub(super) ready: ReadyWait,
 }
 
 impl Channel {
@@ -275,17 +306,30 @@ impl Channel {
             untrack_owed: false,
             presence_calls: VecDeque::new(),
             presence_wait: None,
+            presence_wanted: false,
+            postgres_ids: None,
+            ready: ReadyWait::No,
         }
     }
 
     /// The channel's earliest deadline.
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         let pushes = self.waiting.iter().map(|w| w.deadline).chain(self.in_flight.iter().map(|p| p.deadline));
-        [self.join_deadline, self.rejoin_at, self.leave.map(|(_, at)| at), self.rate_wait, self.presence_wait]
-            .into_iter()
-            .flatten()
-            .chain(pushes)
-            .min()
+        [
+            self.join_deadline,
+            self.rejoin_at,
+            self.leave.map(|(_, at)| at),
+            self.rate_wait,
+            self.presence_wait,
+            match self.ready {
+                ReadyWait::Until(at) => Some(at),
+                _ => None,
+            },
+        ]
+        .into_iter()
+        .flatten()
+        .chain(pushes)
+        .min()
     }
 }
 

@@ -15,6 +15,12 @@ pub enum ChannelError {
     UnknownChannel,
     /// The channel is leaving; subscribe again once it reports `Closed`.
     Leaving,
+    /// More postgres changes bindings than
+    /// [`MAX_BINDINGS`](crate::phoenix::postgres::MAX_BINDINGS).
+    TooManyBindings,
+    /// Postgres changes bindings must be declared before `subscribe` (the join carries them):
+    /// unsubscribe first.
+    AlreadySubscribed,
 }
 
 impl fmt::Display for ChannelError {
@@ -23,6 +29,8 @@ impl fmt::Display for ChannelError {
             Self::ConfigMismatch => "the topic already has a channel with another configuration",
             Self::UnknownChannel => "no such channel (it was removed)",
             Self::Leaving => "the channel is leaving",
+            Self::TooManyBindings => "a channel takes at most 64 postgres_changes bindings",
+            Self::AlreadySubscribed => "postgres_changes bindings must be added before subscribe",
         })
     }
 }

@@ -1,10 +1,12 @@
 //! What the client reports, and what it asks of the runtime's transport.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use core::time::Duration;
 
 use super::channel::ChannelId;
 use crate::phoenix::ending::StopReason;
+use crate::phoenix::postgres::{BindingSet, Change, ChangeError};
 use crate::phoenix::presence::{PresenceError, PresenceEvent};
 use crate::phoenix::reason::{ErrorClass, ServerReason, classify_close, classify_upgrade_status};
 use crate::phoenix::serializer::Message;
@@ -208,6 +210,16 @@ pub enum ChannelErrorReason {
     ServerError(String),
     /// The socket's connection ended; the channel rejoins when it is open again.
     Disconnected,
+    /// The join reply's `postgres_changes` did not pair with the channel's bindings (another
+    /// order, event, schema, table or filter): the channel left and is closed.
+    BindingMismatch,
+    /// The server could not subscribe the channel's postgres changes (a `system` error of the
+    /// `postgres_changes` extension). The channel stays joined; the server retries unless the
+    /// bindings are malformed.
+    PostgresChanges(ServerReason),
+    /// In the ready mode, the server did not say the postgres changes are live in time. The
+    /// channel stays joined and reports `Subscribed` if it still does.
+    PostgresNotReady,
 }
 
 /// How a push ended. Every push ends exactly once.
@@ -310,6 +322,22 @@ pub enum Event {
         channel: ChannelId,
         /// Why.
         error: PresenceError,
+    },
+    /// A row change for some of the channel's postgres changes bindings.
+    PostgresChange {
+        /// The channel.
+        channel: ChannelId,
+        /// The bindings it is for (positions among the channel's bindings).
+        bindings: BindingSet,
+        /// The change.
+        change: Box<Change>,
+    },
+    /// A postgres change that could not be read; it was skipped.
+    PostgresChangeError {
+        /// The channel.
+        channel: ChannelId,
+        /// Why.
+        error: ChangeError,
     },
     /// With a token source configured: call `set_access_token` (joins wait for it, up to the
     /// configured time).

@@ -53,12 +53,13 @@ pub use event::{
 };
 pub use rate::{RateLimit, RateLimitPolicy};
 
-use self::channel::{Action, Channel, InFlight, Input, Waiting, transition};
+use self::channel::{Action, Channel, InFlight, Input, ReadyWait, Waiting, transition};
 use super::backoff::Backoff;
 use super::channel_config::ChannelConfig;
 use super::ending::{self, Decision, Ending, StopReason};
 use super::endpoint::endpoint_url;
 use super::heartbeat::{HEARTBEAT_EVENT, HEARTBEAT_TOPIC, Heartbeat, HeartbeatAction};
+use super::postgres::{Binding, Change, MAX_BINDINGS};
 use super::reason::{ErrorAction, ErrorClass, ServerReason};
 use super::rest::{Auth, RestBody, RestError, RestRequest};
 use super::serializer::{
@@ -609,6 +610,9 @@ impl Client {
         config: ChannelConfig,
     ) -> Result<ChannelId, ChannelError> {
         self.now = now;
+        if config.bindings().len() > MAX_BINDINGS {
+            return Err(ChannelError::TooManyBindings);
+        }
         let mut topic = String::with_capacity(TOPIC_PREFIX.len() + name.len());
         topic.push_str(TOPIC_PREFIX);
         topic.push_str(name);
@@ -647,6 +651,39 @@ impl Client {
         slot.channel = Some(Channel::new(topic, config, self.max_presence_entries));
         self.idle_at = None;
         Ok(ChannelId { index: index32, generation: slot.generation })
+    }
+
+    /// Adds a postgres changes binding to a channel that is not subscribed (closed: new, or
+    /// left); the next join carries it. Its index in each change's
+    /// [`BindingSet`](crate::phoenix::postgres::BindingSet) is returned. Every handle of the
+    /// channel shares it.
+    pub fn add_postgres_changes(
+        &mut self,
+        now: Instant,
+        id: ChannelId,
+        binding: Binding,
+    ) -> Result<usize, ChannelError> {
+        self.now = now;
+        let ch = self.get_mut(id).ok_or(ChannelError::UnknownChannel)?;
+        if ch.state != ChannelState::Closed || ch.resubscribe {
+            return Err(ChannelError::AlreadySubscribed);
+        }
+        ch.config.bindings_mut().push(binding).map_err(|_| ChannelError::TooManyBindings)
+    }
+
+    /// The app listens to a channel's presence (or tracks on it): its joins ask for presence
+    /// even if the config does not. Before `subscribe` this only marks the join; on a channel
+    /// already joining or joined without presence, it joins again with it, because the server
+    /// never sends the presence state to a join that did not ask (spec C.2).
+    pub fn enable_presence(&mut self, now: Instant, id: ChannelId) -> Result<(), ChannelError> {
+        self.now = now;
+        let ch = self.get_mut(id).ok_or(ChannelError::UnknownChannel)?;
+        if ch.presence_wanted || ch.config.presence_requested() {
+            return Ok(());
+        }
+        ch.presence_wanted = true;
+        self.apply(id.index, Input::PresenceOn, None);
+        Ok(())
     }
 
     /// Joins the channel (connecting the socket if it is disconnected). Statuses follow as
@@ -918,8 +955,9 @@ impl Client {
     }
 
     /// Tracks this client's presence on a channel with `payload` (a raw JSON object), and
-    /// keeps it: it is tracked again after every rejoin, until `untrack`. Sent at once when
-    /// joined (else once joined), within the server's budget of 5 presence calls per 30 s per
+    /// keeps it: it is tracked again after every rejoin, until `untrack`. Presence is turned on
+    /// for the channel ([`enable_presence`](Self::enable_presence)). Sent at once when joined
+    /// (else once joined, also when called before `subscribe`), within the server's budget of 5 presence calls per 30 s per
     /// channel, which closes the channel when exceeded: calls over it are coalesced, and the
     /// latest payload goes out when the budget allows.
     pub fn track(&mut self, now: Instant, id: ChannelId, payload: &str) -> Result<(), PushError> {
@@ -928,12 +966,14 @@ impl Client {
             return Err(PushError::InvalidJson);
         }
         let ch = self.get_mut(id).ok_or(PushError::UnknownChannel)?;
-        if matches!(ch.state, ChannelState::Closed | ChannelState::Leaving) {
+        if ch.state == ChannelState::Leaving {
             return Err(PushError::NotJoined);
         }
         ch.tracked = Some(String::from(payload));
         ch.tracked_on = None;
         ch.untrack_owed = false;
+        // A track needs a join that asked for presence (spec C.2's #2196): a rejoin if not.
+        self.enable_presence(now, id).map_err(|_| PushError::UnknownChannel)?;
         self.sync_presence(id.index);
         Ok(())
     }
@@ -1534,6 +1574,17 @@ impl Client {
                 let Some(r) = m.msg_ref().and_then(parse_ref) else { return };
                 let Some((ok, response)) = reply_parts(&m.payload()) else { return };
                 if ch.state == ChannelState::Joining && ch.join_ref == Some(r) {
+                    if ok && !ch.config.bindings().is_empty() {
+                        // Binding i takes the id of the reply's entry i (spec C.3).
+                        match ch.config.bindings().pair(&response) {
+                            Ok(ids) => ch.postgres_ids = Some(ids),
+                            Err(_) => {
+                                let reason = ChannelErrorReason::BindingMismatch;
+                                self.apply(index, Input::JoinMismatch, Some(reason));
+                                return;
+                            }
+                        }
+                    }
                     if ok {
                         self.apply(index, Input::JoinOk, None);
                     } else {
@@ -1614,10 +1665,27 @@ impl Client {
                     return;
                 }
                 if event == b"system"
-                    && let Some(text) = system_error(&m.payload())
+                    && let Some(sys) = system(&m.payload())
+                    && sys.postgres
+                {
+                    if sys.ok {
+                        // "Subscribed to PostgreSQL": the changes are live.
+                        if matches!(ch.ready, ReadyWait::Until(_) | ReadyWait::Late) {
+                            ch.ready = ReadyWait::No;
+                            self.status(id, ChannelStatus::Subscribed);
+                        }
+                    } else {
+                        // The channel stays joined; the server retries the subscription.
+                        let reason =
+                            ChannelErrorReason::PostgresChanges(ServerReason::system_error(sys.message));
+                        self.status(id, ChannelStatus::ChannelError(reason));
+                    }
+                } else if event == b"system"
+                    && let Some(sys) = system(&m.payload())
+                    && !sys.ok
                 {
                     // The channel stops after it (a `phx_close` follows): say why first.
-                    let reason = ServerReason::system_error(text);
+                    let reason = ServerReason::system_error(sys.message);
                     if reason.class == ErrorClass::Token && self.token_source {
                         // The periodic token re-check failed: with a new token, join again.
                         self.token_rejected = true;
@@ -1631,6 +1699,40 @@ impl Client {
                     self.status(id, ChannelStatus::ChannelError(reason));
                 }
                 let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+                let legacy = is_legacy_change(event);
+                if (event == b"postgres_changes" || legacy)
+                    && !ch.config.bindings().is_empty()
+                    && let Payload::Json(payload) = m.payload()
+                {
+                    let parsed = if legacy {
+                        Change::parse_data(payload).map(|c| (None, c))
+                    } else {
+                        Change::parse(payload).map(|(ids, c)| (Some(ids), c))
+                    };
+                    match parsed {
+                        Ok((ids, change)) => {
+                            let bindings = ch.config.bindings().matching(
+                                ch.postgres_ids.as_deref(),
+                                ids.as_deref(),
+                                change.kind.as_str(),
+                            );
+                            // A change for none of the bindings (another join's, or an event
+                            // none listens to) is not the app's.
+                            if !bindings.is_empty() {
+                                let change = Box::new(change);
+                                self.events.push_back(Event::PostgresChange {
+                                    channel: id,
+                                    bindings,
+                                    change,
+                                });
+                            }
+                        }
+                        Err(error) => {
+                            self.events.push_back(Event::PostgresChangeError { channel: id, error })
+                        }
+                    }
+                    return;
+                }
                 if event == b"broadcast" && ch.config.replays_automatically() {
                     if let Some(wall) = wall_ms(self.wall_clock, now) {
                         ch.last_seen_ms = Some(wall);
@@ -1713,7 +1815,9 @@ impl Client {
                     .filter(|_| ch.config.replays_automatically())
                     .map(|ms| ms.saturating_sub(REPLAY_MARGIN_MS));
                 let token = wire_token(self.access_token.as_ref(), self.wall_clock, now);
-                let payload = ch.config.join_payload_since(token, since);
+                let payload = ch.config.join_payload_with(token, since, ch.presence_wanted);
+                ch.postgres_ids = None;
+                ch.ready = ReadyWait::No;
                 let msg = encode_json(vsn, Some(r), r, &ch.topic, "phx_join", &payload);
                 // A join the link refuses (it is closing) times out and is retried.
                 self.link.send(msg);
@@ -1774,7 +1878,11 @@ impl Client {
                     });
                 }
             }
-            Action::ReportSubscribed => self.status(id, ChannelStatus::Subscribed),
+            Action::ReportSubscribed => match ch.config.postgres_ready_timeout() {
+                // The ready mode: `Subscribed` waits for "Subscribed to PostgreSQL".
+                Some(wait) => ch.ready = ReadyWait::Until(now + wait),
+                None => self.status(id, ChannelStatus::Subscribed),
+            },
             Action::ReportTimedOut => self.status(id, ChannelStatus::TimedOut),
             Action::ReportClosed => {
                 if !core::mem::take(&mut ch.quiet_close) {
@@ -1872,6 +1980,13 @@ impl Client {
         if ch.presence_wait.is_some_and(|at| now >= at) {
             ch.presence_wait = None;
             self.sync_presence(index);
+        }
+        let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+        if let ReadyWait::Until(at) = ch.ready
+            && now >= at
+        {
+            ch.ready = ReadyWait::Late;
+            self.status(id, ChannelStatus::ChannelError(ChannelErrorReason::PostgresNotReady));
         }
         let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
         if ch.leave.is_some_and(|(_, at)| now >= at) {
@@ -2157,18 +2272,36 @@ fn reason_text(response: &str) -> String {
         .map_or_else(|_| String::from(response), |r| r.reason.into_owned())
 }
 
-/// A `system` payload's message when its status is `error`.
-fn system_error(payload: &Payload<'_>) -> Option<String> {
+/// A `system` message: which extension, whether its status is `ok`, and its message.
+struct System {
+    postgres: bool,
+    ok: bool,
+    message: String,
+}
+
+/// A `system` payload, read.
+fn system(payload: &Payload<'_>) -> Option<System> {
     #[derive(Deserialize)]
-    struct System<'a> {
+    struct Raw<'a> {
+        #[serde(borrow, default)]
+        extension: Option<Cow<'a, str>>,
         #[serde(borrow)]
         status: Cow<'a, str>,
         #[serde(borrow, default)]
         message: Option<Cow<'a, str>>,
     }
     let Payload::Json(text) = payload else { return None };
-    let s: System<'_> = serde_json::from_str(text).ok()?;
-    (s.status == "error").then(|| s.message.map(Cow::into_owned).unwrap_or_default())
+    let s: Raw<'_> = serde_json::from_str(text).ok()?;
+    Some(System {
+        postgres: s.extension.as_deref() == Some("postgres_changes"),
+        ok: s.status == "ok",
+        message: s.message.map(Cow::into_owned).unwrap_or_default(),
+    })
+}
+
+/// A legacy row event (the topic named the subscription; spec C.3 "Legacy API").
+fn is_legacy_change(event: &[u8]) -> bool {
+    [&b"INSERT"[..], b"UPDATE", b"DELETE"].iter().any(|e| e.eq_ignore_ascii_case(event))
 }
 
 /// A payload as JSON text for a status reason (binary payloads as a JSON string of their
