@@ -4,7 +4,7 @@
 //! - [`binding`]: the bindings, their wire form, the pairing with the join reply's ids, and
 //!   which bindings a change is for.
 //! - [`change`]: a row change, read into its parts with the rows kept as raw JSON.
-//! - [`convert`]: the lossless column converter, by Postgres type, on the raw JSON tokens.
+//! - [`convert`](mod@convert): the lossless column converter, by Postgres type, on the raw JSON tokens.
 
 pub mod binding;
 pub mod change;
