@@ -133,6 +133,43 @@ pub fn phoenix_decode(data: &[u8]) {
     }
 }
 
+/// Reads `data` as a `postgres_changes` payload (and as legacy bare data) and converts every
+/// column of its rows by its type and by a set of other types: nothing may panic.
+#[cfg(feature = "alloc")]
+pub fn postgres_change(data: &[u8]) {
+    use crate::phoenix::postgres::{Change, convert::convert};
+    const TYPES: [&str; 12] = [
+        "int8",
+        "numeric",
+        "bool",
+        "jsonb",
+        "timestamp",
+        "_text",
+        "_int4",
+        "_numeric",
+        "_box",
+        "float8",
+        "text",
+        "_jsonb",
+    ];
+    let Ok(text) = core::str::from_utf8(data) else { return };
+    let changes = [Change::parse(text).map(|(_, c)| c), Change::parse_data(text)];
+    for change in changes.into_iter().flatten() {
+        for row in [&change.new, &change.old].into_iter().flatten() {
+            for (name, raw) in row.iter() {
+                let _ = change.new_value(name);
+                let _ = change.old_value(name);
+                for t in TYPES {
+                    let _ = convert(t, raw);
+                }
+            }
+        }
+    }
+    for t in TYPES {
+        let _ = convert(t, text);
+    }
+}
+
 /// Drives a Realtime client on a self-framing transport with an operation stream: app commands,
 /// transport events, time steps and server messages whose bytes come from `data` (so the
 /// decoder, the dispatch and the channel machine all see hostile input). Panics only on a
@@ -149,6 +186,7 @@ pub fn phoenix_client(data: &[u8]) {
     use crate::phoenix::client::{
         ChannelId, Client, ClientConfig, Event, PushBody, TransportClosed, TransportCommand, TransportKind,
     };
+    use crate::phoenix::postgres::{Binding, ChangeEvent};
     use crate::ws::Message;
 
     let mut config = ClientConfig::new("ws://fuzz.test/realtime/v1", "key");
@@ -172,7 +210,18 @@ pub fn phoenix_client(data: &[u8]) {
             2 => c.set_access_token(now, (op / 32 % 2 == 0).then(|| String::from("a.eyJleHAiOjF9.c"))),
             3 => {
                 let name = ["a", "b", "c"][usize::from(op / 16) % 3];
-                if let Ok(id) = c.channel(now, name, ChannelConfig::new()) {
+                // Channel `a` has postgres bindings (one repeated), in the ready mode when asked.
+                let mut config = ChannelConfig::new();
+                if name == "a" {
+                    config = config
+                        .postgres_changes(Binding::new(ChangeEvent::Insert, "public").table("t"))
+                        .postgres_changes(Binding::new(ChangeEvent::All, "public"))
+                        .postgres_changes(Binding::new(ChangeEvent::Insert, "public").table("t"));
+                    if op / 64 % 2 == 1 {
+                        config = config.wait_for_postgres_ready(Duration::from_secs(15));
+                    }
+                }
+                if let Ok(id) = c.channel(now, name, config) {
                     ids.push(id);
                 }
             }
@@ -190,6 +239,21 @@ pub fn phoenix_client(data: &[u8]) {
                 if !ids.is_empty() {
                     let id = ids.swap_remove(usize::from(op / 16) % ids.len());
                     let _ = c.remove_channel(now, id);
+                }
+            }
+            8 if op / 128 == 1 => {
+                if let Some(&id) = ids.get(usize::from(op / 16) % ids.len().max(1)) {
+                    match op / 16 % 4 {
+                        0 => {
+                            let _ = c.enable_presence(now, id);
+                        }
+                        1 => {
+                            let _ = c.untrack(now, id);
+                        }
+                        _ => {
+                            let _ = c.track(now, id, r#"{"u":1}"#);
+                        }
+                    }
                 }
             }
             8 => {
@@ -218,7 +282,24 @@ pub fn phoenix_client(data: &[u8]) {
                 rest = tail;
                 let topic = ["realtime:a", "realtime:b", "realtime:c", "phoenix"][usize::from(arg % 4)];
                 let r = arg / 4 % 24;
-                let text = match (op / 16) % 5 {
+                let text = match (op / 16) % 10 {
+                    5 => alloc::format!(
+                        r#"["{r}","{r}","{topic}","phx_reply",{{"status":"ok","response":{{"postgres_changes":[{{"id":{r},"event":"INSERT","schema":"public","table":"t"}},{{"id":7,"event":"*","schema":"public"}}]}}}}]"#
+                    ),
+                    6 => alloc::format!(
+                        r#"[null,null,"{topic}","postgres_changes",{{"ids":[{r},7],"data":{{"schema":"public","table":"t","type":"{}","columns":[{{"name":"id","type":"int8"}}],"record":{{"id":{r}}},"old_record":null,"errors":null,"commit_timestamp":"x"}}}}]"#,
+                        ["INSERT", "UPDATE", "DELETE"][usize::from(r % 3)]
+                    ),
+                    7 => alloc::format!(
+                        r#"[null,null,"{topic}","system",{{"extension":"postgres_changes","status":"{}","message":"m"}}]"#,
+                        if r % 2 == 0 { "ok" } else { "error" }
+                    ),
+                    8 => alloc::format!(
+                        r#"["{r}",null,"{topic}","presence_state",{{"k{r}":{{"metas":[{{"phx_ref":"p{r}"}}]}}}}]"#
+                    ),
+                    9 => alloc::format!(
+                        r#"["{r}",null,"{topic}","presence_diff",{{"joins":{{"k":{{"metas":[{{"phx_ref":"q{r}"}}]}}}},"leaves":{{"k{r}":{{"metas":[{{"phx_ref":"p{r}"}}]}}}}}}]"#
+                    ),
                     0 => alloc::format!(
                         r#"["{r}","{r}","{topic}","phx_reply",{{"status":"ok","response":{{}}}}]"#
                     ),

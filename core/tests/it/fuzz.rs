@@ -71,3 +71,21 @@ proptest! {
         realtime_core::fuzzing::phoenix_client(&data);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// The postgres change harness on random bytes and on change-shaped text with odd values.
+    #[test]
+    fn postgres_change_survives_any_input(data in prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..120),
+        ("\\PC{0,16}", "[-0-9.eE+]{0,24}", "[{}\",\\\\a-zNUL ]{0,24}").prop_map(|(s, n, a)| {
+            format!(
+                r#"{{"ids":[1],"data":{{"schema":"s","table":"t","type":"INSERT","columns":[{{"name":"a","type":"int8"}},{{"name":"b","type":"_text"}}],"record":{{"a":{},"b":{:?},"c":{:?}}},"old_record":null,"errors":null}}}}"#,
+                if n.is_empty() { "0" } else { &n }, a, s
+            ).into_bytes()
+        }),
+    ]) {
+        realtime_core::fuzzing::postgres_change(&data);
+    }
+}
