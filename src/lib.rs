@@ -10,4 +10,5 @@
 pub use realtime_core as core;
 pub use realtime_core::phoenix::channel_config::ChannelConfig;
 pub use realtime_core::phoenix::client::{Client, ClientConfig, Event};
+pub use realtime_core::phoenix::postgres::{Binding, ChangeEvent, Filter};
 pub use realtime_core::{Instant, Rng, phoenix, ws};
