@@ -9,6 +9,7 @@ use realtime_core::phoenix::channel_config::ChannelConfig;
 use realtime_core::phoenix::client::{
     ChannelId, ChannelState, ChannelStatus, ConnectionEnd, Event, PushBody, PushOutcome,
 };
+use realtime_core::phoenix::postgres::{Binding, ChangeEvent, ChangeKind};
 use realtime_core::rng::Rng;
 use serde_json::json;
 
@@ -28,6 +29,7 @@ struct Coverage {
     channel_errors: usize,
     connections: usize,
     heartbeat_timeouts: usize,
+    changes: usize,
 }
 
 fn run(seed: u64, cov: &mut Coverage) {
@@ -49,13 +51,47 @@ fn run(seed: u64, cov: &mut Coverage) {
         let pick = |rng: &mut Rng, ids: &[ChannelId]| {
             (!ids.is_empty()).then(|| ids[rng.below(ids.len() as u32) as usize])
         };
-        match rng.below(22) {
+        match rng.below(26) {
+            22..=24 => {
+                // A row change for channel `a`'s subscriptions, or the server's "live".
+                let kind = ["INSERT", "UPDATE", "DELETE"][rng.below(3) as usize];
+                let live = rng.below(3) == 0;
+                w.with_server(|s| {
+                    let Some(ids) = s.pg_ids.get("realtime:a").cloned() else { return };
+                    if !s.joined.contains_key("realtime:a") {
+                        return;
+                    }
+                    if live {
+                        let p = json!({"extension": "postgres_changes", "status": "ok", "message": "Subscribed to PostgreSQL"});
+                        s.send(None, None, "realtime:a", "system", p);
+                    } else {
+                        let data = json!({"schema": "public", "table": "t", "type": kind, "commit_timestamp": "x",
+                            "columns": [{"name": "id", "type": "int8"}], "record": {"id": 1}, "old_record": null, "errors": null});
+                        s.send(None, None, "realtime:a", "postgres_changes", json!({"ids": ids, "data": data}));
+                    }
+                });
+            }
+            25 => {
+                if let Some(id) = pick(&mut rng, &ids) {
+                    let _ = w.client.enable_presence(w.now, id);
+                }
+            }
             0 => w.client.connect(w.now),
             1 => w.client.disconnect(w.now),
             2 => w.client.resume(w.now),
             3 | 4 => {
                 let name = ["a", "b", "c"][rng.below(3) as usize];
-                if let Ok(id) = w.client.channel(w.now, name, ChannelConfig::new()) {
+                // Channel `a` listens to postgres changes, sometimes in the ready mode.
+                let mut config = ChannelConfig::new();
+                if name == "a" {
+                    config = config
+                        .postgres_changes(Binding::new(ChangeEvent::Insert, "public").table("t"))
+                        .postgres_changes(Binding::new(ChangeEvent::All, "public"));
+                    if seed % 2 == 0 {
+                        config = config.wait_for_postgres_ready(Duration::from_secs(15));
+                    }
+                }
+                if let Ok(id) = w.client.channel(w.now, name, config) {
                     ids.push(id);
                 }
             }
@@ -163,6 +199,12 @@ fn run(seed: u64, cov: &mut Coverage) {
             Event::Status { status: ChannelStatus::Subscribed, .. } => cov.subscribed += 1,
             Event::Status { status: ChannelStatus::ChannelError(_), .. } => cov.channel_errors += 1,
             Event::Disconnected { end: ConnectionEnd::HeartbeatTimeout, .. } => cov.heartbeat_timeouts += 1,
+            Event::PostgresChange { bindings, change, .. } => {
+                // The `*` binding takes every change; the INSERT one only inserts.
+                assert!(bindings.contains(1), "seed {seed}: {bindings:?}");
+                assert_eq!(bindings.contains(0), change.kind == ChangeKind::Insert, "seed {seed}");
+                cov.changes += 1;
+            }
             _ => {}
         }
     }
@@ -190,4 +232,5 @@ fn random_operation_sequences_keep_the_invariants() {
     );
     assert!(cov.subscribed > seeds && cov.channel_errors > seeds / 10, "{cov:?}");
     assert!(cov.connections > 2 * seeds && cov.heartbeat_timeouts > seeds / 10, "{cov:?}");
+    assert!(cov.changes > seeds / 20, "{cov:?}");
 }

@@ -81,6 +81,8 @@ pub(crate) struct Server {
     /// The client sent a close frame.
     pub(crate) got_close: Option<u16>,
     sent_close: bool,
+    /// The ids the server gave each topic's postgres changes bindings at its last join.
+    pub(crate) pg_ids: HashMap<String, Vec<u64>>,
     /// The close handshake is done: the server ends TCP after its last bytes.
     pub(crate) tcp_done: bool,
 }
@@ -98,6 +100,7 @@ impl Server {
             violations: Vec::new(),
             got_close: None,
             sent_close: false,
+            pg_ids: HashMap::new(),
             tcp_done: false,
         }
     }
@@ -211,6 +214,8 @@ impl Server {
                         }
                         self.joined.insert(f.topic.clone(), r.clone().unwrap_or_default());
                         let echo = self.echo_bindings(&f.payload);
+                        let ids = echo.iter().filter_map(|b| b["id"].as_u64()).collect();
+                        self.pg_ids.insert(f.topic.clone(), ids);
                         self.reply(r.as_deref(), r.as_deref(), &f.topic, "ok", json!({"postgres_changes": echo}));
                     }
                     JoinMode::Error => self.reply(
