@@ -87,7 +87,7 @@ fn run(seed: u64, cov: &mut Coverage) {
                     config = config
                         .postgres_changes(Binding::new(ChangeEvent::Insert, "public").table("t"))
                         .postgres_changes(Binding::new(ChangeEvent::All, "public"));
-                    if seed % 2 == 0 {
+                    if seed.is_multiple_of(2) {
                         config = config.wait_for_postgres_ready(Duration::from_secs(15));
                     }
                 }
