@@ -28,6 +28,9 @@ pub struct ChannelConfig {
     /// Client-side: hold `Subscribed` until the postgres changes are live, at most this long.
     #[serde(skip)]
     postgres_ready: Option<Duration>,
+    /// Client-side: do not track the app's presence again after a rejoin.
+    #[serde(skip)]
+    no_retrack: bool,
 }
 
 /// The most messages a replay returns (the server's hard cap, spec C.1).
@@ -131,6 +134,19 @@ impl ChannelConfig {
     /// The ready mode's timeout, when it is on and the channel has bindings.
     pub fn postgres_ready_timeout(&self) -> Option<Duration> {
         self.postgres_ready.filter(|_| !self.postgres_changes.is_empty())
+    }
+
+    /// Beyond the reference clients, on by default: after every rejoin (the server forgot the
+    /// presence with the old channel process) the last tracked payload is tracked again. Off:
+    /// a rejoin forgets it, and the app tracks again after `Subscribed`, as with realtime-js.
+    pub fn presence_retrack(mut self, on: bool) -> Self {
+        self.no_retrack = !on;
+        self
+    }
+
+    /// Whether presence is tracked again after a rejoin.
+    pub fn retracks_presence(&self) -> bool {
+        !self.no_retrack
     }
 
     /// Whether presence is asked for explicitly.

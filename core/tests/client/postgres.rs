@@ -318,3 +318,21 @@ fn a_track_after_subscribe_on_a_channel_without_presence_joins_again_with_it() {
     w.client.unsubscribe(w.now, ch).unwrap();
     assert_eq!(w.client.track(w.now, ch, "{}"), Err(PushError::NotJoined));
 }
+
+#[test]
+fn with_retrack_off_a_rejoin_forgets_the_tracked_presence() {
+    let config = ChannelConfig::new().presence_enabled(true).presence_retrack(false);
+    let (mut w, ch) = World::joined_with(World::config(), config);
+    w.client.track(w.now, ch, r#"{"user":"ana"}"#).unwrap();
+    w.run_for(S);
+    w.reset();
+    w.run_for(3 * S);
+    let tracks = |w: &World| w.frames.iter().filter(|(_, f)| f.event == "presence").count();
+    assert_eq!(joins(&w).len(), 2, "rejoined");
+    assert_eq!(tracks(&w), 1, "not tracked again");
+    // The app tracks again after Subscribed, as with the reference clients.
+    w.client.track(w.now, ch, r#"{"user":"ana"}"#).unwrap();
+    w.run_for(S);
+    assert_eq!(tracks(&w), 2);
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}

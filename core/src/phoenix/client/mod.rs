@@ -1852,6 +1852,12 @@ impl Client {
                 ch.presence_calls.clear();
                 ch.presence_wait = None;
                 ch.untrack_owed = false;
+                if !ch.config.retracks_presence() && ch.tracked_on.is_some_and(|on| Some(on) != ch.join_ref) {
+                    // Opted out: what was tracked on an older join is forgotten with it (a
+                    // track made while this join was under way still goes).
+                    ch.tracked = None;
+                    ch.tracked_on = None;
+                }
                 let retrack = ch.tracked.is_some() && ch.tracked_on != ch.join_ref;
                 // A token set while the join was in flight goes to the server now.
                 if ch.join_token_gen != self.token_gen {
