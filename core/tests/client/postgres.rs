@@ -336,3 +336,32 @@ fn with_retrack_off_a_rejoin_forgets_the_tracked_presence() {
     assert_eq!(tracks(&w), 2);
     assert!(w.violations.is_empty(), "{:?}", w.violations);
 }
+
+#[test]
+fn the_ready_wait_ends_with_its_join() {
+    let (mut w, _ch) = ready_world();
+    // The connection drops before the server says the changes are live: the wait is over with
+    // that join (no PostgresNotReady for a channel that is not joined); the rejoin waits anew.
+    w.refuse_tcp = true;
+    w.reset();
+    w.run_for(40 * S);
+    let not_ready = |w: &World| {
+        w.events
+            .iter()
+            .filter(|(_, e)| {
+                matches!(
+                    e,
+                    Event::Status {
+                        status: ChannelStatus::ChannelError(ChannelErrorReason::PostgresNotReady),
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    assert_eq!(not_ready(&w), 0, "{:?}", statuses(&w, 0));
+    w.refuse_tcp = false;
+    w.run_for(60 * S);
+    assert!(w.client.channel_state(_ch) == Some(ChannelState::Joined));
+    assert_eq!(not_ready(&w), 1, "the rejoin waited and ran out once");
+}

@@ -1773,6 +1773,9 @@ impl Client {
             ch.join_ref = None;
             ch.join_deadline = None;
             ch.join_held = false;
+            // The ready wait and the ids belonged to that join.
+            ch.ready = ReadyWait::No;
+            ch.postgres_ids = None;
         }
         if t.to == ChannelState::Closed {
             ch.leave = None;
