@@ -114,8 +114,11 @@ pub struct PresenceState {
     max_entries: usize,
     /// The join ref whose `presence_state` produced the state.
     synced_join_ref: Option<String>,
-    /// Diffs (joins, leaves) waiting for that state.
+    /// Diffs (joins, leaves) waiting for the state of the join `pending_join`, and the
+    /// presences they hold (bounded by `max_entries` too).
     pending: VecDeque<(State, State)>,
+    pending_join: Option<String>,
+    pending_entries: usize,
 }
 
 impl Default for PresenceState {
@@ -199,6 +202,11 @@ impl<'de> Visitor<'de> for StateSeed {
         let mut count = 0usize;
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             let metas: Metas = map.next_value()?;
+            if metas.metas.is_empty() {
+                // A key with no presences means nothing, and must not cost a map entry that
+                // the presence count (and so the limit) never sees.
+                continue;
+            }
             count += metas.metas.len();
             if count > self.limit {
                 return Err(de::Error::custom(OVER_LIMIT));
@@ -285,7 +293,15 @@ impl PresenceState {
 
     /// An empty state that keeps at most `max_entries` presences over all keys.
     pub fn with_limit(max_entries: usize) -> Self {
-        Self { state: State::new(), entries: 0, max_entries, synced_join_ref: None, pending: VecDeque::new() }
+        Self {
+            state: State::new(),
+            entries: 0,
+            max_entries,
+            synced_join_ref: None,
+            pending: VecDeque::new(),
+            pending_join: None,
+            pending_entries: 0,
+        }
     }
 
     /// The presences by key.
@@ -354,6 +370,12 @@ impl PresenceState {
         let mut events = Vec::new();
         self.apply(joins, leaves, true, &mut events);
         self.synced_join_ref = Some(String::from(join_ref));
+        if self.pending_join.as_deref() != Some(join_ref) {
+            // Queued for an older join whose state never came: not this join's.
+            self.pending.clear();
+        }
+        self.pending_join = None;
+        self.pending_entries = 0;
         while let Some((joins, leaves)) = self.pending.pop_front() {
             if self.after(&joins, &leaves) > self.max_entries {
                 // Dropped, as it would have been had it come live.
@@ -375,17 +397,20 @@ impl PresenceState {
     ) -> Result<Vec<PresenceEvent>, PresenceError> {
         let Diff { joins, leaves } = serde_json::from_str(payload).map_err(|e| parse_error(&e))?;
         if self.is_pending(join_ref) {
-            if self.synced_join_ref.is_some() {
-                // A new join: the old join's queue and state no longer apply to what comes.
-                self.synced_join_ref = None;
+            if self.pending_join.as_deref() != Some(join_ref) {
+                // A new join: what waited for an older one's state no longer applies.
                 self.pending.clear();
+                self.pending_entries = 0;
+                self.pending_join = Some(String::from(join_ref));
             }
             if self.pending.len() >= MAX_PENDING_DIFFS {
                 return Err(PresenceError::TooManyPendingDiffs);
             }
-            if joins.values().map(Vec::len).sum::<usize>() > self.max_entries {
+            let held = joins.values().chain(leaves.values()).map(Vec::len).sum::<usize>();
+            if self.pending_entries + held > self.max_entries {
                 return Err(PresenceError::TooManyEntries);
             }
+            self.pending_entries += held;
             self.pending.push_back((joins, leaves));
             return Ok(Vec::new());
         }
@@ -655,5 +680,32 @@ mod tests {
             Err(PresenceError::InvalidPayload)
         );
         assert_eq!(s.handle_state("1", r#"{"u":{"metas":[]}} x"#), Err(PresenceError::InvalidPayload));
+    }
+
+    /// Second read: diffs queued for an old join (its state never came) are applied on top of the
+    /// next join's state, though the module says a rejoin never applies the old join's diffs.
+    #[test]
+    fn old_join_diffs_are_not_applied_to_a_new_joins_state() {
+        let mut s = PresenceState::new();
+        // Join 1: its state never arrives (#2196, a lost server push); a diff is queued.
+        assert_eq!(s.handle_diff("1", r#"{"joins":{"ghost":{"metas":[{"phx_ref":"g"}]}}}"#).unwrap(), []);
+        // Rejoin as join 2: its state, then nothing else.
+        s.handle_state("2", r#"{"u1":{"metas":[{"phx_ref":"a"}]}}"#).unwrap();
+        assert_eq!(keys(&s), [("u1".to_string(), vec!["a".to_string()])], "join 1's diff leaked into join 2");
+    }
+
+    /// Second read: the pending queue is bounded by count only; with a limit of 10 presences it
+    /// holds 1024 diffs of 10 joins each (10,240 presences), plus leaves that are not counted.
+    #[test]
+    fn pending_diffs_stay_within_the_presence_limit() {
+        let mut s = PresenceState::with_limit(10);
+        let metas: Vec<String> = (0..10).map(|i| format!(r#"{{"phx_ref":"r{i}"}}"#)).collect();
+        let diff = format!(r#"{{"joins":{{"k":{{"metas":[{}]}}}}}}"#, metas.join(","));
+        for _ in 0..MAX_PENDING_DIFFS {
+            let _ = s.handle_diff("1", &diff);
+        }
+        let queued: usize =
+            s.pending.iter().map(|(j, l)| j.values().chain(l.values()).map(Vec::len).sum::<usize>()).sum();
+        assert!(queued <= 10, "{queued} presences queued with a limit of 10");
     }
 }

@@ -9,6 +9,7 @@ mod postgres;
 mod random;
 mod regressions;
 mod regressions2;
+mod regressions3;
 mod scenarios;
 mod server;
 mod world;

@@ -1577,7 +1577,9 @@ impl Client {
                     if ok && !ch.config.bindings().is_empty() {
                         // Binding i takes the id of the reply's entry i (spec C.3).
                         match ch.config.bindings().pair(&response) {
-                            Ok(ids) => ch.postgres_ids = Some(ids),
+                            // An old server's reply without the list: unpaired, as the
+                            // reference clients leave it (only `*` bindings then match).
+                            Ok(ids) => ch.postgres_ids = ids,
                             Err(_) => {
                                 let reason = ChannelErrorReason::BindingMismatch;
                                 self.apply(index, Input::JoinMismatch, Some(reason));
@@ -1670,11 +1672,13 @@ impl Client {
                 {
                     if sys.ok {
                         // "Subscribed to PostgreSQL": the changes are live.
-                        if matches!(ch.ready, ReadyWait::Until(_) | ReadyWait::Late) {
+                        if ch.state == ChannelState::Joined
+                            && matches!(ch.ready, ReadyWait::Until(_) | ReadyWait::Late)
+                        {
                             ch.ready = ReadyWait::No;
                             self.status(id, ChannelStatus::Subscribed);
                         }
-                    } else {
+                    } else if sys.error {
                         // The channel stays joined; the server retries the subscription.
                         let reason =
                             ChannelErrorReason::PostgresChanges(ServerReason::system_error(sys.message));
@@ -1682,7 +1686,7 @@ impl Client {
                     }
                 } else if event == b"system"
                     && let Some(sys) = system(&m.payload())
-                    && !sys.ok
+                    && sys.error
                 {
                     // The channel stops after it (a `phx_close` follows): say why first.
                     let reason = ServerReason::system_error(sys.message);
@@ -1769,12 +1773,14 @@ impl Client {
             self.act(index, id, action, reason.as_ref());
         }
         let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+        if t.to != ChannelState::Joined {
+            // The ready wait belongs to a joined channel's current join.
+            ch.ready = ReadyWait::No;
+        }
         if matches!(t.to, ChannelState::Errored | ChannelState::Closed) {
             ch.join_ref = None;
             ch.join_deadline = None;
             ch.join_held = false;
-            // The ready wait and the ids belonged to that join.
-            ch.ready = ReadyWait::No;
             ch.postgres_ids = None;
         }
         if t.to == ChannelState::Closed {
@@ -1825,6 +1831,8 @@ impl Client {
                 // A join the link refuses (it is closing) times out and is retried.
                 self.link.send(msg);
             }
+            // No join on the wire (held for a token): nothing to clean up.
+            Action::SendCleanupLeave if ch.join_ref.is_none() => {}
             Action::SendLeave | Action::SendCleanupLeave => {
                 self.last_ref += 1;
                 let r = self.last_ref;
@@ -2285,6 +2293,7 @@ fn reason_text(response: &str) -> String {
 struct System {
     postgres: bool,
     ok: bool,
+    error: bool,
     message: String,
 }
 
@@ -2304,6 +2313,7 @@ fn system(payload: &Payload<'_>) -> Option<System> {
     Some(System {
         postgres: s.extension.as_deref() == Some("postgres_changes"),
         ok: s.status == "ok",
+        error: s.status == "error",
         message: s.message.map(Cow::into_owned).unwrap_or_default(),
     })
 }

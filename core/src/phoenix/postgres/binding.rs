@@ -237,10 +237,12 @@ impl Bindings {
 
     /// The ids of the join reply `response` (its raw JSON text), one per declared binding, by
     /// position: wire entry *i* must echo the *i*-th binding sent (same event, schema, table
-    /// and filter; a missing field equals an absent one).
-    pub fn pair(&self, response: &str) -> Result<Vec<u64>, BindingMismatch> {
+    /// and filter; a missing field equals an absent one). `None` when the reply has no
+    /// `postgres_changes` at all (an old server: the bindings stay unpaired, as the reference
+    /// clients leave them).
+    pub fn pair(&self, response: &str) -> Result<Option<Vec<u64>>, BindingMismatch> {
         let reply: JoinResponse = serde_json::from_str(response).map_err(|_| BindingMismatch)?;
-        let echoes = reply.postgres_changes.unwrap_or_default();
+        let Some(echoes) = reply.postgres_changes else { return Ok(None) };
         let sent: Vec<usize> = (0..self.0.len()).filter(|&i| !self.is_repeat(i)).collect();
         if echoes.len() != sent.len() {
             return Err(BindingMismatch);
@@ -254,15 +256,16 @@ impl Bindings {
             }
             wire_id.push((i, echo.id));
         }
-        Ok(self
-            .0
-            .iter()
-            .map(|b| {
-                // A repeat takes the id of the first equal binding.
-                let first = self.0.iter().position(|x| x == b).unwrap_or(0);
-                wire_id.iter().find(|(i, _)| *i == first).map_or(0, |&(_, id)| id)
-            })
-            .collect())
+        Ok(Some(
+            self.0
+                .iter()
+                .map(|b| {
+                    // A repeat takes the id of the first equal binding.
+                    let first = self.0.iter().position(|x| x == b).unwrap_or(0);
+                    wire_id.iter().find(|(i, _)| *i == first).map_or(0, |&(_, id)| id)
+                })
+                .collect(),
+        ))
     }
 
     /// The bindings a change of type `kind` is for: those whose id is in `ids` and whose event
@@ -353,6 +356,7 @@ mod tests {
         );
         let ids = b
             .pair(r#"{"postgres_changes":[{"id":31338429,"event":"INSERT","schema":"public","table":"messages","filter":"room_id=eq.1"},{"id":88127012,"event":"*","schema":"public","table":"rooms","select":["id","name"]}]}"#)
+            .unwrap()
             .unwrap();
         assert_eq!(ids, [31338429, 88127012, 31338429]);
         let set = b.matching(Some(&ids), Some(&[31338429]), "insert");
@@ -374,7 +378,6 @@ mod tests {
         let b = two();
         for bad in [
             r#"{"postgres_changes":[]}"#,
-            r#"{}"#,
             r#"{"postgres_changes":[{"id":1,"event":"INSERT","schema":"public","table":"messages","filter":"room_id=eq.1"}]}"#,
             r#"{"postgres_changes":[{"id":1,"event":"UPDATE","schema":"public","table":"messages","filter":"room_id=eq.1"},{"id":2,"event":"*","schema":"public","table":"rooms"}]}"#,
             r#"{"postgres_changes":[{"id":1,"event":"INSERT","schema":"public","table":"messages","filter":"room_id=eq.2"},{"id":2,"event":"*","schema":"public","table":"rooms"}]}"#,
@@ -386,8 +389,9 @@ mod tests {
         }
         // Case and a null field are fine; `select` is not compared.
         let ok = r#"{"postgres_changes":[{"id":1,"event":"insert","schema":"public","table":"messages","filter":"room_id=eq.1"},{"id":2,"event":"*","schema":"public","table":"rooms","filter":null}]}"#;
-        assert_eq!(b.pair(ok), Ok(vec![1, 2]));
-        assert_eq!(Bindings::new().pair(r#"{}"#), Ok(vec![]), "no bindings: nothing to pair");
+        assert_eq!(b.pair(ok), Ok(Some(vec![1, 2])));
+        assert_eq!(b.pair(r#"{}"#), Ok(None), "an old server's reply: unpaired");
+        assert_eq!(b.pair(r#"{"postgres_changes":null}"#), Ok(None));
     }
 
     #[test]

@@ -75,7 +75,13 @@ impl Row {
                 }
                 Ok((name.into_owned(), start..end))
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
+        // A name given twice would read one way here and another in the app's own parse.
+        let mut names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return Err(ChangeError::InvalidPayload);
+        }
         Ok(Self { raw: String::from(text), fields })
     }
 
@@ -279,6 +285,13 @@ mod tests {
         assert_eq!(
             Change::parse(r#"{"ids":[1],"data":{"schema":"s","table":"t","type":"INSERT","record":[1]}}"#),
             Err(ChangeError::InvalidPayload)
+        );
+        assert_eq!(
+            Change::parse(
+                r#"{"ids":[1],"data":{"schema":"s","table":"t","type":"INSERT","record":{"a":1,"a":2}}}"#
+            ),
+            Err(ChangeError::InvalidPayload),
+            "a column given twice"
         );
         let c = Change::parse_data(r#"{"schema":"s","table":"t","type":"delete","old_record":{"id":1},"errors":["Error 401: Unauthorized"]}"#)
             .unwrap();
