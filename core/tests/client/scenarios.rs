@@ -852,10 +852,19 @@ fn presence_is_applied_and_what_the_app_tracks_is_tracked_again_after_a_rejoin()
     let presence: Vec<_> = w.events[from..]
         .iter()
         .filter_map(|(_, e)| match e {
-            Event::Presence { event: PresenceEvent::Join { key, .. }, .. } => Some(key.clone()),
-            Event::PresenceError { .. } => Some("error".into()),
+            Event::Presence { events, .. } => Some(
+                events
+                    .iter()
+                    .filter_map(|e| match e {
+                        PresenceEvent::Join { key, .. } => Some(key.clone()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            Event::PresenceError { .. } => Some(vec!["error".into()]),
             _ => None,
         })
+        .flatten()
         .collect();
     assert_eq!(
         presence,

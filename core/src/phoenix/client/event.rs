@@ -2,6 +2,7 @@
 
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::time::Duration;
 
 use super::channel::ChannelId;
@@ -308,12 +309,14 @@ pub enum Event {
     },
     /// A frame from the server could not be decoded; it was skipped.
     Undecodable(crate::phoenix::serializer::DecodeError),
-    /// The channel's presence changed (a `presence_state` or `presence_diff` applied).
+    /// The channel's presence changed: a `presence_state` or `presence_diff` applied (with the
+    /// diffs that waited for it). One event per server message, however many keys it names,
+    /// so the event queue's bound holds.
     Presence {
         /// The channel.
         channel: ChannelId,
-        /// What changed; `Sync` ends each state or diff.
-        event: PresenceEvent,
+        /// What changed, in order: joins, then leaves, then `Sync`.
+        events: Vec<PresenceEvent>,
     },
     /// A presence message could not be used (a malformed payload, or too many diffs waiting
     /// for the state); it was skipped.

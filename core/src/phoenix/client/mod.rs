@@ -1638,10 +1638,9 @@ impl Client {
                     ch.presence.handle_diff(join.as_str(), payload)
                 };
                 match result {
-                    Ok(events) => {
-                        self.events
-                            .extend(events.into_iter().map(|event| Event::Presence { channel: id, event }));
-                    }
+                    // A diff queued until the state says nothing yet.
+                    Ok(events) if events.is_empty() => {}
+                    Ok(events) => self.events.push_back(Event::Presence { channel: id, events }),
                     Err(error) => self.events.push_back(Event::PresenceError { channel: id, error }),
                 }
             }
