@@ -7,7 +7,9 @@
 //!   leaves (a key with nothing left is removed).
 //! - Diffs that arrive before the `presence_state` of the channel's current join are queued
 //!   (bounded) and applied, in order, right after it: a rejoin never applies the old join's
-//!   diffs to the new state.
+//!   diffs to the new state. The queue remembers the join its diffs came on, and a state or a
+//!   diff of another join drops it (phoenix.js keeps one untagged queue, so diffs queued for a
+//!   join that never got its state are applied after a later join's state).
 //!
 //! Entries keep their user fields as raw JSON text (numbers stay exact); `phx_ref` becomes
 //! `presence_ref` and `phx_ref_prev` is dropped, as the SDKs expose them.
@@ -114,8 +116,10 @@ pub struct PresenceState {
     max_entries: usize,
     /// The join ref whose `presence_state` produced the state.
     synced_join_ref: Option<String>,
-    /// Diffs (joins, leaves) waiting for that state.
+    /// Diffs (joins, leaves) waiting for the state of the join `pending_join_ref`.
     pending: VecDeque<(State, State)>,
+    /// The join the queued diffs came on.
+    pending_join_ref: Option<String>,
 }
 
 impl Default for PresenceState {
@@ -141,7 +145,9 @@ impl<'de> Deserialize<'de> for Meta {
                 let mut payload = String::from("{");
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     match key.as_ref() {
-                        "phx_ref" if presence_ref.is_some() => return Err(de::Error::duplicate_field("phx_ref")),
+                        "phx_ref" if presence_ref.is_some() => {
+                            return Err(de::Error::duplicate_field("phx_ref"));
+                        }
                         "phx_ref" => presence_ref = Some(map.next_value()?),
                         "phx_ref_prev" => {
                             map.next_value::<IgnoredAny>()?;
@@ -289,6 +295,7 @@ impl PresenceState {
             max_entries,
             synced_join_ref: None,
             pending: VecDeque::new(),
+            pending_join_ref: None,
         }
     }
 
@@ -335,8 +342,11 @@ impl PresenceState {
                 Some(current) => {
                     let current_refs = Refs::of(current);
                     let incoming_refs = Refs::of(&incoming);
-                    let left: Vec<_> =
-                        current.iter().filter(|c| !incoming_refs.contains(&c.presence_ref)).cloned().collect();
+                    let left: Vec<_> = current
+                        .iter()
+                        .filter(|c| !incoming_refs.contains(&c.presence_ref))
+                        .cloned()
+                        .collect();
                     let joined: Vec<_> =
                         incoming.into_iter().filter(|p| !current_refs.contains(&p.presence_ref)).collect();
                     if !joined.is_empty() {
@@ -355,6 +365,10 @@ impl PresenceState {
         let mut events = Vec::new();
         self.apply(joins, leaves, true, &mut events);
         self.synced_join_ref = Some(String::from(join_ref));
+        if self.pending_join_ref.take().as_deref() != Some(join_ref) {
+            // Queued on a join that never got its state: they belong to another history.
+            self.pending.clear();
+        }
         while let Some((joins, leaves)) = self.pending.pop_front() {
             if self.after(&joins, &leaves) > self.max_entries {
                 // Dropped, as it would have been had it come live.
@@ -376,10 +390,11 @@ impl PresenceState {
     ) -> Result<Vec<PresenceEvent>, PresenceError> {
         let Diff { joins, leaves } = serde_json::from_str(payload).map_err(|e| parse_error(&e))?;
         if self.is_pending(join_ref) {
-            if self.synced_join_ref.is_some() {
+            if self.pending_join_ref.as_deref() != Some(join_ref) {
                 // A new join: the old join's queue and state no longer apply to what comes.
                 self.synced_join_ref = None;
                 self.pending.clear();
+                self.pending_join_ref = Some(String::from(join_ref));
             }
             if self.pending.len() >= MAX_PENDING_DIFFS {
                 return Err(PresenceError::TooManyPendingDiffs);
@@ -577,6 +592,26 @@ mod tests {
     }
 
     #[test]
+    fn diffs_queued_on_a_join_that_never_got_its_state_are_dropped() {
+        // Found by the model test (tests/it/presence_model.rs): join 2 queues a diff, the channel
+        // rejoins (3) before join 2's state, and the server's state for join 3 already has `a`
+        // gone. Join 2's diff must not bring it back.
+        let mut s = PresenceState::new();
+        s.handle_state("1", "{}").unwrap();
+        s.handle_diff("2", r#"{"joins":{"u":{"metas":[{"phx_ref":"a"}]}}}"#).unwrap();
+        s.handle_state("3", r#"{"v":{"metas":[{"phx_ref":"b"}]}}"#).unwrap();
+        assert_eq!(keys(&s), [("v".to_string(), vec!["b".to_string()])], "state then join 3's queue (empty)");
+        // The same when join 3 queued diffs of its own: they apply, join 2's do not.
+        s.handle_diff("4", r#"{"joins":{"u":{"metas":[{"phx_ref":"a"}]}}}"#).unwrap();
+        s.handle_diff("5", r#"{"joins":{"w":{"metas":[{"phx_ref":"c"}]}}}"#).unwrap();
+        s.handle_state("5", r#"{"v":{"metas":[{"phx_ref":"b"}]}}"#).unwrap();
+        assert_eq!(
+            keys(&s),
+            [("v".to_string(), vec!["b".to_string()]), ("w".to_string(), vec!["c".to_string()])]
+        );
+    }
+
+    #[test]
     fn malformed_payloads_are_typed_errors() {
         let mut s = PresenceState::new();
         for bad in [
@@ -630,8 +665,11 @@ mod tests {
         // Past the linear-scan length, the set path must give the same result.
         let mut s = PresenceState::new();
         s.handle_state("1", &format!(r#"{{"k":{}}}"#, metas(0..100))).unwrap();
-        s.handle_diff("1", &format!(r#"{{"joins":{{"k":{}}},"leaves":{{"k":{}}}}}"#, metas(50..150), metas(0..25)))
-            .unwrap();
+        s.handle_diff(
+            "1",
+            &format!(r#"{{"joins":{{"k":{}}},"leaves":{{"k":{}}}}}"#, metas(50..150), metas(0..25)),
+        )
+        .unwrap();
         let refs: Vec<String> = (25..150).map(|r| format!("r{r}")).collect();
         assert_eq!(keys(&s), [("k".to_string(), refs)]);
         assert_eq!(s.len(), 125);
