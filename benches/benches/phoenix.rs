@@ -1,14 +1,17 @@
 //! Decode and dispatch of Realtime messages through the client, against the least work a client
-//! must do on the same bytes (`realtime_benches::phoenix`).
+//! must do on the same bytes, and presence sync and diffs (`realtime_benches::phoenix`).
 //!
 //! Run: `cargo bench -p realtime-benches --bench phoenix` (or `python3 benches/phoenix_report.py`
-//! for three interleaved runs and the ratios).
+//! for three interleaved runs and the ratios); `-- presence` for the presence groups only.
 
 use core::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-use realtime_benches::phoenix::{BATCH, cases, floor, joined_client, ours};
+use realtime_benches::phoenix::{
+    BATCH, DIFFS, PRESENCES, cases, diff_cases, floor, joined_client, ours, presence_diffs,
+    presence_state_text, presence_sync, presence_sync_floor,
+};
 
 fn phoenix_decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("phoenix_decode");
@@ -26,6 +29,29 @@ fn phoenix_decode(c: &mut Criterion) {
     group.finish();
 }
 
+/// A `presence_state` of 10,000 presences into an empty state, against parsing it into a
+/// `serde_json::Value`.
+fn presence_sync_group(c: &mut Criterion) {
+    let mut group = c.benchmark_group("presence_sync");
+    group.throughput(Throughput::Elements(PRESENCES as u64));
+    let text = presence_state_text(PRESENCES);
+    group.bench_function(BenchmarkId::new("floor", "10k"), |b| b.iter(|| presence_sync_floor(&text)));
+    group.bench_function(BenchmarkId::new("ours", "10k"), |b| b.iter(|| presence_sync(&text)));
+    group.finish();
+}
+
+/// One-key diffs against a state of 10,000 presences and of 10.
+fn presence_diff_group(c: &mut Criterion) {
+    let mut group = c.benchmark_group("presence_diff");
+    group.throughput(Throughput::Elements(DIFFS as u64));
+    for case in diff_cases() {
+        group.bench_function(BenchmarkId::new("ours", case.name), |b| {
+            b.iter_batched(|| case.state.clone(), |s| presence_diffs(s, &case.diffs), BatchSize::LargeInput);
+        });
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -33,5 +59,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(2))
 }
 
-criterion_group! { name = benches; config = config(); targets = phoenix_decode }
+criterion_group! { name = benches; config = config(); targets = phoenix_decode, presence_sync_group, presence_diff_group }
 criterion_main!(benches);

@@ -4,6 +4,8 @@
 //! icount <group> <impl> <size> [batches]    # size: 16B, 125B, 1KiB, 64KiB, 1MiB or bytes
 //! icount --list                             # "<group> <impl>" per line
 //! icount phoenix <floor|ours> <case> [batches]   # decode + dispatch (`realtime_benches::phoenix`)
+//! icount presence sync <floor|ours> [batches]     # a 10,000-presence state, one per batch
+//! icount presence diff <10k|10> [batches]         # 1000 one-key diffs per batch
 //! ```
 //!
 //! Builds the case and the implementation's state exactly as the criterion bench `ws` does,
@@ -64,12 +66,55 @@ fn phoenix(imp: &str, case: &str, batches: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The presence cells: the states the diffs apply to are cloned before the region and freed
+/// after it, as criterion's `iter_batched` does.
+#[inline(never)]
+fn measured_presence(run: &mut dyn FnMut()) {
+    run();
+}
+
+fn presence(kind: &str, imp: &str, batches: &str) -> ExitCode {
+    use realtime_benches::phoenix::{
+        DIFFS, PRESENCES, diff_cases, presence_diffs, presence_state_text, presence_sync, presence_sync_floor,
+    };
+    let Ok(batches) = batches.parse::<usize>() else { return usage() };
+    match (kind, imp) {
+        ("sync", "floor" | "ours") => {
+            let text = presence_state_text(PRESENCES);
+            let sync = if imp == "ours" { presence_sync } else { presence_sync_floor };
+            sync(&text); // warm-up
+            measured_presence(&mut || (0..batches).for_each(|_| sync(&text)));
+            println!("messages {}", batches * PRESENCES);
+            println!("batch_messages {PRESENCES}");
+        }
+        ("diff", _) => {
+            let Some(case) = diff_cases().into_iter().find(|c| c.name == imp) else { return usage() };
+            drop(presence_diffs(case.state.clone(), &case.diffs)); // warm-up
+            let mut states: Vec<_> = (0..batches).map(|_| case.state.clone()).collect();
+            let mut done = Vec::with_capacity(batches);
+            measured_presence(&mut || done.extend(states.drain(..).map(|s| presence_diffs(s, &case.diffs))));
+            drop(done);
+            println!("messages {}", batches * DIFFS);
+            println!("batch_messages {DIFFS}");
+        }
+        _ => return usage(),
+    }
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("phoenix") {
         return match args.as_slice() {
             [_, i, c] => phoenix(i, c, "1"),
             [_, i, c, b] => phoenix(i, c, b),
+            _ => usage(),
+        };
+    }
+    if args.first().map(String::as_str) == Some("presence") {
+        return match args.as_slice() {
+            [_, k, i] => presence(k, i, "1"),
+            [_, k, i, b] => presence(k, i, b),
             _ => usage(),
         };
     }

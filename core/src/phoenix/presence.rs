@@ -7,7 +7,9 @@
 //!   leaves (a key with nothing left is removed).
 //! - Diffs that arrive before the `presence_state` of the channel's current join are queued
 //!   (bounded) and applied, in order, right after it: a rejoin never applies the old join's
-//!   diffs to the new state.
+//!   diffs to the new state. The queue remembers the join its diffs came on, and a state or a
+//!   diff of another join drops it (phoenix.js keeps one untagged queue, so diffs queued for a
+//!   join that never got its state are applied after a later join's state).
 //!
 //! Entries keep their user fields as raw JSON text (numbers stay exact); `phx_ref` becomes
 //! `presence_ref` and `phx_ref_prev` is dropped, as the SDKs expose them.
@@ -598,6 +600,26 @@ mod tests {
             s.handle_diff("1", r#"{"joins":{}}"#).unwrap();
         }
         assert_eq!(s.handle_diff("1", r#"{"joins":{}}"#), Err(PresenceError::TooManyPendingDiffs));
+    }
+
+    #[test]
+    fn diffs_queued_on_a_join_that_never_got_its_state_are_dropped() {
+        // Found by the model test (tests/it/presence_model.rs): join 2 queues a diff, the channel
+        // rejoins (3) before join 2's state, and the server's state for join 3 already has `a`
+        // gone. Join 2's diff must not bring it back.
+        let mut s = PresenceState::new();
+        s.handle_state("1", "{}").unwrap();
+        s.handle_diff("2", r#"{"joins":{"u":{"metas":[{"phx_ref":"a"}]}}}"#).unwrap();
+        s.handle_state("3", r#"{"v":{"metas":[{"phx_ref":"b"}]}}"#).unwrap();
+        assert_eq!(keys(&s), [("v".to_string(), vec!["b".to_string()])], "state then join 3's queue (empty)");
+        // The same when join 3 queued diffs of its own: they apply, join 2's do not.
+        s.handle_diff("4", r#"{"joins":{"u":{"metas":[{"phx_ref":"a"}]}}}"#).unwrap();
+        s.handle_diff("5", r#"{"joins":{"w":{"metas":[{"phx_ref":"c"}]}}}"#).unwrap();
+        s.handle_state("5", r#"{"v":{"metas":[{"phx_ref":"b"}]}}"#).unwrap();
+        assert_eq!(
+            keys(&s),
+            [("v".to_string(), vec!["b".to_string()]), ("w".to_string(), vec!["c".to_string()])]
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Integration tests of the WebSocket layer through its public API: RFC 6455 vectors, the
 //! handshake, every rejection rule with its close code, the close handshake, pings, limits,
-//! and property tests of the codec (round trips, chunking, send buffer sizes).
+//! and property tests of the codec (round trips, chunking, send buffer sizes); presence sync
+//! against a model of the server's tracker.
 
 mod harness;
 
@@ -8,6 +9,7 @@ mod chunking;
 mod close;
 mod fuzz;
 mod handshake;
+mod presence_model;
 mod rejections;
 mod rest;
 mod serializer;
