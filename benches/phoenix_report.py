@@ -118,32 +118,36 @@ def icount(case, imp, cell="phoenix", batches=10, per=BATCH):
     raise RuntimeError(f"no totals in {out_file}")
 
 
+def ratio_table(head, icount_head, label, pairs, fmt, icounts, ratio=lambda a, b: b / a):
+    """One row of two measurements per run and their ratio, plus instruction counts if given."""
+    print()
+    print(f"| {head} |" + (f" {icount_head} |" if icounts else ""))
+    print("|---|---|---|---|" + ("---|---|---|" if icounts else ""))
+    row = (f"| {label} | {spread([a for a, _ in pairs], fmt)} | {spread([b for _, b in pairs], fmt)}"
+           f" | {spread([ratio(a, b) for a, b in pairs], lambda v: f'{v:.2f}')} |")
+    if icounts:
+        a, b = icounts()
+        row += f" {a:.0f} | {b:.0f} | {ratio(a, b):.2f} |"
+    print(row)
+
+
 def presence_tables(prefix, runs, with_icount):
     sync, diff = load_presence(prefix, runs)
     if sync:
-        print()
-        print("| presence_state, 10,000 presences | floor ms | ours ms | ours/floor (time) |"
-              + (" floor instr/presence | ours instr/presence | ours/floor (instr) |" if with_icount else ""))
-        print("|---|---|---|---|" + ("---|---|---|" if with_icount else ""))
-        row = (f"| sync into an empty state vs `from_str::<Value>` | {spread([f for f, _ in sync], lambda v: f'{v:.2f}')}"
-               f" | {spread([o for _, o in sync], lambda v: f'{v:.2f}')} | {spread([o / f for f, o in sync], lambda v: f'{v:.2f}')} |")
-        if with_icount:
-            fi = icount("floor", "sync", "presence", 3, PRESENCES)
-            oi = icount("ours", "sync", "presence", 3, PRESENCES)
-            row += f" {fi:.0f} | {oi:.0f} | {oi / fi:.2f} |"
-        print(row)
+        ratio_table(
+            "presence_state, 10,000 presences | floor ms | ours ms | ours/floor (time)",
+            "floor instr/presence | ours instr/presence | ours/floor (instr)",
+            "sync into an empty state vs `from_str::<Value>`", sync, lambda v: f"{v:.2f}",
+            with_icount and (lambda: (icount("floor", "sync", "presence", 3, PRESENCES),
+                                      icount("ours", "sync", "presence", 3, PRESENCES))))
     if diff:
-        print()
-        print("| one-key diff (update: join + leave) | state of 10,000 ns/diff | state of 10 ns/diff | 10k/10 (time) |"
-              + (" 10k instr/diff | 10 instr/diff | 10k/10 (instr) |" if with_icount else ""))
-        print("|---|---|---|---|" + ("---|---|---|" if with_icount else ""))
-        row = (f"| {DIFFS} diffs per batch | {spread([b for b, _ in diff], lambda v: f'{v:.0f}')}"
-               f" | {spread([s for _, s in diff], lambda v: f'{v:.0f}')} | {spread([b / s for b, s in diff], lambda v: f'{v:.2f}')} |")
-        if with_icount:
-            bi = icount("10k", "diff", "presence", 3, DIFFS)
-            si = icount("10", "diff", "presence", 3, DIFFS)
-            row += f" {bi:.0f} | {si:.0f} | {bi / si:.2f} |"
-        print(row)
+        ratio_table(
+            "one-key diff (update: join + leave) | state of 10,000 ns/diff | state of 10 ns/diff | 10k/10 (time)",
+            "10k instr/diff | 10 instr/diff | 10k/10 (instr)",
+            f"{DIFFS} diffs per batch", diff, lambda v: f"{v:.0f}",
+            with_icount and (lambda: (icount("10k", "diff", "presence", 3, DIFFS),
+                                      icount("10", "diff", "presence", 3, DIFFS))),
+            ratio=lambda big, small: big / small)
 
 
 def main():

@@ -16,16 +16,6 @@ use crate::world::World;
 
 const S: Duration = Duration::from_secs(1);
 
-fn statuses(w: &World, from: usize) -> Vec<ChannelStatus> {
-    w.events[from..]
-        .iter()
-        .filter_map(|(_, e)| match e {
-            Event::Status { status, .. } => Some(status.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 fn joins(w: &World) -> Vec<(String, Json)> {
     w.frames
         .iter()
@@ -160,7 +150,7 @@ fn a_join_reply_that_does_not_pair_with_the_bindings_closes_the_channel_with_a_r
     let (mut w, ch) = World::subscribing_with(World::config(), two_bindings(), 1, JoinMode::Ok);
     w.behaviour.pg_mismatch = true;
     w.run_for(3 * S);
-    assert_eq!(statuses(&w, 0), [ChannelStatus::ChannelError(ChannelErrorReason::BindingMismatch)]);
+    assert_eq!(w.statuses(0), [ChannelStatus::ChannelError(ChannelErrorReason::BindingMismatch)]);
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Closed));
     let join_ref = joins(&w)[0].0.clone();
     let leaves: Vec<_> = w.frames.iter().filter(|(_, f)| f.event == "phx_leave").collect();
@@ -214,15 +204,15 @@ fn system(w: &mut World, status: &str, message: &str) {
 fn the_ready_mode_holds_subscribed_until_the_server_says_the_changes_are_live() {
     let (mut w, ch) = ready_world();
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
-    assert_eq!(statuses(&w, 0), [], "joined, not yet live");
+    assert_eq!(w.statuses(0), [], "joined, not yet live");
     w.run_for(2 * S);
     system(&mut w, "ok", "Subscribed to PostgreSQL");
     w.run_for(S);
-    assert_eq!(statuses(&w, 0), [ChannelStatus::Subscribed]);
+    assert_eq!(w.statuses(0), [ChannelStatus::Subscribed]);
     // A later ok (after a token change) says nothing new.
     system(&mut w, "ok", "Subscribed to PostgreSQL");
     w.run_for(S);
-    assert_eq!(statuses(&w, 0).len(), 1);
+    assert_eq!(w.statuses(0).len(), 1);
 }
 
 #[test]
@@ -231,7 +221,7 @@ fn the_ready_mode_reports_the_servers_error_and_the_timeout() {
     let joined_at = w.now;
     system(&mut w, "error", "Error parsing `filter` params: [\"bad\"]");
     w.run_for(S);
-    match &statuses(&w, 0)[..] {
+    match &w.statuses(0)[..] {
         [ChannelStatus::ChannelError(ChannelErrorReason::PostgresChanges(reason))] => {
             assert!(reason.text.contains("filter"), "{reason:?}");
         }
@@ -252,14 +242,14 @@ fn the_ready_mode_reports_the_servers_error_and_the_timeout() {
             )
         })
         .map(|(at, _)| *at);
-    assert!(timed_out.is_some(), "{:?}", statuses(&w, 0));
+    assert!(timed_out.is_some(), "{:?}", w.statuses(0));
     assert!(timed_out.unwrap() <= joined_at + DEFAULT_POSTGRES_READY_TIMEOUT);
     // The join was ok within the second before `joined_at`: the wait is 15 s from it.
     assert!(timed_out.unwrap() >= joined_at + (DEFAULT_POSTGRES_READY_TIMEOUT - S), "not before the timeout");
     // Late, but live: Subscribed after all.
     system(&mut w, "ok", "Subscribed to PostgreSQL");
     w.run_for(S);
-    assert_eq!(statuses(&w, 0).last(), Some(&ChannelStatus::Subscribed));
+    assert_eq!(w.statuses(0).last(), Some(&ChannelStatus::Subscribed));
 }
 
 #[test]
@@ -269,7 +259,7 @@ fn without_the_ready_mode_a_postgres_error_is_a_typed_channel_error_and_the_chan
     system(&mut w, "error", "Unable to subscribe to changes with given parameters");
     w.run_for(S);
     assert!(matches!(
-        &statuses(&w, from)[..],
+        &w.statuses(from)[..],
         [ChannelStatus::ChannelError(ChannelErrorReason::PostgresChanges(_))]
     ));
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
@@ -307,7 +297,7 @@ fn a_track_after_subscribe_on_a_channel_without_presence_joins_again_with_it() {
     let tracks: Vec<_> = w.frames.iter().filter(|(_, f)| f.event == "presence").collect();
     assert_eq!(tracks.len(), 1, "tracked once, on the join that asked for presence");
     assert_eq!(tracks[0].1.join_ref.as_deref(), Some(j[1].0.as_str()));
-    assert_eq!(statuses(&w, from), [ChannelStatus::Subscribed]);
+    assert_eq!(w.statuses(from), [ChannelStatus::Subscribed]);
     // Listening again, or tracking anew, joins no more.
     w.client.enable_presence(w.now, ch).unwrap();
     w.client.track(w.now, ch, r#"{"user":"bo"}"#).unwrap();
@@ -359,7 +349,7 @@ fn the_ready_wait_ends_with_its_join() {
             })
             .count()
     };
-    assert_eq!(not_ready(&w), 0, "{:?}", statuses(&w, 0));
+    assert_eq!(not_ready(&w), 0, "{:?}", w.statuses(0));
     w.refuse_tcp = false;
     w.run_for(60 * S);
     assert!(w.client.channel_state(_ch) == Some(ChannelState::Joined));

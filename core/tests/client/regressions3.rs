@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use realtime_core::phoenix::channel_config::{ChannelConfig, DEFAULT_POSTGRES_READY_TIMEOUT};
-use realtime_core::phoenix::client::{ChannelErrorReason, ChannelState, ChannelStatus, Event};
+use realtime_core::phoenix::client::{ChannelErrorReason, ChannelState, ChannelStatus};
 use realtime_core::phoenix::postgres::{Binding, ChangeEvent};
 use serde_json::json;
 
@@ -16,16 +16,6 @@ fn ready_config() -> ChannelConfig {
     ChannelConfig::new()
         .postgres_changes(Binding::new(ChangeEvent::All, "public").table("rooms"))
         .wait_for_postgres_ready(DEFAULT_POSTGRES_READY_TIMEOUT)
-}
-
-fn statuses_since(w: &World, from: usize) -> Vec<ChannelStatus> {
-    w.events[from..]
-        .iter()
-        .filter_map(|(_, e)| match e {
-            Event::Status { status, .. } => Some(status.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn pg_system_ok(w: &mut World) {
@@ -47,7 +37,7 @@ fn ready_wait_survives_unsubscribe() {
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Closed));
     let from = w.events.len();
     w.run_for(30 * S);
-    assert_eq!(statuses_since(&w, from), [], "a closed channel reports nothing more");
+    assert_eq!(w.statuses(from), [], "a closed channel reports nothing more");
 }
 
 /// The server's "Subscribed to PostgreSQL" crossing the app's leave: `Subscribed` is
@@ -62,7 +52,7 @@ fn ready_ok_while_leaving_reports_subscribed() {
     // Sent by the server before it saw the leave.
     pg_system_ok(&mut w);
     w.run_for(S);
-    assert_eq!(statuses_since(&w, from), [ChannelStatus::Closed], "no Subscribed after unsubscribe");
+    assert_eq!(w.statuses(from), [ChannelStatus::Closed], "no Subscribed after unsubscribe");
 }
 
 /// A lost connection while waiting: the channel is errored (reported `Disconnected`), but the
@@ -76,7 +66,8 @@ fn ready_wait_fires_while_disconnected() {
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Errored));
     let from = w.events.len();
     w.run_for(20 * S);
-    let bad: Vec<_> = statuses_since(&w, from)
+    let bad: Vec<_> = w
+        .statuses(from)
         .into_iter()
         .filter(|s| matches!(s, ChannelStatus::ChannelError(ChannelErrorReason::PostgresNotReady)))
         .collect();
@@ -126,6 +117,6 @@ fn join_ok_without_postgres_changes_key_is_not_a_mismatch() {
         )
     });
     w.run_for(S);
-    assert_eq!(statuses_since(&w, 0), [ChannelStatus::Subscribed]);
+    assert_eq!(w.statuses(0), [ChannelStatus::Subscribed]);
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
 }

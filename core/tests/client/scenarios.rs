@@ -29,16 +29,6 @@ fn body(event: &str) -> PushBody {
     PushBody::Json { event: event.into(), payload: r#"{"type":"broadcast","event":"e","payload":{}}"#.into() }
 }
 
-fn statuses(w: &World, from: usize) -> Vec<ChannelStatus> {
-    w.events_since(from)
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Status { status, .. } => Some(status.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 fn disconnects(w: &World, from: usize) -> Vec<(ConnectionEnd, Next)> {
     w.events_since(from)
         .into_iter()
@@ -68,7 +58,7 @@ fn frames_with_event<'a>(w: &'a World, event: &str) -> Vec<&'a (usize, crate::se
 #[test]
 fn subscribe_connects_joins_and_heartbeats_report_latency() {
     let (mut w, ch) = World::joined(World::config());
-    assert_eq!(statuses(&w, 0), [ChannelStatus::Subscribed]);
+    assert_eq!(w.statuses(0), [ChannelStatus::Subscribed]);
     assert!(matches!(w.events[0].1, Event::Connected));
     let join = &frames_with_event(&w, "phx_join")[0].1;
     assert_eq!(join.topic, "realtime:room1");
@@ -108,12 +98,12 @@ fn heartbeat_timeout_drops_reconnects_rejoins_and_subscribes_again() {
     let d = disconnects(&w, from);
     assert_eq!(d, [(ConnectionEnd::HeartbeatTimeout, Next::Reconnect { after: S, attempt: 1 })]);
     assert!(w.events_since(from).contains(&&Event::Heartbeat(HeartbeatStatus::TimedOut)));
-    assert_eq!(statuses(&w, from), [ChannelStatus::ChannelError(ChannelErrorReason::Disconnected)]);
+    assert_eq!(w.statuses(from), [ChannelStatus::ChannelError(ChannelErrorReason::Disconnected)]);
     w.behaviour.heartbeat_replies = true;
     w.run_for(2 * S);
     assert_eq!(w.connections, 2);
     assert_eq!(
-        statuses(&w, from),
+        w.statuses(from),
         [ChannelStatus::ChannelError(ChannelErrorReason::Disconnected), ChannelStatus::Subscribed]
     );
     assert!(w.events_since(from).contains(&&Event::Reconnected { gap: S + RTT }));
@@ -179,14 +169,14 @@ fn a_push_buffered_while_joining_times_out_at_its_deadline() {
 fn a_join_timeout_reports_timed_out_cleans_up_and_rejoins_on_the_backoff() {
     let (mut w, _) = World::subscribing(World::config(), 3, JoinMode::Silent);
     w.run_for(10 * S + RTT);
-    assert_eq!(statuses(&w, 0), [ChannelStatus::TimedOut]);
+    assert_eq!(w.statuses(0), [ChannelStatus::TimedOut]);
     w.server.as_mut().unwrap().behaviour.join = JoinMode::Ok;
     w.run_for(S + S / 2);
     let leaves = frames_with_event(&w, "phx_leave");
     let joins = frames_with_event(&w, "phx_join");
     assert_eq!(leaves.len(), 1, "the server is told to drop a late join");
     assert_eq!(leaves[0].1.join_ref, joins[0].1.msg_ref);
-    assert_eq!(statuses(&w, 0), [ChannelStatus::TimedOut, ChannelStatus::Subscribed]);
+    assert_eq!(w.statuses(0), [ChannelStatus::TimedOut, ChannelStatus::Subscribed]);
     let joins = frames_with_event(&w, "phx_join");
     assert_eq!(joins.len(), 2);
     assert_ne!(joins[0].1.msg_ref, joins[1].1.msg_ref);
@@ -207,7 +197,7 @@ fn a_rejoin_while_the_previous_attempt_is_pending_has_its_own_ref_and_timer() {
     assert_eq!(joins[1].1.join_ref, joins[1].1.msg_ref);
     w.run_for(20 * S);
     assert_eq!(
-        statuses(&w, 0),
+        w.statuses(0),
         [ChannelStatus::ChannelError(ChannelErrorReason::Disconnected), ChannelStatus::Subscribed],
         "no TimedOut from the superseded attempt"
     );
@@ -227,7 +217,7 @@ fn a_reply_to_a_superseded_join_attempt_is_ignored() {
     });
     w.run_for(S / 10);
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joining));
-    assert_eq!(statuses(&w, 0), [ChannelStatus::TimedOut]);
+    assert_eq!(w.statuses(0), [ChannelStatus::TimedOut]);
 }
 
 #[test]
@@ -240,7 +230,7 @@ fn a_stale_phx_close_is_ignored_and_a_current_one_closes() {
     let from = w.events.len();
     w.with_server(|s| s.send(Some(&current), Some(&current), "realtime:room1", "phx_close", json!({})));
     w.run_for(S);
-    assert_eq!(statuses(&w, from), [ChannelStatus::Closed]);
+    assert_eq!(w.statuses(from), [ChannelStatus::Closed]);
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Closed));
     assert_eq!(w.client.push(w.now, ch, body("x")), Err(PushError::NotJoined));
     // It stays closed (no rejoin) until the app subscribes again.
@@ -337,7 +327,7 @@ fn a_join_error_errors_the_channel_and_retries_on_the_rejoin_schedule() {
     let ms = |m: u64| Instant::ZERO + Duration::from_millis(m);
     assert_eq!(joins, [ms(40), ms(1060), ms(3080), ms(8100), ms(18120)]);
     assert!(matches!(
-        &statuses(&w, 0)[0],
+        &w.statuses(0)[0],
         ChannelStatus::ChannelError(ChannelErrorReason::JoinRejected(r))
             if r.class == ErrorClass::TransientServer && r.text.starts_with("IncreaseConnectionPool: ")
     ));
@@ -360,7 +350,7 @@ fn phx_error_errors_the_channel_and_it_rejoins() {
     });
     w.run_for(2 * S);
     assert_eq!(
-        statuses(&w, from),
+        w.statuses(from),
         [
             ChannelStatus::ChannelError(ChannelErrorReason::ServerError(
                 r#"{"reason":"channel_crash"}"#.into()
@@ -379,7 +369,7 @@ fn leave_reports_closed_and_pushes_waiting_are_not_sent() {
     w.client.unsubscribe(w.now, ch).unwrap();
     w.run_for(11 * S);
     // The leave got no reply (the server never joined): it times out, and the channel closes.
-    assert_eq!(statuses(&w, 0), [ChannelStatus::Closed]);
+    assert_eq!(w.statuses(0), [ChannelStatus::Closed]);
     assert_eq!(outcome(&w, p).map(|o| o.1), Some(PushOutcome::NotSent(NotSentReason::ChannelClosed)));
 }
 
@@ -485,13 +475,13 @@ fn manual_disconnect_stops_and_connect_rejoins_without_errors() {
     w.client.disconnect(w.now);
     w.run_for(S);
     assert_eq!(disconnects(&w, from), [(ConnectionEnd::Manual, Next::Stop(StopReason::Manual))]);
-    assert!(statuses(&w, from).is_empty(), "a manual disconnect does not error channels");
+    assert!(w.statuses(from).is_empty(), "a manual disconnect does not error channels");
     assert_eq!(w.frames.iter().filter(|(_, f)| f.event == "phx_leave").count(), 0);
     w.run_for(60 * S);
     assert_eq!(w.connections, 1, "no reconnect");
     w.client.connect(w.now);
     w.run_for(S);
-    assert_eq!(statuses(&w, from), [ChannelStatus::Subscribed]);
+    assert_eq!(w.statuses(from), [ChannelStatus::Subscribed]);
     assert!(!w.events_since(from).iter().any(|e| matches!(e, Event::Reconnected { .. })));
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
 }
@@ -745,7 +735,7 @@ fn a_refused_permission_closes_the_channel_without_retrying() {
     w.run_for(60 * S);
     assert_eq!(frames_with_event(&w, "phx_join").len(), 1, "never retried");
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Closed));
-    match &statuses(&w, 0)[..] {
+    match &w.statuses(0)[..] {
         [ChannelStatus::ChannelError(ChannelErrorReason::JoinRejected(r))] => {
             assert_eq!(
                 (r.class, r.text.as_str()),
@@ -784,7 +774,7 @@ fn a_system_error_is_reported_with_its_class_before_the_close() {
         s.send(Some(&jr), Some(&jr), "realtime:room1", "phx_close", json!({}));
     });
     w.run_for(S);
-    match &statuses(&w, from)[..] {
+    match &w.statuses(from)[..] {
         [ChannelStatus::ChannelError(ChannelErrorReason::System(r)), ChannelStatus::Closed] => {
             assert_eq!(r.class, ErrorClass::Token);
             assert_eq!(r.text, "Token has expired 3 seconds ago");
@@ -805,7 +795,7 @@ fn a_system_error_is_reported_with_its_class_before_the_close() {
         )
     });
     w.run_for(S);
-    assert!(statuses(&w, from).is_empty());
+    assert!(w.statuses(from).is_empty());
 }
 
 #[test]

@@ -11,7 +11,7 @@ use realtime_core::phoenix::client::{
 use realtime_core::rng::Rng;
 
 use realtime_core::phoenix::channel_config::ChannelConfig;
-use realtime_core::phoenix::client::{ChannelId, ChannelState, ConnectionState};
+use realtime_core::phoenix::client::{ChannelId, ChannelState, ChannelStatus, ConnectionState};
 
 use crate::server::{Behaviour, Frame, JoinMode, Server};
 
@@ -335,6 +335,17 @@ impl World {
     }
 
     /// Events since index `from`.
+    /// The channel statuses reported since event `from`, in order.
+    pub(crate) fn statuses(&self, from: usize) -> Vec<ChannelStatus> {
+        self.events[from..]
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Status { status, .. } => Some(status.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub(crate) fn events_since(&self, from: usize) -> Vec<&Event> {
         self.events[from..].iter().map(|(_, e)| e).collect()
     }
