@@ -111,11 +111,11 @@ pub(crate) enum After {
         channel: u64,
         join_ref: Option<String>,
     },
-    /// Answer later (a delayed join or join error): this frame after this delay, then maybe a
-    /// disconnect.
+    /// Answer later (a delayed join or join error): these frames after this delay, then maybe
+    /// a disconnect.
     Later {
         delay: Duration,
-        frame: Frame,
+        frames: Vec<Frame>,
         then_close: Option<(u16, String)>,
     },
 }
@@ -137,6 +137,11 @@ fn reply(vsn: Vsn, m: &Inbound, status: &str, response: Value) -> Frame {
 
 fn sub_topic(topic: &str) -> &str {
     topic.strip_prefix("realtime:").unwrap_or(topic)
+}
+
+/// The `system` message that says a channel's postgres changes are live.
+fn postgres_ok(topic: &str) -> Value {
+    json!({"extension": "postgres_changes", "status": "ok", "message": "Subscribed to PostgreSQL", "channel": topic})
 }
 
 /// A phx_ref: unique and opaque, like Phoenix's.
@@ -354,8 +359,8 @@ impl Hub {
     fn join(&self, s: &mut State, socket: u64, vsn: Vsn, m: Inbound) -> After {
         let limits = &self.config.limits;
         let error = |reason: &str, close: Option<(u16, String)>| {
-            let frame = reply(vsn, &m, "error", json!({"reason": reason}));
-            After::Later { delay: limits.join_error_delay.unwrap_or_default(), frame, then_close: close }
+            let frames = vec![reply(vsn, &m, "error", json!({"reason": reason}))];
+            After::Later { delay: limits.join_error_delay.unwrap_or_default(), frames, then_close: close }
         };
         match s.faults.join.clone() {
             JoinFault::Ignore => return After::Nothing,
@@ -365,7 +370,7 @@ impl Hub {
         if !m.topic.starts_with("realtime:") {
             return After::Later {
                 delay: Duration::ZERO,
-                frame: reply(vsn, &m, "error", json!({"reason": "unmatched topic"})),
+                frames: vec![reply(vsn, &m, "error", json!({"reason": "unmatched topic"}))],
                 then_close: None,
             };
         }
@@ -469,29 +474,36 @@ impl Hub {
         if let Some(sock) = s.sockets.get_mut(&socket) {
             sock.channels.insert(m.topic.clone(), id);
         }
-        let ok = reply(vsn, &m, "ok", json!({"postgres_changes": echo}));
-        if let JoinFault::Delay(delay) = s.faults.join {
-            return After::Later { delay, frame: ok, then_close: None };
-        }
-        s.send(socket, ok);
+        // The reply, then what the channel process pushes right after it.
+        let join_ref = s.channels.get(&id).and_then(|c| c.join_ref.clone());
+        let push = |event: &str, payload: &Value| {
+            wire::encode(vsn, join_ref.as_deref(), None, &m.topic, event, payload)
+        };
+        let mut frames = vec![reply(vsn, &m, "ok", json!({"postgres_changes": echo}))];
         if presence_enabled {
             let state = s.presence.get(&key).map_or_else(|| json!({}), Tracker::state);
-            s.push(id, "presence_state", &state);
+            frames.push(push("presence_state", &state));
         }
-        if let Some(e) = binding_error {
-            let topic = sub_topic(&m.topic).to_string();
-            s.push(
-                id,
-                "system",
-                &json!({"extension": "postgres_changes", "status": "error", "message": e, "channel": topic}),
-            );
-            return After::Nothing;
+        let topic = sub_topic(&m.topic).to_string();
+        let ready = match binding_error {
+            Some(e) => {
+                let error = json!({"extension": "postgres_changes", "status": "error", "message": e, "channel": topic});
+                frames.push(push("system", &error));
+                false
+            }
+            None => has_bindings,
+        };
+        if let JoinFault::Delay(delay) = s.faults.join {
+            if ready {
+                frames.push(push("system", &postgres_ok(&topic)));
+            }
+            return After::Later { delay, frames, then_close: None };
         }
-        if has_bindings {
-            return After::PostgresReady {
-                channel: id,
-                join_ref: s.channels.get(&id).and_then(|c| c.join_ref.clone()),
-            };
+        for f in frames {
+            s.send(socket, f);
+        }
+        if ready {
+            return After::PostgresReady { channel: id, join_ref };
         }
         After::Nothing
     }
@@ -503,15 +515,16 @@ impl Hub {
         if c.join_ref.as_deref() != join_ref {
             return;
         }
-        let topic = sub_topic(&c.topic).to_string();
-        s.push(channel, "system", &json!({"extension": "postgres_changes", "status": "ok", "message": "Subscribed to PostgreSQL", "channel": topic}));
+        s.push(channel, "system", &postgres_ok(sub_topic(&c.topic)));
     }
 
-    /// Sends a frame to a socket (a delayed reply), then maybe closes it.
-    pub(crate) fn deliver(&self, socket: u64, frame: Frame, then_close: Option<(u16, String)>) {
+    /// Sends frames to a socket (a delayed reply), then maybe closes it.
+    pub(crate) fn deliver(&self, socket: u64, frames: Vec<Frame>, then_close: Option<(u16, String)>) {
         let s = self.lock();
         let Some(sock) = s.sockets.get(&socket) else { return };
-        let _ = sock.tx.send(Out::Frame(frame));
+        for frame in frames {
+            let _ = sock.tx.send(Out::Frame(frame));
+        }
         if let Some((code, reason)) = then_close {
             let _ = sock.tx.send(Out::Close(code, reason));
         }

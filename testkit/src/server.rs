@@ -420,11 +420,11 @@ where
                             hub.postgres_ready(channel, join_ref.as_deref());
                         });
                     }
-                    After::Later { delay, frame, then_close } => {
+                    After::Later { delay, frames, then_close } => {
                         let hub = hub.clone();
                         tokio::spawn(async move {
                             tokio::time::sleep(delay).await;
-                            hub.deliver(socket, frame, then_close);
+                            hub.deliver(socket, frames, then_close);
                         });
                     }
                 }
