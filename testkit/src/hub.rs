@@ -164,6 +164,15 @@ impl State {
         let _ = s.tx.send(Out::Frame(frame));
     }
 
+    /// `phx_close` or `phx_error` to one channel: `ref` = `join_ref` (spec A.5). On v1 that ref
+    /// is the only way a client can tell a stale close from its current join's (spec B.7).
+    fn push_lifecycle(&self, channel: u64, event: &str, payload: &Value) {
+        let Some(c) = self.channels.get(&channel) else { return };
+        let Some(s) = self.sockets.get(&c.socket) else { return };
+        let jr = c.join_ref.as_deref();
+        let _ = s.tx.send(Out::Frame(wire::encode(s.vsn, jr, jr, &c.topic, event, payload)));
+    }
+
     /// A fan-out message (no refs) to every channel on the topic but `skip`.
     fn fan_out(
         &self,
@@ -227,7 +236,7 @@ impl State {
                 &json!({"extension": "system", "status": "error", "message": msg, "channel": topic}),
             );
         }
-        self.push(id, "phx_close", &json!({}));
+        self.push_lifecycle(id, "phx_close", &json!({}));
         self.remove_channel(id);
     }
 
@@ -329,10 +338,10 @@ impl Hub {
             }
             return After::Nothing;
         };
-        // A frame naming another join of this topic is for a channel that is gone.
+        // A frame naming another join of this topic is for a channel that is gone: Phoenix drops
+        // it silently (spec B.7), so no reply.
         let current = s.channels.get(&id).and_then(|c| c.join_ref.clone());
         if m.join_ref.is_some() && m.join_ref != current {
-            s.send(socket, reply(vsn, &m, "error", json!({"reason": "unmatched topic"})));
             return After::Nothing;
         }
         match m.event.as_str() {
@@ -342,7 +351,7 @@ impl Hub {
             }
             "broadcast" => self.broadcast(s, id, vsn, &m),
             "presence" => self.presence(s, id, vsn, &m),
-            "access_token" => self.access_token(s, id, vsn, &m),
+            "access_token" => self.access_token(s, id, &m),
             _ => {}
         }
         After::Nothing
@@ -536,10 +545,9 @@ impl Hub {
             }
             return;
         }
+        // Without write permission the real server drops the message silently, with no reply
+        // even with ack (spec C.1); an error reply here would hide a client that waits for one.
         if !write {
-            if ack {
-                s.send(socket, reply(vsn, m, "error", json!({"reason": "Unauthorized"})));
-            }
             return;
         }
         if !s.event_allowed(self.config.limits.max_events_per_second) {
@@ -612,28 +620,20 @@ impl Hub {
         }
     }
 
-    fn access_token(&self, s: &mut State, id: u64, vsn: Vsn, m: &Inbound) {
-        let token = m.payload["access_token"].as_str();
-        let Auth::Jwt { secret } = &self.config.auth else {
-            if m.msg_ref.is_some() {
-                s.send(s.channels[&id].socket, reply(vsn, m, "ok", json!({})));
-            }
+    /// `access_token` gets no reply (spec A.5: the server answers `{:noreply, socket}`); a null
+    /// token or an `sb_` key is ignored (spec B.10), a bad one closes the channel.
+    fn access_token(&self, s: &mut State, id: u64, m: &Inbound) {
+        let Auth::Jwt { secret } = &self.config.auth else { return };
+        let Some(token) = m.payload["access_token"].as_str().filter(|t| !t.starts_with("sb_")) else {
             return;
         };
-        match token.map(|t| jwt::verify(t, secret, unix_now())) {
-            Some(Ok(claims)) => {
+        match jwt::verify(token, secret, unix_now()) {
+            Ok(claims) => {
                 if let Some(c) = s.channels.get_mut(&id) {
                     c.claims = Some(claims);
-                    let socket = c.socket;
-                    if m.msg_ref.is_some() {
-                        s.send(socket, reply(vsn, m, "ok", json!({})));
-                    }
                 }
             }
-            Some(Err(e)) => {
-                s.close_channel(id, Some(&format!("Token has expired or is invalid: {}", e.message())))
-            }
-            None => {}
+            Err(e) => s.close_channel(id, Some(&format!("Token has expired or is invalid: {}", e.message()))),
         }
     }
 
@@ -646,7 +646,9 @@ impl Hub {
             .iter()
             .filter_map(|(&id, c)| {
                 let exp = c.claims.as_ref().and_then(jwt::exp_of)?;
-                (exp <= now).then_some((id, now - exp))
+                // Lazily: `then_some(now - exp)` computed the difference for live tokens too and
+                // overflowed, panicking the socket task on every re-check.
+                (exp <= now).then(|| (id, now - exp))
             })
             .collect();
         for (id, ago) in expired {
@@ -687,7 +689,7 @@ impl Hub {
         let ids: Vec<u64> = s.channels.iter().filter(|(_, c)| c.topic == full).map(|(&id, _)| id).collect();
         for &id in &ids {
             let payload = if event == "phx_error" { json!({"reason": "channel_crash"}) } else { json!({}) };
-            s.push(id, event, &payload);
+            s.push_lifecycle(id, event, &payload);
             s.remove_channel(id);
         }
         ids.len()
@@ -710,8 +712,14 @@ impl Hub {
             if matched.is_empty() {
                 continue;
             }
-            let mut ids: Vec<u64> = matched.iter().map(|b| b.id).collect();
-            ids.dedup();
+            // Each id once: identical bindings share an id, and need not be adjacent (`dedup`
+            // alone left `[a, b, a]` as it was).
+            let mut ids: Vec<u64> = Vec::new();
+            for b in &matched {
+                if !ids.contains(&b.id) {
+                    ids.push(b.id);
+                }
+            }
             // Narrowed to the first matching binding's `select` (the real server narrows per
             // subscription; one message per channel carries one row).
             let data = change.data(matched[0].select());
