@@ -152,8 +152,9 @@ pub(crate) async fn respond<S: AsyncWrite + Unpin>(io: &mut S, status: u16, body
         reason(status),
         body.len()
     );
-    let _ = io.write_all(head.as_bytes()).await;
-    let _ = io.write_all(body.as_bytes()).await;
+    // One write, so a client that parses only its first read (as tungstenite does with a
+    // refused upgrade) sees the body too.
+    let _ = io.write_all(format!("{head}{body}").as_bytes()).await;
     let _ = io.flush().await;
 }
 

@@ -539,8 +539,9 @@ impl Hub {
             },
             None => m.payload.to_string().len(),
         };
+        // An error reply only with ack; without it the message is dropped silently (spec C.1).
         if self.too_large(size) {
-            if m.msg_ref.is_some() {
+            if ack {
                 s.send(socket, reply(vsn, m, "error", json!({"reason": "payload_size_exceeded"})));
             }
             return;
