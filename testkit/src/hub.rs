@@ -59,6 +59,8 @@ struct Socket {
     /// Topic -> channel.
     channels: HashMap<String, u64>,
     joins: VecDeque<Instant>,
+    /// The claims of the token the socket connected with (JWT mode).
+    claims: Option<Claims>,
 }
 
 #[derive(Debug)]
@@ -277,23 +279,23 @@ impl Hub {
         None
     }
 
-    /// Checks the socket's API key; the refusal's message.
-    pub(crate) fn check_api_key(&self, key: Option<&str>) -> Result<(), String> {
+    /// Checks the socket's API key: the token's claims in JWT mode, or the refusal's message.
+    pub(crate) fn check_api_key(&self, key: Option<&str>) -> Result<Option<Claims>, String> {
         match (&self.config.auth, key) {
-            (Auth::Open, _) => Ok(()),
+            (Auth::Open, _) => Ok(None),
             (_, None) => Err("No api key provided".into()),
-            (Auth::ApiKey(want), Some(k)) if k == want => Ok(()),
+            (Auth::ApiKey(want), Some(k)) if k == want => Ok(None),
             (Auth::ApiKey(_), Some(_)) => Err("Invalid api key".into()),
             (Auth::Jwt { secret }, Some(k)) => {
-                jwt::verify(k, secret, unix_now()).map(|_| ()).map_err(|e| e.message())
+                jwt::verify(k, secret, unix_now()).map(Some).map_err(|e| e.message())
             }
         }
     }
 
-    pub(crate) fn register(&self, tx: UnboundedSender<Out>, vsn: Vsn) -> u64 {
+    pub(crate) fn register(&self, tx: UnboundedSender<Out>, vsn: Vsn, claims: Option<Claims>) -> u64 {
         let mut s = self.lock();
         let id = s.id();
-        s.sockets.insert(id, Socket { tx, vsn, channels: HashMap::new(), joins: VecDeque::new() });
+        s.sockets.insert(id, Socket { tx, vsn, channels: HashMap::new(), joins: VecDeque::new(), claims });
         id
     }
 
@@ -407,10 +409,24 @@ impl Hub {
         let flag = |v: &Value| v.as_bool().unwrap_or(false) || v.as_str() == Some("true");
         let token = p.get("access_token").or_else(|| p.get("user_token")).and_then(Value::as_str);
         let claims = match (&self.config.auth, token) {
-            (Auth::Jwt { secret }, Some(t)) => match jwt::verify(t, secret, unix_now()) {
-                Ok(c) => Some(c),
-                Err(e) => return error(&format!("InvalidJWTToken: {}", e.message()), None),
-            },
+            (Auth::Jwt { secret }, Some(t)) if !t.starts_with("sb_") => {
+                match jwt::verify(t, secret, unix_now()) {
+                    Ok(c) => Some(c),
+                    Err(e) => return error(&format!("InvalidJWTToken: {}", e.message()), None),
+                }
+            }
+            // No token, or an `sb_` key: the channel uses the token the socket connected with
+            // (spec B.10), so it is re-checked too. It used to get no claims at all: never
+            // re-checked, and an `sb_` key was refused as a malformed JWT.
+            (Auth::Jwt { .. }, _) => {
+                let claims = s.sockets.get(&socket).and_then(|x| x.claims.clone());
+                let now = unix_now();
+                if let Some(exp) = claims.as_ref().and_then(jwt::exp_of).filter(|&exp| exp <= now) {
+                    let expired = jwt::JwtError::Expired(now - exp).message();
+                    return error(&format!("InvalidJWTToken: {expired}"), None);
+                }
+                claims
+            }
             _ => None,
         };
         let private = flag(&config["private"]);

@@ -305,9 +305,10 @@ where
     }
     // The key comes from `x-api-key`, else the `apikey` query parameter (spec A.1).
     let key = req.header("x-api-key").map(str::to_string).or_else(|| req.query.get("apikey").cloned());
-    if let Err(message) = hub.check_api_key(key.as_deref()) {
-        return refuse(&mut io, &hub, 401, &message).await;
-    }
+    let claims = match hub.check_api_key(key.as_deref()) {
+        Ok(claims) => claims,
+        Err(message) => return refuse(&mut io, &hub, 401, &message).await,
+    };
     let Some(vsn) = Vsn::parse(req.query.get("vsn").map(String::as_str)) else {
         return refuse(&mut io, &hub, 400, "Unsupported vsn").await;
     };
@@ -317,7 +318,7 @@ where
     // Registered before the 101 goes out, so a client that has its answer is already counted
     // (by `connections()` and `max_concurrent_users`) and can be sent to.
     let (tx, rx) = mpsc::unbounded_channel();
-    let socket = hub.register(tx, vsn);
+    let socket = hub.register(tx, vsn, claims);
     if io.write_all(http::switching_protocols(&ws_key).as_bytes()).await.is_err() {
         hub.unregister(socket);
         return;

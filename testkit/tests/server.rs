@@ -444,12 +444,17 @@ async fn token_recheck_closes_expired_channels_and_access_token_refreshes() {
     let config = Config { token_recheck: Duration::from_millis(200), ..jwt_config() };
     let server = Server::start(config).await.unwrap();
     let url = ws_url(&server.url(), &format!("apikey={}&vsn=2.0.0", good_token()));
-    let short = token(json!({"role": "anon", "exp": now() + 1}));
+    // Valid for 1-2 s: `exp` has whole seconds, and the joins below must happen before it.
+    let short = token(json!({"role": "anon", "exp": now() + 2}));
     let topic = "realtime:room1";
     let mut stale = Client::connect(&url).await;
     let mut fresh = Client::connect(&url).await;
     let sjr = stale.join_ok_with(topic, json!({"config": {}, "access_token": short})).await;
     let fjr = fresh.join_ok_with(topic, json!({"config": {}, "access_token": short})).await;
+    // A join without a token, or with an `sb_` key, uses the socket's token: re-checked too.
+    let mut inherits = Client::at(&server.url(), &format!("apikey={short}&vsn=2.0.0")).await;
+    let ijr = inherits.join_ok_with(topic, json!({"config": {}})).await;
+    fresh.join_ok_with("realtime:other", json!({"config": {}, "access_token": "sb_publishable_x"})).await;
     // No reply to access_token (spec A.5); an `sb_` key and a repeat are ignored.
     for t in ["sb_publishable_key".to_string(), good_token()] {
         fresh.push2(Some(&fjr), Some("30"), topic, "access_token", json!({"access_token": t})).await;
@@ -464,7 +469,15 @@ async fn token_recheck_closes_expired_channels_and_access_token_refreshes() {
     let message = system[4]["message"].as_str().unwrap();
     assert!(message.starts_with("Token has expired "), "{message}");
     assert_eq!(stale.json().await, json!([sjr, sjr, topic, "phx_close", {}]));
-    // The same re-check pass saw the refreshed token and kept that channel.
+    assert_eq!(head(&inherits.json().await), json!([ijr, null, topic, "system"]));
+    assert_eq!(inherits.json().await, json!([ijr, ijr, topic, "phx_close", {}]));
+    // Joining with the expired socket token now fails.
+    let (r, reply) = inherits.join2(topic, json!({"config": {}})).await;
+    assert_eq!(head(&reply), json!([r, r, topic, "phx_reply"]));
+    let reason = reply[4]["response"]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("InvalidJWTToken: Token has expired "), "{reason}");
+    // The same re-check pass saw the refreshed token and kept that channel (and the `sb_` one,
+    // on the socket's good token).
     fresh.quiet2().await;
 
     // An invalid token closes the channel the same way.
