@@ -152,8 +152,9 @@ pub(crate) async fn respond<S: AsyncWrite + Unpin>(io: &mut S, status: u16, body
         reason(status),
         body.len()
     );
-    let _ = io.write_all(head.as_bytes()).await;
-    let _ = io.write_all(body.as_bytes()).await;
+    // One write, so a client that parses only its first read (as tungstenite does with a
+    // refused upgrade) sees the body too.
+    let _ = io.write_all(format!("{head}{body}").as_bytes()).await;
     let _ = io.flush().await;
 }
 
@@ -161,7 +162,9 @@ pub(crate) async fn respond<S: AsyncWrite + Unpin>(io: &mut S, status: u16, body
 pub(crate) fn switching_protocols(key: &str) -> String {
     let mut sha = Sha1::new();
     sha.update(key.trim().as_bytes());
-    sha.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC11B85");
+    // RFC 6455 section 1.3's GUID (it read `...C5AB0DC11B85` before, so no client accepted the
+    // upgrade).
+    sha.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
     let accept = STANDARD.encode(sha.finalize());
     format!(
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n\r\n"
@@ -171,4 +174,13 @@ pub(crate) fn switching_protocols(key: &str) -> String {
 /// The `{"error": ...}` body of a refused upgrade (spec A.1).
 pub(crate) fn error_body(message: &str) -> Value {
     json!({"error": message})
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_rfc_6455_accept_example() {
+        let answer = super::switching_protocols("dGhlIHNhbXBsZSBub25jZQ==");
+        assert!(answer.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{answer}");
+    }
 }

@@ -59,6 +59,8 @@ struct Socket {
     /// Topic -> channel.
     channels: HashMap<String, u64>,
     joins: VecDeque<Instant>,
+    /// The claims of the token the socket connected with (JWT mode).
+    claims: Option<Claims>,
 }
 
 #[derive(Debug)]
@@ -172,6 +174,15 @@ impl State {
         let _ = s.tx.send(Out::Frame(frame));
     }
 
+    /// `phx_close` or `phx_error` to one channel: `ref` = `join_ref` (spec A.5). On v1 that ref
+    /// is the only way a client can tell a stale close from its current join's (spec B.7).
+    fn push_lifecycle(&self, channel: u64, event: &str, payload: &Value) {
+        let Some(c) = self.channels.get(&channel) else { return };
+        let Some(s) = self.sockets.get(&c.socket) else { return };
+        let jr = c.join_ref.as_deref();
+        let _ = s.tx.send(Out::Frame(wire::encode(s.vsn, jr, jr, &c.topic, event, payload)));
+    }
+
     /// A fan-out message (no refs) to every channel on the topic but `skip`.
     fn fan_out(
         &self,
@@ -235,7 +246,7 @@ impl State {
                 &json!({"extension": "system", "status": "error", "message": msg, "channel": topic}),
             );
         }
-        self.push(id, "phx_close", &json!({}));
+        self.push_lifecycle(id, "phx_close", &json!({}));
         self.remove_channel(id);
     }
 
@@ -276,23 +287,23 @@ impl Hub {
         None
     }
 
-    /// Checks the socket's API key; the refusal's message.
-    pub(crate) fn check_api_key(&self, key: Option<&str>) -> Result<(), String> {
+    /// Checks the socket's API key: the token's claims in JWT mode, or the refusal's message.
+    pub(crate) fn check_api_key(&self, key: Option<&str>) -> Result<Option<Claims>, String> {
         match (&self.config.auth, key) {
-            (Auth::Open, _) => Ok(()),
+            (Auth::Open, _) => Ok(None),
             (_, None) => Err("No api key provided".into()),
-            (Auth::ApiKey(want), Some(k)) if k == want => Ok(()),
+            (Auth::ApiKey(want), Some(k)) if k == want => Ok(None),
             (Auth::ApiKey(_), Some(_)) => Err("Invalid api key".into()),
             (Auth::Jwt { secret }, Some(k)) => {
-                jwt::verify(k, secret, unix_now()).map(|_| ()).map_err(|e| e.message())
+                jwt::verify(k, secret, unix_now()).map(Some).map_err(|e| e.message())
             }
         }
     }
 
-    pub(crate) fn register(&self, tx: UnboundedSender<Out>, vsn: Vsn) -> u64 {
+    pub(crate) fn register(&self, tx: UnboundedSender<Out>, vsn: Vsn, claims: Option<Claims>) -> u64 {
         let mut s = self.lock();
         let id = s.id();
-        s.sockets.insert(id, Socket { tx, vsn, channels: HashMap::new(), joins: VecDeque::new() });
+        s.sockets.insert(id, Socket { tx, vsn, channels: HashMap::new(), joins: VecDeque::new(), claims });
         id
     }
 
@@ -337,10 +348,10 @@ impl Hub {
             }
             return After::Nothing;
         };
-        // A frame naming another join of this topic is for a channel that is gone.
+        // A frame naming another join of this topic is for a channel that is gone: Phoenix drops
+        // it silently (spec B.7), so no reply.
         let current = s.channels.get(&id).and_then(|c| c.join_ref.clone());
         if m.join_ref.is_some() && m.join_ref != current {
-            s.send(socket, reply(vsn, &m, "error", json!({"reason": "unmatched topic"})));
             return After::Nothing;
         }
         match m.event.as_str() {
@@ -350,7 +361,7 @@ impl Hub {
             }
             "broadcast" => self.broadcast(s, id, vsn, &m),
             "presence" => self.presence(s, id, vsn, &m),
-            "access_token" => self.access_token(s, id, vsn, &m),
+            "access_token" => self.access_token(s, id, &m),
             _ => {}
         }
         After::Nothing
@@ -406,10 +417,24 @@ impl Hub {
         let flag = |v: &Value| v.as_bool().unwrap_or(false) || v.as_str() == Some("true");
         let token = p.get("access_token").or_else(|| p.get("user_token")).and_then(Value::as_str);
         let claims = match (&self.config.auth, token) {
-            (Auth::Jwt { secret }, Some(t)) => match jwt::verify(t, secret, unix_now()) {
-                Ok(c) => Some(c),
-                Err(e) => return error(&format!("InvalidJWTToken: {}", e.message()), None),
-            },
+            (Auth::Jwt { secret }, Some(t)) if !t.starts_with("sb_") => {
+                match jwt::verify(t, secret, unix_now()) {
+                    Ok(c) => Some(c),
+                    Err(e) => return error(&format!("InvalidJWTToken: {}", e.message()), None),
+                }
+            }
+            // No token, or an `sb_` key: the channel uses the token the socket connected with
+            // (spec B.10), so it is re-checked too. It used to get no claims at all: never
+            // re-checked, and an `sb_` key was refused as a malformed JWT.
+            (Auth::Jwt { .. }, _) => {
+                let claims = s.sockets.get(&socket).and_then(|x| x.claims.clone());
+                let now = unix_now();
+                if let Some(exp) = claims.as_ref().and_then(jwt::exp_of).filter(|&exp| exp <= now) {
+                    let expired = jwt::JwtError::Expired(now - exp).message();
+                    return error(&format!("InvalidJWTToken: {expired}"), None);
+                }
+                claims
+            }
             _ => None,
         };
         let private = flag(&config["private"]);
@@ -546,16 +571,16 @@ impl Hub {
             },
             None => m.payload.to_string().len(),
         };
+        // An error reply only with ack; without it the message is dropped silently (spec C.1).
         if self.too_large(size) {
-            if m.msg_ref.is_some() {
+            if ack {
                 s.send(socket, reply(vsn, m, "error", json!({"reason": "payload_size_exceeded"})));
             }
             return;
         }
+        // Without write permission the real server drops the message silently, with no reply
+        // even with ack (spec C.1); an error reply here would hide a client that waits for one.
         if !write {
-            if ack {
-                s.send(socket, reply(vsn, m, "error", json!({"reason": "Unauthorized"})));
-            }
             return;
         }
         if !s.event_allowed(self.config.limits.max_events_per_second) {
@@ -628,28 +653,20 @@ impl Hub {
         }
     }
 
-    fn access_token(&self, s: &mut State, id: u64, vsn: Vsn, m: &Inbound) {
-        let token = m.payload["access_token"].as_str();
-        let Auth::Jwt { secret } = &self.config.auth else {
-            if m.msg_ref.is_some() {
-                s.send(s.channels[&id].socket, reply(vsn, m, "ok", json!({})));
-            }
+    /// `access_token` gets no reply (spec A.5: the server answers `{:noreply, socket}`); a null
+    /// token or an `sb_` key is ignored (spec B.10), a bad one closes the channel.
+    fn access_token(&self, s: &mut State, id: u64, m: &Inbound) {
+        let Auth::Jwt { secret } = &self.config.auth else { return };
+        let Some(token) = m.payload["access_token"].as_str().filter(|t| !t.starts_with("sb_")) else {
             return;
         };
-        match token.map(|t| jwt::verify(t, secret, unix_now())) {
-            Some(Ok(claims)) => {
+        match jwt::verify(token, secret, unix_now()) {
+            Ok(claims) => {
                 if let Some(c) = s.channels.get_mut(&id) {
                     c.claims = Some(claims);
-                    let socket = c.socket;
-                    if m.msg_ref.is_some() {
-                        s.send(socket, reply(vsn, m, "ok", json!({})));
-                    }
                 }
             }
-            Some(Err(e)) => {
-                s.close_channel(id, Some(&format!("Token has expired or is invalid: {}", e.message())))
-            }
-            None => {}
+            Err(e) => s.close_channel(id, Some(&format!("Token has expired or is invalid: {}", e.message()))),
         }
     }
 
@@ -662,7 +679,9 @@ impl Hub {
             .iter()
             .filter_map(|(&id, c)| {
                 let exp = c.claims.as_ref().and_then(jwt::exp_of)?;
-                (exp <= now).then_some((id, now - exp))
+                // Lazily: `then_some(now - exp)` computed the difference for live tokens too and
+                // overflowed, panicking the socket task on every re-check.
+                (exp <= now).then(|| (id, now - exp))
             })
             .collect();
         for (id, ago) in expired {
@@ -703,7 +722,7 @@ impl Hub {
         let ids: Vec<u64> = s.channels.iter().filter(|(_, c)| c.topic == full).map(|(&id, _)| id).collect();
         for &id in &ids {
             let payload = if event == "phx_error" { json!({"reason": "channel_crash"}) } else { json!({}) };
-            s.push(id, event, &payload);
+            s.push_lifecycle(id, event, &payload);
             s.remove_channel(id);
         }
         ids.len()
@@ -726,8 +745,14 @@ impl Hub {
             if matched.is_empty() {
                 continue;
             }
-            let mut ids: Vec<u64> = matched.iter().map(|b| b.id).collect();
-            ids.dedup();
+            // Each id once: identical bindings share an id, and need not be adjacent (`dedup`
+            // alone left `[a, b, a]` as it was).
+            let mut ids: Vec<u64> = Vec::new();
+            for b in &matched {
+                if !ids.contains(&b.id) {
+                    ids.push(b.id);
+                }
+            }
             // Narrowed to the first matching binding's `select` (the real server narrows per
             // subscription; one message per channel carries one row).
             let data = change.data(matched[0].select());

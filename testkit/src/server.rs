@@ -16,9 +16,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::config::Config;
 use crate::http::{self, Request};
@@ -305,16 +305,22 @@ where
     }
     // The key comes from `x-api-key`, else the `apikey` query parameter (spec A.1).
     let key = req.header("x-api-key").map(str::to_string).or_else(|| req.query.get("apikey").cloned());
-    if let Err(message) = hub.check_api_key(key.as_deref()) {
-        return refuse(&mut io, &hub, 401, &message).await;
-    }
+    let claims = match hub.check_api_key(key.as_deref()) {
+        Ok(claims) => claims,
+        Err(message) => return refuse(&mut io, &hub, 401, &message).await,
+    };
     let Some(vsn) = Vsn::parse(req.query.get("vsn").map(String::as_str)) else {
         return refuse(&mut io, &hub, 400, "Unsupported vsn").await;
     };
     let Some(ws_key) = req.header("sec-websocket-key").map(str::to_string) else {
         return http::respond(&mut io, 400, &http::error_body("Missing Sec-WebSocket-Key")).await;
     };
+    // Registered before the 101 goes out, so a client that has its answer is already counted
+    // (by `connections()` and `max_concurrent_users`) and can be sent to.
+    let (tx, rx) = mpsc::unbounded_channel();
+    let socket = hub.register(tx, vsn, claims);
     if io.write_all(http::switching_protocols(&ws_key).as_bytes()).await.is_err() {
+        hub.unregister(socket);
         return;
     }
     let mut ws_config = WebSocketConfig::default();
@@ -323,7 +329,7 @@ where
     }
     let stream = Prefixed { prefix: req.rest, pos: 0, inner: io };
     let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(ws_config)).await;
-    socket_task(ws, hub, vsn, stopped).await;
+    socket_task(ws, hub, (socket, rx), vsn, stopped).await;
 }
 
 fn to_message(frame: Frame) -> Message {
@@ -333,12 +339,15 @@ fn to_message(frame: Frame) -> Message {
     }
 }
 
-async fn socket_task<S>(ws: WebSocketStream<S>, hub: Arc<Hub>, vsn: Vsn, mut stopped: watch::Receiver<bool>)
-where
+async fn socket_task<S>(
+    ws: WebSocketStream<S>,
+    hub: Arc<Hub>,
+    (socket, mut rx): (u64, mpsc::UnboundedReceiver<Out>),
+    vsn: Vsn,
+    mut stopped: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let socket = hub.register(tx, vsn);
     let (mut sink, mut stream) = ws.split();
     let idle = hub.config.limits.idle_timeout;
     let mut idle_at = idle.map(|d| tokio::time::Instant::now() + d);
@@ -399,7 +408,17 @@ where
                 }
             }
             msg = stream.next() => {
-                let Some(Ok(msg)) = msg else { break };
+                let msg = match msg {
+                    Some(Ok(msg)) => msg,
+                    // A frame over `max_frame_bytes`: close with 1009 "message too big" (RFC 6455
+                    // 7.4.1, what Cowboy sends) rather than drop the TCP connection unexplained.
+                    Some(Err(WsError::Capacity(_))) => {
+                        let close = CloseFrame { code: CloseCode::Size, reason: "message too big".into() };
+                        let _ = sink.send(Message::Close(Some(close))).await;
+                        break;
+                    }
+                    _ => break,
+                };
                 idle_at = idle.map(|d| tokio::time::Instant::now() + d);
                 let inbound = match msg {
                     Message::Text(t) => wire::decode_text(vsn, t.as_str()),
