@@ -167,10 +167,7 @@ impl State {
     fn push(&self, channel: u64, event: &str, payload: &Value) {
         let Some(c) = self.channels.get(&channel) else { return };
         let Some(s) = self.sockets.get(&c.socket) else { return };
-        // Lifecycle events carry the join ref as their ref too: a v1 client (whose frames have
-        // no join_ref) tells a stale `phx_close` by it (spec A.6).
-        let msg_ref = matches!(event, "phx_close" | "phx_error").then_some(c.join_ref.as_deref()).flatten();
-        let frame = wire::encode(s.vsn, c.join_ref.as_deref(), msg_ref, &c.topic, event, payload);
+        let frame = wire::encode(s.vsn, c.join_ref.as_deref(), None, &c.topic, event, payload);
         let _ = s.tx.send(Out::Frame(frame));
     }
 
