@@ -49,8 +49,9 @@ pub type Authorizer = Arc<dyn Fn(&AuthzRequest<'_>) -> Policies + Send + Sync>;
 pub struct Limits {
     /// Connected sockets at once; more are refused with 429.
     pub max_concurrent_users: Option<usize>,
-    /// Client events (broadcasts, presence) per second over all sockets; more close the
-    /// channel with a `system` error "Too many messages per second".
+    /// Broadcasts per second over all sockets and the REST endpoints (presence calls have their
+    /// own limit); more close the sending channel with a `system` error "Too many messages per
+    /// second" (REST: 429).
     pub max_events_per_second: Option<u32>,
     /// Channels per socket; another join is refused with `ChannelRateLimitReached`.
     pub max_channels_per_client: Option<usize>,

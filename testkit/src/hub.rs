@@ -469,7 +469,13 @@ impl Hub {
             })
             .collect();
         let binding_error = bindings.iter().find_map(|(_, b)| b.as_ref().err().cloned());
-        let bindings: Vec<Binding> = bindings.into_iter().filter_map(|(_, b)| b.ok()).collect();
+        // One malformed binding fails the channel's whole subscription, as on the real server
+        // (its CDC subscribe takes all the params at once).
+        let bindings: Vec<Binding> = if binding_error.is_some() {
+            Vec::new()
+        } else {
+            bindings.into_iter().filter_map(|(_, b)| b.ok()).collect()
+        };
         let has_bindings = !echo.is_empty();
         let presence_key = config["presence"]["key"].as_str().filter(|k| !k.is_empty()).map(str::to_string);
         let id = s.id();

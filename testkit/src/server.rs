@@ -494,7 +494,11 @@ async fn rest_broadcast<S: AsyncRead + AsyncWrite + Unpin>(
                 payload["meta"] = json!({"id": id});
             }
             let private = m["private"].as_bool().unwrap_or(false);
-            result = result.and(hub.rest_broadcast(topic, private, RestMessage::Json(payload)));
+            // The batch endpoint answers an oversized payload as a validation error (spec A.7).
+            let sent = hub
+                .rest_broadcast(topic, private, RestMessage::Json(payload))
+                .map_err(|s| if s == 413 { 422 } else { s });
+            result = result.and(sent);
         }
         result
     } else {
