@@ -161,7 +161,9 @@ pub(crate) async fn respond<S: AsyncWrite + Unpin>(io: &mut S, status: u16, body
 pub(crate) fn switching_protocols(key: &str) -> String {
     let mut sha = Sha1::new();
     sha.update(key.trim().as_bytes());
-    sha.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC11B85");
+    // RFC 6455 section 1.3's GUID. It was mistyped (`...C5AB0DC11B85`) until the interop suite:
+    // realtime-js's `ws` refused every upgrade with "Invalid Sec-WebSocket-Accept header".
+    sha.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
     let accept = STANDARD.encode(sha.finalize());
     format!(
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n\r\n"
@@ -171,4 +173,16 @@ pub(crate) fn switching_protocols(key: &str) -> String {
 /// The `{"error": ...}` body of a refused upgrade (spec A.1).
 pub(crate) fn error_body(message: &str) -> Value {
     json!({"error": message})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_accept_key_of_rfc_6455() {
+        // RFC 6455 section 1.3: this key is answered with this accept value.
+        let answer = switching_protocols("dGhlIHNhbXBsZSBub25jZQ==");
+        assert!(answer.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{answer}");
+    }
 }
