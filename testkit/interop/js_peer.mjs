@@ -105,8 +105,15 @@ async function broadcast() {
   await until('B to receive both broadcasts', () => got.B.length >= 2)
   await until('A to receive its own two broadcasts', () => got.A.length >= 2)
   out({ done: true })
+  // How each socket closed, as ws saw it: 1006 means the server ended it without a close frame.
+  const closed = {}
+  a.socketAdapter.onClose((e) => (closed.A = e.code))
+  b.socketAdapter.onClose((e) => (closed.B = e.code))
   out({ who: 'A', left: await a.removeAllChannels() })
-  out({ who: 'B', left: await b.removeAllChannels() })
+  out({ who: 'B', left: await chB.unsubscribe() })
+  await b.disconnect(1000, 'interop done')
+  await until('both sockets to close', () => 'A' in closed && 'B' in closed)
+  out({ closed })
 }
 
 // Two clients track, see each other (sync/join), then B untracks and A sees the leave.

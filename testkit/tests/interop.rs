@@ -216,9 +216,12 @@ async fn realtime_js_broadcasts_json_and_binary_with_acks() {
         .collect();
     assert_eq!(pushes, [("json".to_string(), false), ("bin".to_string(), true)]);
     // Both left with an ok reply (CLOSED after their unsubscribe).
-    for who in ["A", "B"] {
-        assert_eq!(by(&lines, who, "left")[0]["left"], json!(["ok"]), "{who}");
-    }
+    assert_eq!(by(&lines, "A", "left")[0]["left"], json!(["ok"]));
+    assert_eq!(by(&lines, "B", "left")[0]["left"], json!("ok"));
+    // The server answered each client's close frame: B closed with 1000 and got 1000 back; A
+    // closed without a code (1005), not the 1006 of a connection cut without one.
+    let closed = &lines.iter().find(|l| l.get("closed").is_some()).expect("close codes")["closed"];
+    assert_eq!(closed, &json!({"A": 1005, "B": 1000}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
