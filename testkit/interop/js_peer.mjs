@@ -244,7 +244,8 @@ async function cross() {
   out({ who: 'js', sent: 'from-js-bin', result: await ch.send({ type: 'broadcast', event: 'from-js-bin', payload: new Uint8Array([9, 8, 7]).buffer }) })
   out({ who: 'js', sent: 'from-js', result: await ch.send({ type: 'broadcast', event: 'from-js', payload: { from: 'js', n: 1 } }) })
   await until("Python's broadcast", () => received.some((r) => r.event === 'from-py'))
-  await until("Python's presence", () => 'py' in ch.presenceState())
+  // Its own track comes back as a diff too, in no fixed order with Python's: wait for both.
+  await until('both presences', () => 'py' in ch.presenceState() && 'js' in ch.presenceState())
   out({ done: true, received, presence: summary(ch.presenceState()) })
   await command('finish')
   out({ who: 'js', left: await a.removeAllChannels() })

@@ -4,7 +4,7 @@
 
 It joins `interop-x` (vsn 1.0.0, presence key "py"), prints {"step": "subscribed"}, waits for
 a "go" line on stdin, then tracks presence and broadcasts `from-py`, and waits until it has
-received the JS peer's `from-js` broadcast and sees the key "js" in its presence state. Every
+received the JS peer's `from-js` broadcast and sees the keys "js" and "py" in its presence state. Every
 observation is printed as one JSON line; the Rust test asserts on them. A wait that never ends
 makes it exit non-zero (a guard against hanging, not a timing claim).
 """
@@ -78,7 +78,8 @@ async def main(url):
     await channel.send_broadcast("from-py", {"from": "py", "n": 2})
     out({"who": "py", "sent": "from-py"})
     await until("the JS broadcast", lambda: any(r["event"] == "from-js" for r in received))
-    await until("the JS presence", lambda: "js" in channel.presence_state())
+    # Its own track comes back as a diff too, in no fixed order with the JS one: wait for both.
+    await until("both presences", lambda: {"js", "py"} <= set(channel.presence_state()))
     out({"done": True, "received": received, "presence": summary(channel.presence_state())})
     await command("finish")
     await channel.unsubscribe()
