@@ -423,7 +423,13 @@ async fn socket_task<S>(
                 let inbound = match msg {
                     Message::Text(t) => wire::decode_text(vsn, t.as_str()),
                     Message::Binary(b) if vsn == Vsn::V2 => wire::decode_binary(&b),
-                    Message::Close(_) => break,
+                    Message::Close(_) => {
+                        // Complete the close handshake: tungstenite has queued the echo of the
+                        // client's close frame and writes it on flush. Without it realtime-js saw
+                        // 1006 after its own `disconnect()` and reported CHANNEL_ERROR.
+                        let _ = sink.close().await;
+                        break;
+                    }
                     // Pings are answered by tungstenite; others are dropped.
                     _ => continue,
                 };
