@@ -179,3 +179,45 @@ async fn restart_on_the_same_port_forgets_everything() {
     d.quiet2().await;
     assert_eq!(server.connections(), 1);
 }
+
+/// The same faults over HTTP (`POST /testkit/...`), for peers in other languages.
+#[tokio::test]
+async fn test_control_over_http() {
+    let server = Server::start(Config::default()).await.unwrap();
+    let addr = server.addr();
+    let mut c = Client::v2(&server.url()).await;
+    let bindings = json!([{"event": "INSERT", "schema": "public", "table": "t", "filter": "n=gt.1"}]);
+    let (_, reply) = c.join2("realtime:room1", json!({"config": {"postgres_changes": bindings}})).await;
+    assert_eq!(reply[4]["status"], "ok");
+    let post = |what: &'static str, body: serde_json::Value| async move {
+        common::http(addr, "POST", &format!("/realtime/v1/testkit/{what}"), &[], body.to_string().as_bytes())
+            .await
+    };
+    // An emitted row reaches the matching binding only (the "live" system message first).
+    let live = c.json().await;
+    assert_eq!(live[3], "system");
+    let r =
+        post("emit", json!({"schema": "public", "table": "t", "type": "INSERT", "record": {"n": 0}})).await;
+    assert_eq!(r.json()["delivered"], 0);
+    let r =
+        post("emit", json!({"schema": "public", "table": "t", "type": "INSERT", "record": {"n": 5}})).await;
+    assert_eq!(r.json()["delivered"], 1);
+    let change = c.json().await;
+    assert_eq!(
+        (change[3].as_str(), &change[4]["data"]["record"]),
+        (Some("postgres_changes"), &json!({"n": 5}))
+    );
+    assert_eq!(post("emit", json!({"table": "t"})).await.status, 422);
+    // Heartbeat replies off, then on.
+    assert_eq!(post("heartbeats", json!({"reply": false})).await.status, 200);
+    c.send_json(json!([null, "h1", "phoenix", "heartbeat", {}])).await;
+    assert_eq!(post("heartbeats", json!({"reply": true})).await.status, 200);
+    c.send_json(json!([null, "h2", "phoenix", "heartbeat", {}])).await;
+    assert_eq!(c.json().await[1], "h2", "only the heartbeat sent while replies were on is answered");
+    // A crash of the channel, then a close of every socket with a code.
+    assert_eq!(post("crash", json!({"topic": "room1"})).await.json()["channels"], 1);
+    assert_eq!(c.json().await[3], "phx_error");
+    assert_eq!(post("close", json!({"code": 4000, "reason": "bye"})).await.json()["closed"], 1);
+    assert_eq!(c.close_frame().await, (4000, "bye".into()));
+    assert_eq!(post("nothing", json!({})).await.status, 404);
+}
