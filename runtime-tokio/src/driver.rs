@@ -1,0 +1,469 @@
+//! The one task that owns the core `Client`: it moves bytes between the core and the socket,
+//! wakes the core at its deadline, runs the app's commands, and hands the core's events to the
+//! app's streams. No protocol decision is made here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use realtime_core::Instant;
+use realtime_core::phoenix::channel_config::ChannelConfig;
+use realtime_core::phoenix::client::{
+    ChannelError, ChannelId, ChannelStatus, Client, ConnectionState, Event, HeartbeatStatus, PushError,
+    PushId, PushOutcome, TransportClosed, TransportCommand, TransportId,
+};
+use realtime_core::phoenix::postgres::{Binding, Change};
+use realtime_core::phoenix::presence::{Presence, PresenceEvent};
+use realtime_core::phoenix::serializer::{BroadcastData, BroadcastDataRef};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_rustls::TlsConnector;
+use tracing::{debug, info, warn};
+
+use crate::transport::{self, Proxy, Stream};
+use crate::{Broadcast, TokenSource};
+
+/// What the app asks of the driver.
+pub(crate) enum Command {
+    Connect,
+    Disconnect,
+    Resume,
+    SetToken(Option<String>),
+    Channel {
+        name: String,
+        config: ChannelConfig,
+        reply: oneshot::Sender<Result<ChannelId, ChannelError>>,
+    },
+    Subscribe {
+        id: ChannelId,
+        reply: oneshot::Sender<Result<ChannelStatus, ChannelError>>,
+    },
+    Unsubscribe {
+        id: ChannelId,
+    },
+    Remove {
+        id: ChannelId,
+    },
+    RemoveAll,
+    AddBinding {
+        id: ChannelId,
+        binding: Binding,
+        tx: mpsc::Sender<Arc<Change>>,
+        reply: oneshot::Sender<Result<(), ChannelError>>,
+    },
+    ListenBroadcast {
+        id: ChannelId,
+        event: String,
+        tx: mpsc::Sender<Broadcast>,
+    },
+    ListenPresence {
+        id: ChannelId,
+        tx: mpsc::Sender<PresenceEvent>,
+    },
+    ListenStatus {
+        id: ChannelId,
+        tx: mpsc::Sender<ChannelStatus>,
+    },
+    PresenceState {
+        id: ChannelId,
+        reply: oneshot::Sender<Vec<(String, Vec<Presence>)>>,
+    },
+    Broadcast {
+        id: ChannelId,
+        event: String,
+        data: BroadcastData,
+        reply: oneshot::Sender<Result<PushOutcome, PushError>>,
+    },
+    Track {
+        id: ChannelId,
+        payload: String,
+        reply: oneshot::Sender<Result<(), PushError>>,
+    },
+    Untrack {
+        id: ChannelId,
+        reply: oneshot::Sender<Result<(), PushError>>,
+    },
+    /// The core's REST pieces, for `http_send`: the socket URL and the current token.
+    RestInfo {
+        reply: oneshot::Sender<(String, Option<String>)>,
+    },
+}
+
+/// What the app can watch without asking.
+pub(crate) struct Watches {
+    pub(crate) state: watch::Sender<ConnectionState>,
+    pub(crate) latency: watch::Sender<Option<Duration>>,
+}
+
+#[derive(Default)]
+struct Listeners {
+    broadcasts: Vec<(String, mpsc::Sender<Broadcast>)>,
+    presence: Vec<mpsc::Sender<PresenceEvent>>,
+    statuses: Vec<mpsc::Sender<ChannelStatus>>,
+    /// Binding index -> stream.
+    changes: HashMap<usize, mpsc::Sender<Arc<Change>>>,
+    /// `subscribe().await`s waiting for the first outcome.
+    first: Vec<oneshot::Sender<Result<ChannelStatus, ChannelError>>>,
+}
+
+/// An item for a bounded stream: dropped (and said so) when the app does not keep up, so a slow
+/// reader never stalls the socket or grows memory.
+fn offer<T>(tx: &mpsc::Sender<T>, item: T, what: &str) -> bool {
+    match tx.try_send(item) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            warn!(stream = what, "a stream is full: the app is not reading it; an item was dropped");
+            true
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+struct Link {
+    id: TransportId,
+    read: ReadHalf<Stream>,
+    write: WriteHalf<Stream>,
+    /// Bytes read that the core did not take yet.
+    inbuf: Vec<u8>,
+    filled: usize,
+}
+
+type Connecting = tokio::task::JoinHandle<(TransportId, std::io::Result<Stream>)>;
+
+pub(crate) struct Driver {
+    pub(crate) client: Client,
+    pub(crate) commands: mpsc::UnboundedReceiver<Command>,
+    pub(crate) self_tx: mpsc::WeakUnboundedSender<Command>,
+    pub(crate) watches: Watches,
+    pub(crate) tls: TlsConnector,
+    pub(crate) proxy: Proxy,
+    pub(crate) read_buffer: usize,
+    pub(crate) token_source: Option<TokenSource>,
+    pub(crate) token: Option<String>,
+}
+
+impl Driver {
+    pub(crate) async fn run(mut self) {
+        let epoch = tokio::time::Instant::now();
+        let now =
+            move || Instant::from_micros(u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX));
+        let mut link: Option<Link> = None;
+        let mut connecting: Option<Connecting> = None;
+        let mut listeners: HashMap<ChannelId, Listeners> = HashMap::new();
+        let mut pushes: HashMap<PushId, oneshot::Sender<Result<PushOutcome, PushError>>> = HashMap::new();
+        let mut out = vec![0u8; 16 * 1024];
+        loop {
+            // 1. The transport commands.
+            while let Some(cmd) = self.client.poll_transport() {
+                match cmd {
+                    TransportCommand::Open { url, id } => {
+                        debug!(?id, "opening a transport");
+                        if let Some(old) = connecting.take() {
+                            old.abort();
+                        }
+                        link = None;
+                        let (proxy, tls) = (self.proxy.clone(), self.tls.clone());
+                        connecting =
+                            Some(tokio::spawn(
+                                async move { (id, transport::connect(&url, &proxy, &tls).await) },
+                            ));
+                    }
+                    TransportCommand::Close { .. } => {
+                        // Write what is left (the close frame), then end the stream.
+                        if let Some(mut l) = link.take() {
+                            let _ = write_all(&mut self.client, &mut l.write, &mut out).await;
+                            let _ = l.write.shutdown().await;
+                        }
+                    }
+                    TransportCommand::Abort => {
+                        link = None;
+                        if let Some(c) = connecting.take() {
+                            c.abort();
+                        }
+                    }
+                }
+            }
+            // 2. Bytes out, batched: one flush for everything queued.
+            if let Some(l) = link.as_mut()
+                && let Err(e) = write_all(&mut self.client, &mut l.write, &mut out).await
+            {
+                debug!(error = %e, "write failed");
+                let id = l.id;
+                link = None;
+                self.client.handle_transport_closed(now(), id, TransportClosed::Error);
+                continue;
+            }
+            // 3. Events to the app.
+            while let Some(event) = self.client.poll_event() {
+                self.dispatch(event, &mut listeners, &mut pushes);
+            }
+            let _ = self.watches.state.send_replace(self.client.state());
+            // 4. Wait for the next thing.
+            let deadline = self.client.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(at) => {
+                        let wait = Duration::from_micros(at.as_micros().saturating_sub(now().as_micros()));
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            let read = async {
+                match link.as_mut() {
+                    Some(l) => {
+                        if l.filled == l.inbuf.len() {
+                            // The core holds a full buffer: it waits for its event queue to drain,
+                            // which step 3 just did; grow rather than stall on a partial frame.
+                            l.inbuf.resize(l.inbuf.len() * 2, 0);
+                        }
+                        let n = l.read.read(&mut l.inbuf[l.filled..]).await;
+                        Some(n)
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            let connected = async {
+                match connecting.as_mut() {
+                    Some(c) => c.await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                cmd = self.commands.recv() => {
+                    let Some(cmd) = cmd else {
+                        // Every handle is gone: close politely, then end.
+                        self.client.disconnect(now());
+                        if let Some(mut l) = link.take() {
+                            let _ = write_all(&mut self.client, &mut l.write, &mut out).await;
+                            let _ = l.write.shutdown().await;
+                        }
+                        return;
+                    };
+                    self.command(cmd, now(), &mut listeners, &mut pushes);
+                }
+                _ = sleep => self.client.handle_timeout(now()),
+                done = connected => {
+                    connecting = None;
+                    match done {
+                        Ok((id, Ok(stream))) => {
+                            let (read, write) = tokio::io::split(stream);
+                            link = Some(Link { id, read, write, inbuf: vec![0; self.read_buffer], filled: 0 });
+                            self.client.handle_transport_open(now(), id);
+                        }
+                        Ok((id, Err(e))) => {
+                            info!(error = %e, "connect failed");
+                            self.client.handle_transport_closed(now(), id, TransportClosed::Error);
+                        }
+                        Err(_) => {}
+                    }
+                }
+                Some(read) = read => {
+                    let Some(l) = link.as_mut() else { continue };
+                    match read {
+                        Ok(0) => {
+                            let id = l.id;
+                            link = None;
+                            self.client.handle_transport_closed(now(), id, TransportClosed::Eof);
+                        }
+                        Ok(n) => {
+                            l.filled += n;
+                            let used = self.client.handle_input(now(), &l.inbuf[..l.filled]);
+                            l.inbuf.copy_within(used..l.filled, 0);
+                            l.filled -= used;
+                            // The core may leave bytes while its event queue is full: drain it
+                            // and offer them again.
+                            while l.filled > 0 {
+                                while let Some(event) = self.client.poll_event() {
+                                    self.dispatch(event, &mut listeners, &mut pushes);
+                                }
+                                let used = self.client.handle_input(now(), &l.inbuf[..l.filled]);
+                                if used == 0 {
+                                    break;
+                                }
+                                l.inbuf.copy_within(used..l.filled, 0);
+                                l.filled -= used;
+                            }
+                        }
+                        Err(e) => {
+                            debug!(error = %e, "read failed");
+                            let id = l.id;
+                            link = None;
+                            self.client.handle_transport_closed(now(), id, TransportClosed::Error);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn command(
+        &mut self,
+        cmd: Command,
+        now: Instant,
+        listeners: &mut HashMap<ChannelId, Listeners>,
+        pushes: &mut HashMap<PushId, oneshot::Sender<Result<PushOutcome, PushError>>>,
+    ) {
+        match cmd {
+            Command::Connect => self.client.connect(now),
+            Command::Disconnect => self.client.disconnect(now),
+            Command::Resume => self.client.resume(now),
+            Command::SetToken(token) => {
+                self.token.clone_from(&token);
+                self.client.set_access_token(now, token);
+            }
+            Command::Channel { name, config, reply } => {
+                let _ = reply.send(self.client.channel(now, &name, config));
+            }
+            Command::Subscribe { id, reply } => match self.client.subscribe(now, id) {
+                Ok(()) => listeners.entry(id).or_default().first.push(reply),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Unsubscribe { id } => {
+                let _ = self.client.unsubscribe(now, id);
+            }
+            Command::Remove { id } => {
+                let _ = self.client.remove_channel(now, id);
+            }
+            Command::RemoveAll => self.client.remove_all_channels(now),
+            Command::AddBinding { id, binding, tx, reply } => {
+                let result = self.client.add_postgres_changes(now, id, binding).map(|index| {
+                    listeners.entry(id).or_default().changes.insert(index, tx);
+                });
+                let _ = reply.send(result);
+            }
+            Command::ListenBroadcast { id, event, tx } => {
+                listeners.entry(id).or_default().broadcasts.push((event, tx))
+            }
+            Command::ListenPresence { id, tx } => {
+                listeners.entry(id).or_default().presence.push(tx);
+                // Listening to presence is asking for it (spec C.2): the join must say so.
+                let _ = self.client.enable_presence(now, id);
+            }
+            Command::ListenStatus { id, tx } => listeners.entry(id).or_default().statuses.push(tx),
+            Command::PresenceState { id, reply } => {
+                let state = self
+                    .client
+                    .presence(id)
+                    .map(|p| p.list().iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default();
+                let _ = reply.send(state);
+            }
+            Command::Broadcast { id, event, data, reply } => {
+                match self.client.broadcast(now, id, &event, data, false) {
+                    Ok(push) => {
+                        pushes.insert(push, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::Track { id, payload, reply } => {
+                let _ = reply.send(self.client.track(now, id, &payload));
+            }
+            Command::Untrack { id, reply } => {
+                let _ = reply.send(self.client.untrack(now, id));
+            }
+            Command::RestInfo { reply } => {
+                let _ = reply.send((self.client.url().to_string(), self.token.clone()));
+            }
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        event: Event,
+        listeners: &mut HashMap<ChannelId, Listeners>,
+        pushes: &mut HashMap<PushId, oneshot::Sender<Result<PushOutcome, PushError>>>,
+    ) {
+        match event {
+            Event::Status { channel, status } => {
+                info!(?channel, ?status, "channel status");
+                let Some(l) = listeners.get_mut(&channel) else { return };
+                l.statuses.retain(|tx| offer(tx, status.clone(), "statuses"));
+                // The first status after `subscribe` is its outcome, whatever it is.
+                for w in l.first.drain(..) {
+                    let _ = w.send(Ok(status.clone()));
+                }
+            }
+            Event::Message { channel, message } => {
+                let Some(l) = listeners.get_mut(&channel) else { return };
+                let Some(b) = message.broadcast() else { return };
+                let item = Broadcast {
+                    event: b.event.to_string(),
+                    payload: match b.payload {
+                        BroadcastDataRef::Json(t) => crate::Payload::Json(t.to_string()),
+                        BroadcastDataRef::Binary(d) => crate::Payload::Binary(d.to_vec()),
+                    },
+                    meta: b.meta.map(str::to_string),
+                };
+                l.broadcasts.retain(|(filter, tx)| {
+                    !realtime_core::phoenix::message::event_matches(filter, &item.event)
+                        || offer(tx, item.clone(), "broadcasts")
+                });
+            }
+            Event::Presence { channel, events } => {
+                let Some(l) = listeners.get_mut(&channel) else { return };
+                for e in events {
+                    l.presence.retain(|tx| offer(tx, e.clone(), "presence"));
+                }
+            }
+            Event::PostgresChange { channel, bindings, change } => {
+                let Some(l) = listeners.get_mut(&channel) else { return };
+                let change: Arc<Change> = Arc::from(change);
+                for i in bindings.iter() {
+                    if let Some(tx) = l.changes.get(&i)
+                        && !offer(tx, change.clone(), "postgres changes")
+                    {
+                        l.changes.remove(&i);
+                    }
+                }
+            }
+            Event::Push { push, outcome, .. } => {
+                if let Some(w) = pushes.remove(&push) {
+                    let _ = w.send(Ok(outcome));
+                }
+            }
+            Event::TokenNeeded { reason } => {
+                debug!(?reason, "token needed");
+                if let (Some(source), Some(tx)) = (self.token_source.clone(), self.self_tx.upgrade()) {
+                    tokio::spawn(async move {
+                        let token = source().await;
+                        let _ = tx.send(Command::SetToken(token));
+                    });
+                }
+            }
+            Event::Heartbeat(HeartbeatStatus::Ok { latency }) => {
+                let _ = self.watches.latency.send_replace(Some(latency));
+            }
+            Event::Connected => info!("connected"),
+            Event::Disconnected { end, next } => info!(?end, ?next, "disconnected"),
+            Event::Reconnected { gap } => info!(?gap, "reconnected"),
+            other => debug!(event = ?other, "event"),
+        }
+    }
+}
+
+/// Writes everything the core has to send, then flushes once.
+async fn write_all(
+    client: &mut Client,
+    write: &mut WriteHalf<Stream>,
+    out: &mut [u8],
+) -> std::io::Result<()> {
+    let mut wrote = false;
+    loop {
+        let n = client.poll_transmit(out);
+        if n == 0 {
+            break;
+        }
+        write.write_all(&out[..n]).await?;
+        wrote = true;
+    }
+    if wrote {
+        write.flush().await?;
+    }
+    Ok(())
+}

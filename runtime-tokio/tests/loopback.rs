@@ -1,0 +1,173 @@
+//! The tokio client against the local server (`realtime-testkit`) over real TCP on loopback:
+//! every channel feature end to end, and recovery from the server's faults.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use realtime_testkit::{Auth, Config as ServerConfig, RowChange, Server};
+use realtime_tokio::{
+    Binding, ChangeEvent, ChannelConfig, ChannelStatus, Config, Filter, Payload, PresenceEvent,
+    RealtimeClient, Receiver,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// A guard against hanging, not a timing claim.
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn next<T>(rx: &mut Receiver<T>) -> T {
+    tokio::time::timeout(WAIT, rx.recv()).await.expect("an item in time").expect("the stream is open")
+}
+
+fn client(server: &Server) -> RealtimeClient {
+    RealtimeClient::new(Config::new(server.url(), "anon")).unwrap()
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Cursor {
+    x: i64,
+    y: i64,
+}
+
+#[tokio::test]
+async fn broadcast_with_self_and_ack_typed_and_binary() {
+    let server = Server::start(ServerConfig::default()).await.unwrap();
+    let a = client(&server);
+    let b = client(&server);
+    let room_a =
+        a.channel("room1", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
+    let room_b = b.channel("room1", ChannelConfig::new()).await.unwrap();
+    let mut at_a = room_a.on_broadcast("cursor").await;
+    let mut at_b = room_b.on_broadcast("*").await;
+    room_a.subscribe().await.unwrap();
+    room_b.subscribe().await.unwrap();
+    // Acked: resolves once the server replied.
+    room_a.send("cursor", &Cursor { x: 1, y: 2 }).await.unwrap();
+    for rx in [&mut at_a, &mut at_b] {
+        let got = next(rx).await;
+        assert_eq!(got.event, "cursor");
+        assert_eq!(got.json::<Cursor>().unwrap(), Cursor { x: 1, y: 2 });
+    }
+    room_a.send_binary("blob", vec![0, 1, 255]).await.unwrap();
+    let got = next(&mut at_b).await;
+    assert_eq!((got.event.as_str(), &got.payload), ("blob", &Payload::Binary(vec![0, 1, 255])));
+    assert!(got.json::<Cursor>().is_err(), "a binary payload is not JSON");
+    // A payload that does not fit the app's type is an error item; the stream goes on.
+    room_b.send("cursor", &json!({"x": "not a number"})).await.unwrap();
+    let odd = next(&mut at_a).await;
+    assert!(odd.json::<Cursor>().is_err());
+    room_b.send("cursor", &Cursor { x: 3, y: 4 }).await.unwrap();
+    assert_eq!(next(&mut at_a).await.json::<Cursor>().unwrap(), Cursor { x: 3, y: 4 });
+    // REST: the same channel from outside the socket.
+    room_b.http_send("cursor", &Cursor { x: 5, y: 6 }, false).await.unwrap();
+    assert_eq!(next(&mut at_a).await.json::<Cursor>().unwrap(), Cursor { x: 5, y: 6 });
+}
+
+#[tokio::test]
+async fn presence_is_seen_and_tracked_again_after_the_server_drops_everyone() {
+    let server = Server::start(ServerConfig::default()).await.unwrap();
+    let a = client(&server);
+    let b = client(&server);
+    let room_a = a.channel("lobby", ChannelConfig::new().presence_key("ana")).await.unwrap();
+    let room_b = b.channel("lobby", ChannelConfig::new().presence_key("bo")).await.unwrap();
+    let mut seen_by_a = room_a.on_presence().await;
+    let mut statuses_b = room_b.statuses().await;
+    room_a.subscribe().await.unwrap();
+    room_b.subscribe().await.unwrap();
+    room_b.track(&json!({"name": "Bo"})).await.unwrap();
+    let joined = loop {
+        if let PresenceEvent::Join { key, joined, .. } = next(&mut seen_by_a).await
+            && key == "bo"
+        {
+            break joined;
+        }
+    };
+    assert_eq!(joined[0].payload, r#"{"name":"Bo"}"#);
+    // Everyone dropped: both reconnect and rejoin, and bo is tracked again without asking.
+    assert_eq!(server.drop_all_connections(), 2);
+    loop {
+        if next(&mut statuses_b).await == ChannelStatus::Subscribed {
+            break;
+        }
+    }
+    let rejoined = loop {
+        if let PresenceEvent::Join { key, sync: false, .. } = next(&mut seen_by_a).await
+            && key == "bo"
+        {
+            break true;
+        }
+    };
+    assert!(rejoined);
+    let state = room_a.presence_state().await.unwrap();
+    assert!(state.iter().any(|(k, _)| k == "bo"), "{state:?}");
+}
+
+#[tokio::test]
+async fn postgres_changes_reach_their_bindings() {
+    let server = Server::start(ServerConfig::default()).await.unwrap();
+    let c = client(&server);
+    let ch = c.channel("db", ChannelConfig::new()).await.unwrap();
+    let mut inserts = ch
+        .on_postgres_changes(
+            Binding::new(ChangeEvent::Insert, "public").table("messages").filter(&Filter::eq("room", "1")),
+        )
+        .await
+        .unwrap();
+    let mut all =
+        ch.on_postgres_changes(Binding::new(ChangeEvent::All, "public").table("messages")).await.unwrap();
+    ch.subscribe().await.unwrap();
+    assert!(
+        ch.on_postgres_changes(Binding::new(ChangeEvent::All, "public")).await.is_err(),
+        "after subscribe"
+    );
+    let row = |kind: &str, room: i64, id: i64| RowChange {
+        schema: "public".into(),
+        table: "messages".into(),
+        kind: kind.into(),
+        columns: vec![("id".into(), "int8".into()), ("room".into(), "int8".into())],
+        record: json!({"id": id, "room": room}),
+        old_record: json!({"id": id}),
+        commit_timestamp: "2026-11-26T00:00:00.000Z".into(),
+    };
+    let delivered = server.emit_change(&row("INSERT", 2, 10));
+    assert_eq!(delivered, 1);
+    server.emit_change(&row("INSERT", 1, 11));
+    server.emit_change(&row("UPDATE", 1, 12));
+    let got: Vec<i64> = [next(&mut all).await, next(&mut all).await, next(&mut all).await]
+        .iter()
+        .map(|c| c.new_value("id").unwrap().unwrap().as_i64().unwrap())
+        .collect();
+    assert_eq!(got, [10, 11, 12]);
+    let insert = next(&mut inserts).await;
+    assert_eq!(insert.new_value("id").unwrap().unwrap().as_i64(), Some(11), "only room 1's insert");
+}
+
+#[tokio::test]
+async fn an_async_token_source_answers_the_cores_requests() {
+    let secret = b"test-secret".to_vec();
+    let exp = realtime_testkit_now() + 3600;
+    let token = realtime_testkit::jwt::sign(&json!({"role": "anon", "exp": exp}), &secret);
+    let server =
+        Server::start(ServerConfig { auth: Auth::Jwt { secret: secret.clone() }, ..ServerConfig::default() })
+            .await
+            .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut config = Config::new(server.url(), token.clone());
+    let (calls2, token2) = (calls.clone(), token.clone());
+    config.token_source = Some(Arc::new(move || {
+        calls2.fetch_add(1, Ordering::SeqCst);
+        let t = token2.clone();
+        Box::pin(async move { Some(t) })
+    }));
+    let c = RealtimeClient::new(config).unwrap();
+    let ch = c.channel("secure", ChannelConfig::new()).await.unwrap();
+    ch.subscribe().await.unwrap();
+    assert!(calls.load(Ordering::SeqCst) >= 1, "the source was asked");
+    let joins: Vec<_> = server.observed().into_iter().filter(|o| o.message.event == "phx_join").collect();
+    assert_eq!(joins[0].message.payload["access_token"], json!(token));
+}
+
+fn realtime_testkit_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
