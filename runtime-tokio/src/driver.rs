@@ -87,6 +87,10 @@ pub(crate) enum Command {
     RestInfo {
         reply: oneshot::Sender<(String, Option<String>)>,
     },
+    /// Close the connection politely, then end the task; answered once the socket is closed.
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// What the app can watch without asking.
@@ -231,16 +235,25 @@ impl Driver {
             };
             tokio::select! {
                 cmd = self.commands.recv() => {
-                    let Some(cmd) = cmd else {
-                        // Every handle is gone: close politely, then end.
-                        self.client.disconnect(now());
-                        if let Some(mut l) = link.take() {
-                            let _ = write_all(&mut self.client, &mut l.write, &mut out).await;
-                            let _ = l.write.shutdown().await;
+                    // Every handle gone, or a shutdown: close politely, then end.
+                    let done = match cmd {
+                        None => None,
+                        Some(Command::Shutdown { reply }) => Some(reply),
+                        Some(cmd) => {
+                            self.command(cmd, now(), &mut listeners, &mut pushes);
+                            continue;
                         }
-                        return;
                     };
-                    self.command(cmd, now(), &mut listeners, &mut pushes);
+                    self.client.disconnect(now());
+                    while self.client.poll_transport().is_some() {}
+                    if let Some(mut l) = link.take() {
+                        let _ = write_all(&mut self.client, &mut l.write, &mut out).await;
+                        let _ = l.write.shutdown().await;
+                    }
+                    if let Some(reply) = done {
+                        let _ = reply.send(());
+                    }
+                    return;
                 }
                 _ = sleep => self.client.handle_timeout(now()),
                 done = connected => {
@@ -370,6 +383,8 @@ impl Driver {
             Command::RestInfo { reply } => {
                 let _ = reply.send((self.client.url().to_string(), self.token.clone()));
             }
+            // Handled by the loop (it ends the task).
+            Command::Shutdown { .. } => {}
         }
     }
 

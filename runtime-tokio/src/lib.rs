@@ -198,6 +198,30 @@ impl<T> futures_core::Stream for Receiver<T> {
     }
 }
 
+/// A stream of broadcasts deserialized into `T`.
+#[derive(Debug)]
+pub struct Typed<T> {
+    inner: Receiver<Broadcast>,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> Typed<T> {
+    /// The next payload as `T` (or why it is not one); `None` once the client is gone.
+    pub async fn recv(&mut self) -> Option<Result<T, Error>> {
+        self.inner.recv().await.map(|b| b.json())
+    }
+}
+
+impl<T: DeserializeOwned> futures_core::Stream for Typed<T> {
+    type Item = Result<T, Error>;
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        Pin::new(&mut self.inner).poll_next(cx).map(|o| o.map(|b| b.json()))
+    }
+}
+
 struct Shared {
     commands: mpsc::UnboundedSender<Command>,
     state: watch::Receiver<ConnectionState>,
@@ -245,7 +269,9 @@ impl RealtimeClient {
             token_source: config.token_source.clone(),
             token,
         };
-        tokio::spawn(driver.run());
+        // Every event of the task is in this span; it names no URL or credential.
+        let span = tracing::info_span!("realtime", vsn = ?client_config.vsn);
+        tokio::spawn(tracing::Instrument::instrument(driver.run(), span));
         let shared = Shared {
             commands: tx,
             state,
@@ -315,6 +341,12 @@ impl RealtimeClient {
         self.send(Command::RemoveAll)
     }
 
+    /// Closes the connection politely (a close frame, code 1000) and ends the client's task;
+    /// returns once the socket is closed. Every handle is unusable afterwards.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        self.ask(|reply| Command::Shutdown { reply }).await
+    }
+
     fn receiver<T>(&self) -> (mpsc::Sender<T>, Receiver<T>) {
         let (tx, rx) = mpsc::channel(self.shared.capacity);
         (tx, Receiver(rx))
@@ -358,6 +390,12 @@ impl Channel {
         let (tx, rx) = self.client.receiver();
         let _ = self.client.send(Command::ListenBroadcast { id: self.id, event: event.to_string(), tx });
         rx
+    }
+
+    /// Broadcasts with this event as the app's own type: an item is `Err` when a payload does
+    /// not deserialize (or is binary), and the stream goes on.
+    pub async fn on_broadcast_as<T: DeserializeOwned>(&self, event: &str) -> Typed<T> {
+        Typed { inner: self.on_broadcast(event).await, _t: std::marker::PhantomData }
     }
 
     /// Presence joins, leaves and syncs. Listening turns presence on for the channel (a rejoin

@@ -171,3 +171,29 @@ async fn an_async_token_source_answers_the_cores_requests() {
 fn realtime_testkit_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
+
+#[tokio::test]
+async fn typed_streams_yield_errors_and_go_on_and_shutdown_closes_politely() {
+    let server = Server::start(ServerConfig::default()).await.unwrap();
+    let c = client(&server);
+    let room =
+        c.channel("typed", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
+    let mut cursors = room.on_broadcast_as::<Cursor>("cursor").await;
+    room.subscribe().await.unwrap();
+    room.send("cursor", &json!({"x": "nope"})).await.unwrap();
+    room.send("cursor", &Cursor { x: 7, y: 8 }).await.unwrap();
+    let first = tokio::time::timeout(WAIT, cursors.recv()).await.unwrap().unwrap();
+    assert!(first.is_err(), "a payload of another shape is an error item");
+    let second = tokio::time::timeout(WAIT, cursors.recv()).await.unwrap().unwrap();
+    assert_eq!(second.unwrap(), Cursor { x: 7, y: 8 }, "and the stream goes on");
+    assert_eq!(server.connections(), 1);
+    c.shutdown().await.unwrap();
+    tokio::time::timeout(WAIT, async {
+        while server.connections() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the server saw the socket close");
+    assert!(matches!(room.subscribe().await, Err(realtime_tokio::Error::Closed)), "the task is gone");
+}
