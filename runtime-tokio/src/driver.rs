@@ -23,6 +23,9 @@ use tracing::{debug, info, warn};
 use crate::transport::{self, Proxy, Stream};
 use crate::{Broadcast, TokenSource};
 
+/// The most the read buffer grows to while the core holds bytes it cannot use yet.
+const MAX_READ_BUFFER: usize = 1 << 20;
+
 /// What the app asks of the driver.
 pub(crate) enum Command {
     Connect,
@@ -217,9 +220,15 @@ impl Driver {
                 match link.as_mut() {
                     Some(l) => {
                         if l.filled == l.inbuf.len() {
-                            // The core holds a full buffer: it waits for its event queue to drain,
-                            // which step 3 just did; grow rather than stall on a partial frame.
-                            l.inbuf.resize(l.inbuf.len() * 2, 0);
+                            // The core left a full buffer (a long handshake response or control
+                            // frame still partial): grow it, up to a bound; past it the peer is
+                            // not speaking the protocol and the read fails.
+                            if l.inbuf.len() >= MAX_READ_BUFFER {
+                                return Some(Err(std::io::Error::other(
+                                    "the server sent more than the read buffer's bound without a whole frame",
+                                )));
+                            }
+                            l.inbuf.resize((l.inbuf.len() * 2).min(MAX_READ_BUFFER), 0);
                         }
                         let n = l.read.read(&mut l.inbuf[l.filled..]).await;
                         Some(n)
