@@ -1,28 +1,20 @@
 //! The tokio client against the local server (`realtime-testkit`) over real TCP on loopback:
-//! every channel feature end to end, and recovery from the server's faults.
+//! every channel feature end to end, and what dropping handles and futures does. (Faults, TLS,
+//! proxies and interop have their own files.)
+
+mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
+use common::{broadcasts_seen, client, eventually, next};
 use realtime_testkit::{Auth, Config as ServerConfig, RowChange, Server};
 use realtime_tokio::{
     Binding, ChangeEvent, ChannelConfig, ChannelStatus, Config, Filter, Payload, PresenceEvent,
-    RealtimeClient, Receiver,
+    RealtimeClient,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-/// A guard against hanging, not a timing claim.
-const WAIT: Duration = Duration::from_secs(10);
-
-async fn next<T>(rx: &mut Receiver<T>) -> T {
-    tokio::time::timeout(WAIT, rx.recv()).await.expect("an item in time").expect("the stream is open")
-}
-
-fn client(server: &Server) -> RealtimeClient {
-    RealtimeClient::new(Config::new(server.url(), "anon")).unwrap()
-}
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Cursor {
@@ -170,4 +162,74 @@ async fn an_async_token_source_answers_the_cores_requests() {
 
 fn realtime_testkit_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[tokio::test]
+async fn dropping_every_handle_closes_the_connection() {
+    let server = Server::start(ServerConfig::default()).await.unwrap();
+    let c = client(&server);
+    let ch = c.channel("bye", ChannelConfig::new()).await.unwrap();
+    let mut statuses = ch.statuses().await;
+    ch.subscribe().await.unwrap();
+    assert_eq!(server.connections(), 1);
+    // A clone of the client keeps it alive; only the last handle ends it.
+    let other = c.clone();
+    drop(c);
+    ch.send("still", &json!({})).await.unwrap();
+    drop(ch);
+    drop(other);
+    eventually("the server to see the socket go", || server.connections() == 0).await;
+    // The client's streams end with it.
+    assert!(
+        tokio::time::timeout(common::WAIT, async { while statuses.recv().await.is_some() {} }).await.is_ok(),
+        "the status stream ends"
+    );
+}
+
+#[tokio::test]
+async fn a_send_dropped_before_it_completes_leaves_the_client_usable() {
+    let server = Server::start(ServerConfig::default()).await.unwrap();
+    let c = client(&server);
+    let ch =
+        c.channel("cancel", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
+    let mut echo = ch.on_broadcast("*").await;
+    ch.subscribe().await.unwrap();
+    // The send future is polled once (the command goes to the driver), then dropped while it
+    // waits for the server's ack.
+    let payload = json!({"n": 1});
+    tokio::select! {
+        biased;
+        _ = ch.send("dropped", &payload) => panic!("an acked send cannot complete on its first poll"),
+        () = std::future::ready(()) => {}
+    }
+    // As documented, the dropped send still goes out, once; only its outcome is not awaited.
+    assert_eq!(next(&mut echo).await.event, "dropped");
+    ch.send("after", &json!({"n": 2})).await.unwrap();
+    assert_eq!(next(&mut echo).await.event, "after");
+    assert_eq!(broadcasts_seen(&server, "dropped"), 1);
+    // A subscribe dropped half way is harmless too: the next one gets the outcome (whether
+    // the join is still under way or already done).
+    let other = c.channel("cancel-2", ChannelConfig::new()).await.unwrap();
+    tokio::select! {
+        biased;
+        _ = other.subscribe() => {}
+        () = std::future::ready(()) => {}
+    }
+    other.subscribe().await.unwrap();
+    ch.send("last", &json!({"n": 3})).await.unwrap();
+    assert_eq!(next(&mut echo).await.event, "last");
+}
+
+#[tokio::test]
+async fn subscribe_on_a_joined_channel_returns_at_once() {
+    let server = Server::start(ServerConfig::default()).await.unwrap();
+    let c = client(&server);
+    let ch = c.channel("twice", ChannelConfig::new()).await.unwrap();
+    ch.subscribe().await.unwrap();
+    // Joined already: nothing new will be reported, so this must not wait for a status.
+    tokio::time::timeout(common::WAIT, ch.subscribe()).await.expect("no hang").unwrap();
+    // Another handle to the same channel, too.
+    let again = c.channel("twice", ChannelConfig::new()).await.unwrap();
+    tokio::time::timeout(common::WAIT, again.subscribe()).await.expect("no hang").unwrap();
+    assert_eq!(common::frames(&server, Some("realtime:twice"), "phx_join").len(), 1);
 }
