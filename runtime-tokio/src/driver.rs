@@ -9,8 +9,8 @@ use std::time::Duration;
 use realtime_core::Instant;
 use realtime_core::phoenix::channel_config::ChannelConfig;
 use realtime_core::phoenix::client::{
-    ChannelError, ChannelId, ChannelStatus, Client, ConnectionState, Event, HeartbeatStatus, PushError,
-    PushId, PushOutcome, TransportClosed, TransportCommand, TransportId,
+    ChannelError, ChannelId, ChannelState, ChannelStatus, Client, ConnectionState, Event, HeartbeatStatus,
+    PushError, PushId, PushOutcome, TransportClosed, TransportCommand, TransportId,
 };
 use realtime_core::phoenix::postgres::{Binding, Change};
 use realtime_core::phoenix::presence::{Presence, PresenceEvent};
@@ -154,6 +154,14 @@ impl Driver {
         let epoch = tokio::time::Instant::now();
         let now =
             move || Instant::from_micros(u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX));
+        // The core checks a JWT's `exp` (and asks the token source before it) only with a wall
+        // clock, and it has no clock of its own: give it the system's. Without this, a token
+        // source was asked only after the server had already refused an expired token (the
+        // channel closed, then rejoined), never ahead of `exp` as `token_refresh_margin` says.
+        if let Ok(since_epoch) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            let unix_ms = u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX);
+            self.client.set_wall_clock(now(), unix_ms);
+        }
         let mut link: Option<Link> = None;
         let mut connecting: Option<Connecting> = None;
         let mut listeners: HashMap<ChannelId, Listeners> = HashMap::new();
@@ -337,12 +345,21 @@ impl Driver {
             Command::Channel { name, config, reply } => {
                 let _ = reply.send(self.client.channel(now, &name, config));
             }
-            Command::Subscribe { id, reply } => match self.client.subscribe(now, id) {
-                Ok(()) => listeners.entry(id).or_default().first.push(reply),
-                Err(e) => {
-                    let _ = reply.send(Err(e));
+            Command::Subscribe { id, reply } => {
+                // Joined already: subscribing is a no-op in the core and no status follows, so
+                // waiting for "the first status" would hang until the next reconnect. The
+                // outcome is known now.
+                let joined = self.client.channel_state(id) == Some(ChannelState::Joined);
+                match self.client.subscribe(now, id) {
+                    Ok(()) if joined => {
+                        let _ = reply.send(Ok(ChannelStatus::Subscribed));
+                    }
+                    Ok(()) => listeners.entry(id).or_default().first.push(reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
                 }
-            },
+            }
             Command::Unsubscribe { id } => {
                 let _ = self.client.unsubscribe(now, id);
             }

@@ -1,28 +1,20 @@
 //! The tokio client against the local server (`realtime-testkit`) over real TCP on loopback:
-//! every channel feature end to end, and recovery from the server's faults.
+//! every channel feature end to end, and what dropping handles and futures does. (Faults, TLS,
+//! proxies and interop have their own files.)
+
+mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
+use common::{broadcasts_seen, client, eventually, next};
 use realtime_testkit::{Auth, Config as ServerConfig, RowChange, Server};
 use realtime_tokio::{
     Binding, ChangeEvent, ChannelConfig, ChannelStatus, Config, Filter, Payload, PresenceEvent,
-    RealtimeClient, Receiver,
+    RealtimeClient,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-/// A guard against hanging, not a timing claim.
-const WAIT: Duration = Duration::from_secs(10);
-
-async fn next<T>(rx: &mut Receiver<T>) -> T {
-    tokio::time::timeout(WAIT, rx.recv()).await.expect("an item in time").expect("the stream is open")
-}
-
-fn client(server: &Server) -> RealtimeClient {
-    RealtimeClient::new(Config::new(server.url(), "anon")).unwrap()
-}
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Cursor {
@@ -91,14 +83,18 @@ async fn presence_is_seen_and_tracked_again_after_the_server_drops_everyone() {
             break;
         }
     }
-    let rejoined = loop {
-        if let PresenceEvent::Join { key, sync: false, .. } = next(&mut seen_by_a).await
+    // bo's new presence (a new ref) reaches ana either as a diff or, when ana rejoins after bo
+    // tracked again, in the presence state of her join: both are `Join`, with `sync` telling
+    // which, and the order of the two rejoins is not fixed.
+    let old_ref = joined[0].presence_ref.clone();
+    loop {
+        if let PresenceEvent::Join { key, joined, .. } = next(&mut seen_by_a).await
             && key == "bo"
+            && joined.iter().any(|p| p.presence_ref != old_ref)
         {
-            break true;
+            break;
         }
-    };
-    assert!(rejoined);
+    }
     let state = room_a.presence_state().await.unwrap();
     assert!(state.iter().any(|(k, _)| k == "bo"), "{state:?}");
 }
@@ -182,18 +178,82 @@ async fn typed_streams_yield_errors_and_go_on_and_shutdown_closes_politely() {
     room.subscribe().await.unwrap();
     room.send("cursor", &json!({"x": "nope"})).await.unwrap();
     room.send("cursor", &Cursor { x: 7, y: 8 }).await.unwrap();
-    let first = tokio::time::timeout(WAIT, cursors.recv()).await.unwrap().unwrap();
+    let first = tokio::time::timeout(common::WAIT, cursors.recv()).await.unwrap().unwrap();
     assert!(first.is_err(), "a payload of another shape is an error item");
-    let second = tokio::time::timeout(WAIT, cursors.recv()).await.unwrap().unwrap();
+    let second = tokio::time::timeout(common::WAIT, cursors.recv()).await.unwrap().unwrap();
     assert_eq!(second.unwrap(), Cursor { x: 7, y: 8 }, "and the stream goes on");
     assert_eq!(server.connections(), 1);
     c.shutdown().await.unwrap();
-    tokio::time::timeout(WAIT, async {
-        while server.connections() > 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the server saw the socket close");
+    eventually("the server to see the socket close", || server.connections() == 0).await;
     assert!(matches!(room.subscribe().await, Err(realtime_tokio::Error::Closed)), "the task is gone");
+}
+
+#[tokio::test]
+async fn dropping_every_handle_closes_the_connection() {
+    let server = Server::start(ServerConfig::default()).await.unwrap();
+    let c = client(&server);
+    let ch = c.channel("bye", ChannelConfig::new()).await.unwrap();
+    let mut statuses = ch.statuses().await;
+    ch.subscribe().await.unwrap();
+    assert_eq!(server.connections(), 1);
+    // A clone of the client keeps it alive; only the last handle ends it.
+    let other = c.clone();
+    drop(c);
+    ch.send("still", &json!({})).await.unwrap();
+    drop(ch);
+    drop(other);
+    eventually("the server to see the socket go", || server.connections() == 0).await;
+    // The client's streams end with it.
+    assert!(
+        tokio::time::timeout(common::WAIT, async { while statuses.recv().await.is_some() {} }).await.is_ok(),
+        "the status stream ends"
+    );
+}
+
+#[tokio::test]
+async fn a_send_dropped_before_it_completes_leaves_the_client_usable() {
+    let server = Server::start(ServerConfig::default()).await.unwrap();
+    let c = client(&server);
+    let ch =
+        c.channel("cancel", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
+    let mut echo = ch.on_broadcast("*").await;
+    ch.subscribe().await.unwrap();
+    // The send future is polled once (the command goes to the driver), then dropped while it
+    // waits for the server's ack.
+    let payload = json!({"n": 1});
+    tokio::select! {
+        biased;
+        _ = ch.send("dropped", &payload) => panic!("an acked send cannot complete on its first poll"),
+        () = std::future::ready(()) => {}
+    }
+    // As documented, the dropped send still goes out, once; only its outcome is not awaited.
+    assert_eq!(next(&mut echo).await.event, "dropped");
+    ch.send("after", &json!({"n": 2})).await.unwrap();
+    assert_eq!(next(&mut echo).await.event, "after");
+    assert_eq!(broadcasts_seen(&server, "dropped"), 1);
+    // A subscribe dropped half way is harmless too: the next one gets the outcome (whether
+    // the join is still under way or already done).
+    let other = c.channel("cancel-2", ChannelConfig::new()).await.unwrap();
+    tokio::select! {
+        biased;
+        _ = other.subscribe() => {}
+        () = std::future::ready(()) => {}
+    }
+    other.subscribe().await.unwrap();
+    ch.send("last", &json!({"n": 3})).await.unwrap();
+    assert_eq!(next(&mut echo).await.event, "last");
+}
+
+#[tokio::test]
+async fn subscribe_on_a_joined_channel_returns_at_once() {
+    let server = Server::start(ServerConfig::default()).await.unwrap();
+    let c = client(&server);
+    let ch = c.channel("twice", ChannelConfig::new()).await.unwrap();
+    ch.subscribe().await.unwrap();
+    // Joined already: nothing new will be reported, so this must not wait for a status.
+    tokio::time::timeout(common::WAIT, ch.subscribe()).await.expect("no hang").unwrap();
+    // Another handle to the same channel, too.
+    let again = c.channel("twice", ChannelConfig::new()).await.unwrap();
+    tokio::time::timeout(common::WAIT, again.subscribe()).await.expect("no hang").unwrap();
+    assert_eq!(common::frames(&server, Some("realtime:twice"), "phx_join").len(), 1);
 }
