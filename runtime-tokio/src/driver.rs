@@ -90,6 +90,11 @@ pub(crate) enum Command {
     RestInfo {
         reply: oneshot::Sender<(String, Option<String>)>,
     },
+    /// A REST fallback request (`ClientConfig::rest_fallback`) finished.
+    RestDone {
+        push: PushId,
+        result: Result<(), realtime_core::phoenix::rest::RestError>,
+    },
     /// Close the connection politely, then end the task; answered once the socket is closed.
     Shutdown {
         reply: oneshot::Sender<()>,
@@ -197,6 +202,20 @@ impl Driver {
                         }
                     }
                 }
+            }
+            // 1b. REST fallback broadcasts (opt-in): each runs in its own task and reports back.
+            while let Some((push, mut req)) = self.client.poll_rest() {
+                let (tls, proxy, tx) = (self.tls.clone(), self.proxy.clone(), self.self_tx.clone());
+                tokio::spawn(async move {
+                    crate::rest::run(&mut req, &tls, &proxy, epoch).await;
+                    let result = req
+                        .result()
+                        .cloned()
+                        .unwrap_or(Err(realtime_core::phoenix::rest::RestError::Timeout));
+                    if let Some(tx) = tx.upgrade() {
+                        let _ = tx.send(Command::RestDone { push, result });
+                    }
+                });
             }
             // 2. Bytes out, batched: one flush for everything queued.
             if let Some(l) = link.as_mut()
@@ -409,6 +428,7 @@ impl Driver {
             Command::RestInfo { reply } => {
                 let _ = reply.send((self.client.url().to_string(), self.token.clone()));
             }
+            Command::RestDone { push, result } => self.client.handle_rest_result(push, &result),
             // Handled by the loop (it ends the task).
             Command::Shutdown { .. } => {}
         }

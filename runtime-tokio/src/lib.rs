@@ -509,58 +509,49 @@ mod rest {
     use realtime_core::phoenix::client::ClientConfig;
     use realtime_core::phoenix::rest::{Auth, RestBody, RestRequest};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::TlsConnector;
 
     use crate::Error;
     use crate::transport::{self, Proxy, Roots};
 
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn send(
-        socket_url: &str,
-        config: &ClientConfig,
-        token: Option<&str>,
-        roots: &Roots,
+    /// Runs `req` to its result: connect (proxy, TLS), write, read until the core has its
+    /// answer or its deadline (on the clock `epoch` started) passes. A connection that cannot
+    /// be made or ends early is the core's `Truncated`.
+    pub(crate) async fn run(
+        req: &mut RestRequest,
+        tls: &TlsConnector,
         proxy: &Proxy,
-        topic: &str,
-        event: &str,
-        private: bool,
-        json: &str,
-    ) -> Result<(), Error> {
-        let start = tokio::time::Instant::now();
-        let now = || Instant::from_micros(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
-        let auth = Auth { api_key: &config.api_key, access_token: token };
-        let mut req = RestRequest::single(
-            socket_url,
-            auth,
-            topic,
-            event,
-            private,
-            RestBody::Json(json),
-            now(),
-            config.timeout,
-        )
-        .map_err(|e| Error::Rest(e.to_string()))?;
+        epoch: tokio::time::Instant,
+    ) {
+        let now = || Instant::from_micros(u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX));
+        let wait = |req: &RestRequest| {
+            req.poll_timeout()
+                .map(|at| std::time::Duration::from_micros(at.as_micros().saturating_sub(now().as_micros())))
+        };
         let scheme = if req.is_tls() { "https" } else { "http" };
         let url = format!("{scheme}://{}:{}/", req.host(), req.port());
-        let tls = transport::tls_connector(roots).map_err(Error::Tls)?;
-        let mut stream = tokio::time::timeout(config.timeout, transport::connect(&url, proxy, &tls))
-            .await
-            .map_err(|_| Error::TimedOut)?
-            .map_err(|e| Error::Rest(e.to_string()))?;
+        let connect = transport::connect(&url, proxy, tls);
+        let mut stream = match tokio::time::timeout(wait(req).unwrap_or_default(), connect).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(_)) => return req.handle_eof(),
+            Err(_) => return req.handle_timeout(now()),
+        };
         let mut buf = vec![0u8; 8192];
         loop {
             let n = req.poll_transmit(&mut buf);
             if n == 0 {
                 break;
             }
-            stream.write_all(&buf[..n]).await.map_err(|e| Error::Rest(e.to_string()))?;
+            if stream.write_all(&buf[..n]).await.is_err() {
+                return req.handle_eof();
+            }
         }
-        stream.flush().await.map_err(|e| Error::Rest(e.to_string()))?;
+        if stream.flush().await.is_err() {
+            return req.handle_eof();
+        }
         while req.result().is_none() {
-            let wait = req
-                .poll_timeout()
-                .map(|at| std::time::Duration::from_micros(at.as_micros().saturating_sub(now().as_micros())));
             let read = stream.read(&mut buf);
-            let n = match wait {
+            let n = match wait(req) {
                 Some(w) => match tokio::time::timeout(w, read).await {
                     Ok(r) => r,
                     Err(_) => {
@@ -577,8 +568,31 @@ mod rest {
                 }
             }
         }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn send(
+        socket_url: &str,
+        config: &ClientConfig,
+        token: Option<&str>,
+        roots: &Roots,
+        proxy: &Proxy,
+        topic: &str,
+        event: &str,
+        private: bool,
+        json: &str,
+    ) -> Result<(), Error> {
+        let epoch = tokio::time::Instant::now();
+        let auth = Auth { api_key: &config.api_key, access_token: token };
+        let body = RestBody::Json(json);
+        let mut req =
+            RestRequest::single(socket_url, auth, topic, event, private, body, Instant::ZERO, config.timeout)
+                .map_err(|e| Error::Rest(e.to_string()))?;
+        let tls = transport::tls_connector(roots).map_err(Error::Tls)?;
+        run(&mut req, &tls, proxy, epoch).await;
         match req.result() {
             Some(Ok(())) => Ok(()),
+            Some(Err(realtime_core::phoenix::rest::RestError::Timeout)) => Err(Error::TimedOut),
             Some(Err(e)) => Err(Error::Rest(e.to_string())),
             None => Err(Error::TimedOut),
         }

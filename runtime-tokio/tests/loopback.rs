@@ -257,3 +257,29 @@ async fn subscribe_on_a_joined_channel_returns_at_once() {
     tokio::time::timeout(common::WAIT, again.subscribe()).await.expect("no hang").unwrap();
     assert_eq!(common::frames(&server, Some("realtime:twice"), "phx_join").len(), 1);
 }
+
+#[tokio::test]
+async fn with_rest_fallback_a_channel_that_cannot_push_sends_over_http() {
+    let server = Server::start(ServerConfig::default()).await.unwrap();
+    let listener = client(&server);
+    let room = listener.channel("fallback", ChannelConfig::new()).await.unwrap();
+    let mut got = room.on_broadcast("note").await;
+    room.subscribe().await.unwrap();
+    let mut config = Config::new(server.url(), "anon");
+    config.client.rest_fallback = true;
+    let sender = RealtimeClient::new(config).unwrap();
+    // The socket cannot connect (upgrades refused; REST still served), so the channel is
+    // joining: its broadcast goes over the REST endpoint and resolves on the 202.
+    server.refuse_connections_for(std::time::Duration::from_secs(60));
+    let ch = sender.channel("fallback", ChannelConfig::new()).await.unwrap();
+    let joining = ch.clone();
+    tokio::spawn(async move { joining.subscribe().await });
+    let state = sender.connection_state();
+    eventually("the subscribe to start connecting", || {
+        *state.borrow() != realtime_tokio::ConnectionState::Disconnected
+    })
+    .await;
+    ch.send("note", &json!({"via": "rest"})).await.unwrap();
+    assert_eq!(next(&mut got).await.json::<serde_json::Value>().unwrap(), json!({"via": "rest"}));
+    assert!(server.observed().iter().all(|o| o.message.event != "broadcast"), "nothing went over a socket");
+}
