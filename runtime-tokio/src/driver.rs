@@ -123,9 +123,10 @@ struct Link {
     id: TransportId,
     read: ReadHalf<Stream>,
     write: WriteHalf<Stream>,
-    /// Bytes read that the core did not take yet.
+    /// Bytes read that the core did not take yet. Reads go into its spare capacity
+    /// (`read_buf`), so pages no read reached are never touched: an idle connection holds one
+    /// page of it, not the whole `read_buffer`.
     inbuf: Vec<u8>,
-    filled: usize,
 }
 
 type Connecting = tokio::task::JoinHandle<(TransportId, std::io::Result<Stream>)>;
@@ -135,7 +136,8 @@ pub(crate) struct Driver {
     pub(crate) commands: mpsc::UnboundedReceiver<Command>,
     pub(crate) self_tx: mpsc::WeakUnboundedSender<Command>,
     pub(crate) watches: Watches,
-    pub(crate) tls: TlsConnector,
+    /// `None` for a `ws` endpoint.
+    pub(crate) tls: Option<TlsConnector>,
     pub(crate) proxy: Proxy,
     pub(crate) read_buffer: usize,
     pub(crate) token_source: Option<TokenSource>,
@@ -151,7 +153,9 @@ impl Driver {
         let mut connecting: Option<Connecting> = None;
         let mut listeners: HashMap<ChannelId, Listeners> = HashMap::new();
         let mut pushes: HashMap<PushId, oneshot::Sender<Result<PushOutcome, PushError>>> = HashMap::new();
-        let mut out = vec![0u8; 16 * 1024];
+        // Starts small and doubles (to OUT_MAX) while the core fills it: joins and heartbeats
+        // fit in 1 KiB, so an idle connection does not hold 16 KiB of it.
+        let mut out = vec![0u8; OUT_MIN];
         loop {
             // 1. The transport commands.
             while let Some(cmd) = self.client.poll_transport() {
@@ -163,10 +167,9 @@ impl Driver {
                         }
                         link = None;
                         let (proxy, tls) = (self.proxy.clone(), self.tls.clone());
-                        connecting =
-                            Some(tokio::spawn(
-                                async move { (id, transport::connect(&url, &proxy, &tls).await) },
-                            ));
+                        connecting = Some(tokio::spawn(async move {
+                            (id, transport::connect(&url, &proxy, tls.as_ref()).await)
+                        }));
                     }
                     TransportCommand::Close { .. } => {
                         // Write what is left (the close frame), then end the stream.
@@ -212,12 +215,12 @@ impl Driver {
             let read = async {
                 match link.as_mut() {
                     Some(l) => {
-                        if l.filled == l.inbuf.len() {
+                        if l.inbuf.len() == l.inbuf.capacity() {
                             // The core holds a full buffer: it waits for its event queue to drain,
                             // which step 3 just did; grow rather than stall on a partial frame.
-                            l.inbuf.resize(l.inbuf.len() * 2, 0);
+                            l.inbuf.reserve(l.inbuf.capacity().max(1024));
                         }
-                        let n = l.read.read(&mut l.inbuf[l.filled..]).await;
+                        let n = l.read.read_buf(&mut l.inbuf).await;
                         Some(n)
                     }
                     None => std::future::pending().await,
@@ -248,7 +251,7 @@ impl Driver {
                     match done {
                         Ok((id, Ok(stream))) => {
                             let (read, write) = tokio::io::split(stream);
-                            link = Some(Link { id, read, write, inbuf: vec![0; self.read_buffer], filled: 0 });
+                            link = Some(Link { id, read, write, inbuf: Vec::with_capacity(self.read_buffer) });
                             self.client.handle_transport_open(now(), id);
                         }
                         Ok((id, Err(e))) => {
@@ -266,23 +269,20 @@ impl Driver {
                             link = None;
                             self.client.handle_transport_closed(now(), id, TransportClosed::Eof);
                         }
-                        Ok(n) => {
-                            l.filled += n;
-                            let used = self.client.handle_input(now(), &l.inbuf[..l.filled]);
-                            l.inbuf.copy_within(used..l.filled, 0);
-                            l.filled -= used;
+                        Ok(_) => {
+                            let used = self.client.handle_input(now(), &l.inbuf);
+                            l.inbuf.drain(..used);
                             // The core may leave bytes while its event queue is full: drain it
                             // and offer them again.
-                            while l.filled > 0 {
+                            while !l.inbuf.is_empty() {
                                 while let Some(event) = self.client.poll_event() {
                                     self.dispatch(event, &mut listeners, &mut pushes);
                                 }
-                                let used = self.client.handle_input(now(), &l.inbuf[..l.filled]);
+                                let used = self.client.handle_input(now(), &l.inbuf);
                                 if used == 0 {
                                     break;
                                 }
-                                l.inbuf.copy_within(used..l.filled, 0);
-                                l.filled -= used;
+                                l.inbuf.drain(..used);
                             }
                         }
                         Err(e) => {
@@ -447,11 +447,16 @@ impl Driver {
     }
 }
 
-/// Writes everything the core has to send, then flushes once.
+/// The send buffer's first and largest sizes.
+const OUT_MIN: usize = 1024;
+const OUT_MAX: usize = 16 * 1024;
+
+/// Writes everything the core has to send, then flushes once. `out` doubles (up to
+/// [`OUT_MAX`]) each time the core fills it.
 async fn write_all(
     client: &mut Client,
     write: &mut WriteHalf<Stream>,
-    out: &mut [u8],
+    out: &mut Vec<u8>,
 ) -> std::io::Result<()> {
     let mut wrote = false;
     loop {
@@ -461,6 +466,9 @@ async fn write_all(
         }
         write.write_all(&out[..n]).await?;
         wrote = true;
+        if n == out.len() && out.len() < OUT_MAX {
+            out.resize(out.len() * 2, 0);
+        }
     }
     if wrote {
         write.flush().await?;

@@ -230,7 +230,11 @@ impl RealtimeClient {
         client_config.token_source = config.token_source.is_some();
         let token = client_config.access_token.clone();
         let client = Client::new(client_config.clone(), seed).map_err(|e| Error::Config(e.to_string()))?;
-        let tls = transport::tls_connector(&config.roots).map_err(Error::Tls)?;
+        let tls = if transport::needs_tls(&client_config.endpoint) {
+            Some(transport::tls_connector(&config.roots).map_err(Error::Tls)?)
+        } else {
+            None
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(ConnectionState::Disconnected);
         let (latency_tx, latency) = watch::channel(None);
@@ -503,8 +507,9 @@ mod rest {
         .map_err(|e| Error::Rest(e.to_string()))?;
         let scheme = if req.is_tls() { "https" } else { "http" };
         let url = format!("{scheme}://{}:{}/", req.host(), req.port());
-        let tls = transport::tls_connector(roots).map_err(Error::Tls)?;
-        let mut stream = tokio::time::timeout(config.timeout, transport::connect(&url, proxy, &tls))
+        let tls =
+            if req.is_tls() { Some(transport::tls_connector(roots).map_err(Error::Tls)?) } else { None };
+        let mut stream = tokio::time::timeout(config.timeout, transport::connect(&url, proxy, tls.as_ref()))
             .await
             .map_err(|_| Error::TimedOut)?
             .map_err(|e| Error::Rest(e.to_string()))?;
