@@ -135,9 +135,10 @@ struct Link {
     id: TransportId,
     read: ReadHalf<Stream>,
     write: WriteHalf<Stream>,
-    /// Bytes read that the core did not take yet.
+    /// Bytes read that the core did not take yet. Reads go into its spare capacity
+    /// (`read_buf`), so pages no read reached are never touched: an idle connection holds one
+    /// page of it, not the whole `read_buffer`.
     inbuf: Vec<u8>,
-    filled: usize,
 }
 
 type Connecting = tokio::task::JoinHandle<(TransportId, std::io::Result<Stream>)>;
@@ -147,7 +148,8 @@ pub(crate) struct Driver {
     pub(crate) commands: mpsc::UnboundedReceiver<Command>,
     pub(crate) self_tx: mpsc::WeakUnboundedSender<Command>,
     pub(crate) watches: Watches,
-    pub(crate) tls: TlsConnector,
+    /// `None` for a `ws` endpoint.
+    pub(crate) tls: Option<TlsConnector>,
     pub(crate) proxy: Proxy,
     pub(crate) read_buffer: usize,
     pub(crate) token_source: Option<TokenSource>,
@@ -171,7 +173,9 @@ impl Driver {
         let mut connecting: Option<Connecting> = None;
         let mut listeners: HashMap<ChannelId, Listeners> = HashMap::new();
         let mut pushes: HashMap<PushId, oneshot::Sender<Result<PushOutcome, PushError>>> = HashMap::new();
-        let mut out = vec![0u8; 16 * 1024];
+        // Starts small and doubles (to OUT_MAX) while the core fills it: joins and heartbeats
+        // fit in 1 KiB, so an idle connection does not hold 16 KiB of it.
+        let mut out = vec![0u8; OUT_MIN];
         loop {
             // 1. The transport commands.
             while let Some(cmd) = self.client.poll_transport() {
@@ -183,10 +187,9 @@ impl Driver {
                         }
                         link = None;
                         let (proxy, tls) = (self.proxy.clone(), self.tls.clone());
-                        connecting =
-                            Some(tokio::spawn(
-                                async move { (id, transport::connect(&url, &proxy, &tls).await) },
-                            ));
+                        connecting = Some(tokio::spawn(async move {
+                            (id, transport::connect(&url, &proxy, tls.as_ref()).await)
+                        }));
                     }
                     TransportCommand::Close { .. } => {
                         // Write what is left (the close frame), then end the stream.
@@ -207,7 +210,7 @@ impl Driver {
             while let Some((push, mut req)) = self.client.poll_rest() {
                 let (tls, proxy, tx) = (self.tls.clone(), self.proxy.clone(), self.self_tx.clone());
                 tokio::spawn(async move {
-                    crate::rest::run(&mut req, &tls, &proxy, epoch).await;
+                    crate::rest::run(&mut req, tls.as_ref(), &proxy, epoch).await;
                     let result = req
                         .result()
                         .cloned()
@@ -246,18 +249,18 @@ impl Driver {
             let read = async {
                 match link.as_mut() {
                     Some(l) => {
-                        if l.filled == l.inbuf.len() {
+                        if l.inbuf.len() == l.inbuf.capacity() {
                             // The core left a full buffer (a long handshake response or control
                             // frame still partial): grow it, up to a bound; past it the peer is
                             // not speaking the protocol and the read fails.
-                            if l.inbuf.len() >= MAX_READ_BUFFER {
+                            if l.inbuf.capacity() >= MAX_READ_BUFFER {
                                 return Some(Err(std::io::Error::other(
                                     "the server sent more than the read buffer's bound without a whole frame",
                                 )));
                             }
-                            l.inbuf.resize((l.inbuf.len() * 2).min(MAX_READ_BUFFER), 0);
+                            l.inbuf.reserve(l.inbuf.capacity().max(1024));
                         }
-                        let n = l.read.read(&mut l.inbuf[l.filled..]).await;
+                        let n = l.read.read_buf(&mut l.inbuf).await;
                         Some(n)
                     }
                     None => std::future::pending().await,
@@ -297,7 +300,7 @@ impl Driver {
                     match done {
                         Ok((id, Ok(stream))) => {
                             let (read, write) = tokio::io::split(stream);
-                            link = Some(Link { id, read, write, inbuf: vec![0; self.read_buffer], filled: 0 });
+                            link = Some(Link { id, read, write, inbuf: Vec::with_capacity(self.read_buffer) });
                             self.client.handle_transport_open(now(), id);
                         }
                         Ok((id, Err(e))) => {
@@ -315,23 +318,20 @@ impl Driver {
                             link = None;
                             self.client.handle_transport_closed(now(), id, TransportClosed::Eof);
                         }
-                        Ok(n) => {
-                            l.filled += n;
-                            let used = self.client.handle_input(now(), &l.inbuf[..l.filled]);
-                            l.inbuf.copy_within(used..l.filled, 0);
-                            l.filled -= used;
+                        Ok(_) => {
+                            let used = self.client.handle_input(now(), &l.inbuf);
+                            l.inbuf.drain(..used);
                             // The core may leave bytes while its event queue is full: drain it
                             // and offer them again.
-                            while l.filled > 0 {
+                            while !l.inbuf.is_empty() {
                                 while let Some(event) = self.client.poll_event() {
                                     self.dispatch(event, &mut listeners, &mut pushes);
                                 }
-                                let used = self.client.handle_input(now(), &l.inbuf[..l.filled]);
+                                let used = self.client.handle_input(now(), &l.inbuf);
                                 if used == 0 {
                                     break;
                                 }
-                                l.inbuf.copy_within(used..l.filled, 0);
-                                l.filled -= used;
+                                l.inbuf.drain(..used);
                             }
                         }
                         Err(e) => {
@@ -508,11 +508,16 @@ impl Driver {
     }
 }
 
-/// Writes everything the core has to send, then flushes once.
+/// The send buffer's first and largest sizes.
+const OUT_MIN: usize = 1024;
+const OUT_MAX: usize = 16 * 1024;
+
+/// Writes everything the core has to send, then flushes once. `out` doubles (up to
+/// [`OUT_MAX`]) each time the core fills it.
 async fn write_all(
     client: &mut Client,
     write: &mut WriteHalf<Stream>,
-    out: &mut [u8],
+    out: &mut Vec<u8>,
 ) -> std::io::Result<()> {
     let mut wrote = false;
     loop {
@@ -522,6 +527,9 @@ async fn write_all(
         }
         write.write_all(&out[..n]).await?;
         wrote = true;
+        if n == out.len() && out.len() < OUT_MAX {
+            out.resize(out.len() * 2, 0);
+        }
     }
     if wrote {
         write.flush().await?;

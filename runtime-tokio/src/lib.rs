@@ -254,7 +254,11 @@ impl RealtimeClient {
         client_config.token_source = config.token_source.is_some();
         let token = client_config.access_token.clone();
         let client = Client::new(client_config.clone(), seed).map_err(|e| Error::Config(e.to_string()))?;
-        let tls = transport::tls_connector(&config.roots).map_err(Error::Tls)?;
+        let tls = if transport::needs_tls(&client_config.endpoint) {
+            Some(transport::tls_connector(&config.roots).map_err(Error::Tls)?)
+        } else {
+            None
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(ConnectionState::Disconnected);
         let (latency_tx, latency) = watch::channel(None);
@@ -519,7 +523,7 @@ mod rest {
     /// be made or ends early is the core's `Truncated`.
     pub(crate) async fn run(
         req: &mut RestRequest,
-        tls: &TlsConnector,
+        tls: Option<&TlsConnector>,
         proxy: &Proxy,
         epoch: tokio::time::Instant,
     ) {
@@ -588,8 +592,10 @@ mod rest {
         let mut req =
             RestRequest::single(socket_url, auth, topic, event, private, body, Instant::ZERO, config.timeout)
                 .map_err(|e| Error::Rest(e.to_string()))?;
-        let tls = transport::tls_connector(roots).map_err(Error::Tls)?;
-        run(&mut req, &tls, proxy, epoch).await;
+        // A TLS setup only for an `https` endpoint (it costs memory).
+        let tls =
+            if req.is_tls() { Some(transport::tls_connector(roots).map_err(Error::Tls)?) } else { None };
+        run(&mut req, tls.as_ref(), proxy, epoch).await;
         match req.result() {
             Some(Ok(())) => Ok(()),
             Some(Err(realtime_core::phoenix::rest::RestError::Timeout)) => Err(Error::TimedOut),

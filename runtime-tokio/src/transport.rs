@@ -171,6 +171,13 @@ async fn tunnel(proxy: &str, t: &Target) -> io::Result<TcpStream> {
 }
 
 /// The TLS client configuration for these roots.
+/// Whether connections to `url` use TLS (true when it cannot be parsed, so that the error
+/// comes from the connection, as before). A rustls `ClientConfig` costs about 24 KiB (its
+/// session cache and root store): a client of a `ws` endpoint does not build one.
+pub(crate) fn needs_tls(url: &str) -> bool {
+    target(url).map_or(true, |t| t.tls)
+}
+
 pub(crate) fn tls_connector(roots: &Roots) -> io::Result<TlsConnector> {
     let mut store = rustls::RootCertStore::empty();
     match roots {
@@ -196,8 +203,10 @@ pub(crate) fn tls_connector(roots: &Roots) -> io::Result<TlsConnector> {
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
-/// Opens a stream to `url`'s host: proxy tunnel if configured, TLS with SNI if `wss`/`https`.
-pub(crate) async fn connect(url: &str, proxy: &Proxy, tls: &TlsConnector) -> io::Result<Stream> {
+/// Opens a stream to `url`'s host: proxy tunnel if configured, TLS with SNI if `wss`/`https`
+/// (`tls` must then be given: clients of a `ws` endpoint do not build one, see
+/// [`needs_tls`]).
+pub(crate) async fn connect(url: &str, proxy: &Proxy, tls: Option<&TlsConnector>) -> io::Result<Stream> {
     let t = target(url)?;
     let tcp = match proxy_for(proxy, &t) {
         Some(p) => tunnel(&p, &t).await?,
@@ -210,6 +219,8 @@ pub(crate) async fn connect(url: &str, proxy: &Proxy, tls: &TlsConnector) -> io:
     if !t.tls {
         return Ok(Stream::Plain(tcp));
     }
+    let tls =
+        tls.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "TLS URL without a TLS setup"))?;
     let name =
         ServerName::try_from(t.host.clone()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     Ok(Stream::Tls(Box::new(tls.connect(name, tcp).await?)))
