@@ -23,6 +23,9 @@ use tracing::{debug, info, warn};
 use crate::transport::{self, Proxy, Stream};
 use crate::{Broadcast, TokenSource};
 
+/// A deadline so far away it stands for "none".
+const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// The most the read buffer grows to while the core holds bytes it cannot use yet.
 const MAX_READ_BUFFER: usize = 1 << 20;
 
@@ -176,6 +179,11 @@ impl Driver {
         // Starts small and doubles (to OUT_MAX) while the core fills it: joins and heartbeats
         // fit in 1 KiB, so an idle connection does not hold 16 KiB of it.
         let mut out = vec![0u8; OUT_MIN];
+        // One timer for the life of the task, moved when the core's deadline moves: creating
+        // and cancelling one per wake-up costs a timer-wheel insert and removal per message.
+        let timer = tokio::time::sleep_until(epoch + FAR);
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             // 1. The transport commands.
             while let Some(cmd) = self.client.poll_transport() {
@@ -234,18 +242,20 @@ impl Driver {
             while let Some(event) = self.client.poll_event() {
                 self.dispatch(event, &mut listeners, &mut pushes);
             }
-            let _ = self.watches.state.send_replace(self.client.state());
+            // Watchers wake only when the state changes.
+            let state = self.client.state();
+            self.watches.state.send_if_modified(|s| {
+                let changed = *s != state;
+                *s = state;
+                changed
+            });
             // 4. Wait for the next thing.
             let deadline = self.client.poll_timeout();
-            let sleep = async {
-                match deadline {
-                    Some(at) => {
-                        let wait = Duration::from_micros(at.as_micros().saturating_sub(now().as_micros()));
-                        tokio::time::sleep(wait).await;
-                    }
-                    None => std::future::pending().await,
-                }
-            };
+            if deadline != armed {
+                armed = deadline;
+                let at = deadline.map_or(epoch + FAR, |at| epoch + Duration::from_micros(at.as_micros()));
+                timer.as_mut().reset(at);
+            }
             let read = async {
                 match link.as_mut() {
                     Some(l) => {
@@ -294,7 +304,10 @@ impl Driver {
                     }
                     return;
                 }
-                _ = sleep => self.client.handle_timeout(now()),
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
+                    self.client.handle_timeout(now());
+                }
                 done = connected => {
                     connecting = None;
                     match done {
