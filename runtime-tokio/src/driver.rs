@@ -37,7 +37,9 @@ pub(crate) enum Command {
     SetToken(Option<String>),
     Channel {
         name: String,
-        config: ChannelConfig,
+        // Boxed, as are the other big payloads: the command queue's blocks hold 32 commands
+        // each, so the largest variant sets every client's memory.
+        config: Box<ChannelConfig>,
         reply: oneshot::Sender<Result<ChannelId, ChannelError>>,
     },
     Subscribe {
@@ -53,7 +55,7 @@ pub(crate) enum Command {
     RemoveAll,
     AddBinding {
         id: ChannelId,
-        binding: Binding,
+        binding: Box<Binding>,
         tx: mpsc::Sender<Arc<Change>>,
         reply: oneshot::Sender<Result<(), ChannelError>>,
     },
@@ -76,8 +78,7 @@ pub(crate) enum Command {
     },
     Broadcast {
         id: ChannelId,
-        event: String,
-        data: BroadcastData,
+        push: Box<(String, BroadcastData)>,
         reply: oneshot::Sender<Result<PushOutcome, PushError>>,
     },
     Track {
@@ -139,10 +140,15 @@ struct Link {
     read: ReadHalf<Stream>,
     write: WriteHalf<Stream>,
     /// Bytes read that the core did not take yet. Reads go into its spare capacity
-    /// (`read_buf`), so pages no read reached are never touched: an idle connection holds one
-    /// page of it, not the whole `read_buffer`.
+    /// (`read_buf`). It starts small and doubles, up to `read_buffer`, while reads fill it: an
+    /// idle connection (most of a big fan-out's) holds 1 KiB, a busy one reads in big chunks.
     inbuf: Vec<u8>,
+    /// The size reads grow to.
+    read_max: usize,
 }
+
+/// A connection's first read buffer.
+const READ_START: usize = 1024;
 
 type Connecting = tokio::task::JoinHandle<(TransportId, std::io::Result<Stream>)>;
 
@@ -271,6 +277,11 @@ impl Driver {
                             l.inbuf.reserve(l.inbuf.capacity().max(1024));
                         }
                         let n = l.read.read_buf(&mut l.inbuf).await;
+                        if l.inbuf.len() == l.inbuf.capacity() && l.inbuf.capacity() < l.read_max {
+                            // That read filled it: more is likely waiting; read bigger next time.
+                            let grow = l.inbuf.capacity().min(l.read_max - l.inbuf.capacity());
+                            l.inbuf.reserve(grow);
+                        }
                         Some(n)
                     }
                     None => std::future::pending().await,
@@ -313,7 +324,8 @@ impl Driver {
                     match done {
                         Ok((id, Ok(stream))) => {
                             let (read, write) = tokio::io::split(stream);
-                            link = Some(Link { id, read, write, inbuf: Vec::with_capacity(self.read_buffer) });
+                            let inbuf = Vec::with_capacity(READ_START.min(self.read_buffer));
+                            link = Some(Link { id, read, write, inbuf, read_max: self.read_buffer });
                             self.client.handle_transport_open(now(), id);
                         }
                         Ok((id, Err(e))) => {
@@ -375,6 +387,7 @@ impl Driver {
                 self.client.set_access_token(now, token);
             }
             Command::Channel { name, config, reply } => {
+                let config = *config;
                 let _ = reply.send(self.client.channel(now, &name, config));
             }
             Command::Subscribe { id, reply } => {
@@ -400,6 +413,7 @@ impl Driver {
             }
             Command::RemoveAll => self.client.remove_all_channels(now),
             Command::AddBinding { id, binding, tx, reply } => {
+                let binding = *binding;
                 let result = self.client.add_postgres_changes(now, id, binding).map(|index| {
                     listeners.entry(id).or_default().changes.insert(index, tx);
                 });
@@ -422,7 +436,8 @@ impl Driver {
                     .unwrap_or_default();
                 let _ = reply.send(state);
             }
-            Command::Broadcast { id, event, data, reply } => {
+            Command::Broadcast { id, push, reply } => {
+                let (event, data) = *push;
                 match self.client.broadcast(now, id, &event, data, false) {
                     Ok(push) => {
                         pushes.insert(push, reply);
@@ -548,4 +563,12 @@ async fn write_all(
         write.flush().await?;
     }
     Ok(())
+}
+#[cfg(test)]
+mod tests {
+    /// The command queue allocates 32 commands per block: keep a command small.
+    #[test]
+    fn a_command_is_small() {
+        assert!(size_of::<super::Command>() <= 64, "{}", size_of::<super::Command>());
+    }
 }

@@ -334,7 +334,7 @@ impl RealtimeClient {
     pub async fn channel(&self, name: &str, config: ChannelConfig) -> Result<Channel, Error> {
         let name = name.to_string();
         let id = self
-            .ask(|reply| Command::Channel { name: name.clone(), config, reply })
+            .ask(|reply| Command::Channel { name: name.clone(), config: Box::new(config), reply })
             .await?
             .map_err(Error::Channel)?;
         Ok(Channel { client: self.clone(), id, name })
@@ -422,7 +422,7 @@ impl Channel {
         let (tx, rx) = self.client.receiver();
         let id = self.id;
         self.client
-            .ask(|reply| Command::AddBinding { id, binding, tx, reply })
+            .ask(|reply| Command::AddBinding { id, binding: Box::new(binding), tx, reply })
             .await?
             .map_err(Error::Channel)?;
         Ok(rx)
@@ -432,7 +432,7 @@ impl Channel {
         let (id, event) = (self.id, event.to_string());
         match self
             .client
-            .ask(|reply| Command::Broadcast { id, event, data, reply })
+            .ask(|reply| Command::Broadcast { id, push: Box::new((event, data)), reply })
             .await?
             .map_err(Error::Push)?
         {
