@@ -186,6 +186,8 @@ pub struct Receiver<T>(mpsc::Receiver<T>);
 
 impl<T> Receiver<T> {
     /// The next item; `None` once the client is gone.
+    ///
+    /// Cancel-safe: a dropped `recv` loses no item.
     pub async fn recv(&mut self) -> Option<T> {
         self.0.recv().await
     }
@@ -207,6 +209,8 @@ pub struct Typed<T> {
 
 impl<T: DeserializeOwned> Typed<T> {
     /// The next payload as `T` (or why it is not one); `None` once the client is gone.
+    ///
+    /// Cancel-safe: a dropped `recv` loses no item.
     pub async fn recv(&mut self) -> Option<Result<T, Error>> {
         self.inner.recv().await.map(|b| b.json())
     }
@@ -331,6 +335,8 @@ impl RealtimeClient {
 
     /// The channel `realtime:<name>`: a new one, or another handle to it when the config is
     /// the same.
+    ///
+    /// Cancel: if dropped after the command went out, the channel (or handle) exists but its id is lost; `remove_all_channels` clears it.
     pub async fn channel(&self, name: &str, config: ChannelConfig) -> Result<Channel, Error> {
         let name = name.to_string();
         let id = self
@@ -347,6 +353,8 @@ impl RealtimeClient {
 
     /// Closes the connection politely (a close frame, code 1000) and ends the client's task;
     /// returns once the socket is closed. Every handle is unusable afterwards.
+    ///
+    /// Cancel: the shutdown goes ahead; only the wait for it is dropped.
     pub async fn shutdown(&self) -> Result<(), Error> {
         self.ask(|reply| Command::Shutdown { reply }).await
     }
@@ -374,6 +382,8 @@ impl Channel {
     /// Joins (connecting if needed) and waits for the first outcome: `Ok` once subscribed,
     /// else the status that came first (timed out, refused, closed). Later statuses (rejoins
     /// after reconnects, errors) come on [`statuses`](Self::statuses).
+    ///
+    /// Cancel: the join goes ahead (and rejoins as usual); only the wait for the first outcome is dropped.
     pub async fn subscribe(&self) -> Result<(), Error> {
         let id = self.id;
         match self.client.ask(|reply| Command::Subscribe { id, reply }).await?.map_err(Error::Channel)? {
@@ -383,6 +393,8 @@ impl Channel {
     }
 
     /// Every status from now on.
+    ///
+    /// Cancel-safe: nothing is registered until it returns (dropping the receiver unregisters).
     pub async fn statuses(&self) -> Receiver<ChannelStatus> {
         let (tx, rx) = self.client.receiver();
         let _ = self.client.send(Command::ListenStatus { id: self.id, tx });
@@ -390,6 +402,8 @@ impl Channel {
     }
 
     /// Broadcasts with this event (`*`: all), from now on.
+    ///
+    /// Cancel-safe: dropping the receiver unregisters it.
     pub async fn on_broadcast(&self, event: &str) -> Receiver<Broadcast> {
         let (tx, rx) = self.client.receiver();
         let _ = self.client.send(Command::ListenBroadcast { id: self.id, event: event.to_string(), tx });
@@ -398,12 +412,16 @@ impl Channel {
 
     /// Broadcasts with this event as the app's own type: an item is `Err` when a payload does
     /// not deserialize (or is binary), and the stream goes on.
+    ///
+    /// Cancel-safe: dropping the stream unregisters it.
     pub async fn on_broadcast_as<T: DeserializeOwned>(&self, event: &str) -> Typed<T> {
         Typed { inner: self.on_broadcast(event).await, _t: std::marker::PhantomData }
     }
 
     /// Presence joins, leaves and syncs. Listening turns presence on for the channel (a rejoin
     /// if it is joined without it).
+    ///
+    /// Cancel: presence is turned on for the channel once the command went out, even if the future is dropped.
     pub async fn on_presence(&self) -> Receiver<PresenceEvent> {
         let (tx, rx) = self.client.receiver();
         let _ = self.client.send(Command::ListenPresence { id: self.id, tx });
@@ -411,6 +429,8 @@ impl Channel {
     }
 
     /// The presence state now: key -> presences.
+    ///
+    /// Cancel-safe: it only reads.
     pub async fn presence_state(&self) -> Result<Vec<(String, Vec<Presence>)>, Error> {
         let id = self.id;
         self.client.ask(|reply| Command::PresenceState { id, reply }).await
@@ -418,6 +438,8 @@ impl Channel {
 
     /// Row changes for this binding. Bindings go in the join, so add them before
     /// [`subscribe`](Self::subscribe) (after: [`Error::Channel`] `AlreadySubscribed`).
+    ///
+    /// Cancel: if dropped after the command went out, the binding is added (it goes in the next join) but its stream is gone.
     pub async fn on_postgres_changes(&self, binding: Binding) -> Result<Receiver<Arc<Change>>, Error> {
         let (tx, rx) = self.client.receiver();
         let id = self.id;
@@ -445,18 +467,24 @@ impl Channel {
 
     /// Broadcasts `payload` (any serde type) as `event`. Resolves on the server's ack when the
     /// channel asks for acks, else once written.
+    ///
+    /// Cancel: once the command went out the push is written as usual; only its outcome is not awaited.
     pub async fn send<T: Serialize + ?Sized>(&self, event: &str, payload: &T) -> Result<(), Error> {
         let text = serde_json::to_string(payload).map_err(Error::Json)?;
         self.push(event, BroadcastData::Json(text)).await
     }
 
     /// Broadcasts bytes as `event` (a binary frame; vsn 2.0.0).
+    ///
+    /// Cancel: as for [`send`](Self::send).
     pub async fn send_binary(&self, event: &str, bytes: Vec<u8>) -> Result<(), Error> {
         self.push(event, BroadcastData::Binary(bytes)).await
     }
 
     /// Tracks this client's presence with `payload` (a serde type that serializes to an
     /// object); it is tracked again after every rejoin until [`untrack`](Self::untrack).
+    ///
+    /// Cancel: once the command went out the track stands (and is re-tracked after rejoins).
     pub async fn track<T: Serialize + ?Sized>(&self, payload: &T) -> Result<(), Error> {
         let payload = serde_json::to_string(payload).map_err(Error::Json)?;
         let id = self.id;
@@ -464,6 +492,8 @@ impl Channel {
     }
 
     /// Stops tracking this client's presence.
+    ///
+    /// Cancel: once the command went out the untrack stands.
     pub async fn untrack(&self) -> Result<(), Error> {
         let id = self.id;
         self.client.ask(|reply| Command::Untrack { id, reply }).await?.map_err(Error::Push)
@@ -481,6 +511,8 @@ impl Channel {
 
     /// Broadcasts over the REST endpoint instead of the socket (`POST
     /// /api/broadcast/{topic}/events/{event}`), e.g. from a process that does not subscribe.
+    ///
+    /// Cancel: dropping it may leave the request sent and unanswered; the server may still deliver it.
     pub async fn http_send<T: Serialize + ?Sized>(
         &self,
         event: &str,
