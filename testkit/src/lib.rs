@@ -23,6 +23,7 @@ pub mod config;
 mod http;
 mod hub;
 pub mod jwt;
+pub mod peer;
 pub mod postgres;
 pub mod presence;
 mod server;
