@@ -1,11 +1,10 @@
 //! Interop: the Rust client and the official realtime-js client in one channel on the testkit,
 //! exchanging broadcasts both ways and seeing each other's presence. realtime-js is pinned in
-//! `testkit/interop/` and installed by `scripts/interop-setup`; its side is `tests/js/peer.mjs`,
-//! which reports what it observed as JSON lines. Timeouts only guard against hanging.
+//! `testkit/interop/` and installed by `scripts/interop-setup`; its side is the `mixed`
+//! scenario of `testkit/interop/js_peer.mjs`, which reports what it observed as JSON lines.
+//! Timeouts only guard against hanging.
 
 mod common;
-
-use std::path::Path;
 
 use common::{next, until};
 use realtime_testkit::peer::{Peer, require_setup};
@@ -17,9 +16,7 @@ use serde_json::{Value, json};
 async fn the_rust_client_and_realtime_js_share_broadcasts_and_presence() {
     require_setup();
     let server = Server::start(ServerConfig::default()).await.unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/peer.mjs");
-    let url = server.url();
-    let mut js = Peer::spawn("js", Path::new("node"), &[script.to_str().expect("utf-8 path"), &url, "mixed"]);
+    let mut js = Peer::js(&server.url(), "mixed", &["mixed"]);
     js.until("SUBSCRIBED", |l| l["step"] == "subscribed").await;
 
     let c = RealtimeClient::new(Config::new(server.url(), "anon")).unwrap();

@@ -251,7 +251,33 @@ async function cross() {
   out({ who: 'js', left: await a.removeAllChannels() })
 }
 
-const scenarios = { broadcast, presence, postgres, auth, reconnect, cross }
+// One client in a channel shared with a Rust client (runtime-tokio/tests/interop.rs): it waits
+// for "go", tracks, broadcasts, and reports once it has the Rust client's broadcast and
+// presence; then it leaves on "finish". args: the channel name.
+async function mixed() {
+  const [topic] = args
+  const c = client()
+  const ch = c.channel(topic, { config: { presence: { key: 'js' }, broadcast: { ack: true } } })
+  const received = []
+  ch.on('broadcast', { event: '*' }, (msg) => {
+    received.push({ event: msg.event, payload: msg.payload })
+    out({ broadcast: msg.event, payload: msg.payload })
+  })
+  ch.on('presence', { event: 'join' }, ({ key }) => out({ presence: 'join', key }))
+  await subscribe('js', ch)
+  out({ step: 'subscribed' })
+  await command('go')
+  out({ track: await ch.track({ lang: 'js' }) })
+  out({ sent: 'from-js', result: await ch.send({ type: 'broadcast', event: 'from-js', payload: { from: 'js', n: 1 } }) })
+  await until("the Rust client's broadcast", () => received.some((r) => r.event === 'from-rust'))
+  await until("the Rust client's presence", () => 'rust' in ch.presenceState())
+  out({ done: true, received, presence: Object.keys(ch.presenceState()).sort() })
+  await command('finish')
+  out({ left: await c.removeAllChannels() })
+  await c.disconnect()
+}
+
+const scenarios = { broadcast, presence, postgres, auth, reconnect, cross, mixed }
 if (!url || !scenarios[scenario]) fail(`usage: node js_peer.mjs <url> <${Object.keys(scenarios).join('|')}> [args]`)
 setTimeout(() => fail('scenario did not finish in 120 s'), 120_000).unref()
 scenarios[scenario]()
