@@ -1,0 +1,160 @@
+//! The command line, as clap reads it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Listen to, send to and load-test Supabase Realtime channels, and run a local server.
+#[derive(Debug, Parser)]
+#[command(name = "realtime", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the local Realtime server; the first line on stdout is its WebSocket base URL.
+    Serve(Serve),
+    /// Join a channel and print every event as one JSON object per line.
+    ///
+    /// Each line has a "type": "status" (with "status": SUBSCRIBED, TIMED_OUT, CLOSED or
+    /// CHANNEL_ERROR, and "reason" for errors), "broadcast" ("event", "payload" as JSON, or
+    /// "payload_base64" for bytes, "meta"), "presence" ("event": join, leave or sync; "key",
+    /// "presences"; a sync carries the whole "state"), "postgres_changes" ("binding" index,
+    /// "event_type", "schema", "table", "commit_timestamp", "new", "old", "errors"),
+    /// "connection" ("state") or "error" ("message"). Every line also has "channel".
+    Listen(Listen),
+    /// Send broadcasts over the socket (or the REST endpoint with --rest).
+    Send(Send),
+    /// Track a payload and print the presence state as JSON lines as it changes.
+    Presence(PresenceArgs),
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct Serve {
+    /// The port (0 picks a free one).
+    #[arg(long, default_value_t = 4000)]
+    pub port: u16,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Clients must present exactly this API key.
+    #[arg(long, conflicts_with = "jwt_secret")]
+    pub api_key: Option<String>,
+    /// API keys and access tokens must be HS256 JWTs signed with this secret.
+    #[arg(long)]
+    pub jwt_secret: Option<String>,
+    /// Serve TLS with a generated certificate (its path is printed on stderr: pass it to
+    /// clients as --ca-file).
+    #[arg(long)]
+    pub tls: bool,
+}
+
+/// What every client subcommand takes.
+#[derive(Debug, Args)]
+pub struct Connection {
+    /// The Realtime URL (`ws://127.0.0.1:4000/realtime/v1`, `https://<ref>.supabase.co/realtime/v1`).
+    #[arg(long)]
+    pub url: String,
+    /// The project's API key.
+    #[arg(long)]
+    pub api_key: String,
+    /// An access token (JWT) for joins.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Trust this certificate (PEM), e.g. the one `realtime serve --tls` writes.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// The serializer.
+    #[arg(long, default_value = "2.0.0", value_parser = ["1.0.0", "2.0.0"])]
+    pub vsn: String,
+}
+
+/// `listen`.
+#[derive(Debug, Args)]
+pub struct Listen {
+    /// Where and how to connect.
+    #[command(flatten)]
+    pub conn: Connection,
+    /// The channel's name (without `realtime:`).
+    #[arg(long)]
+    pub channel: String,
+    /// A private channel.
+    #[arg(long)]
+    pub private: bool,
+    /// Receive this client's own broadcasts.
+    #[arg(long = "self")]
+    pub receive_own: bool,
+    /// Ask the server to acknowledge broadcasts.
+    #[arg(long)]
+    pub ack: bool,
+    /// The presence key.
+    #[arg(long)]
+    pub presence_key: Option<String>,
+    /// Track this JSON object as this client's presence.
+    #[arg(long)]
+    pub track: Option<String>,
+    /// A postgres changes binding: EVENT:SCHEMA:TABLE[:FILTER] (EVENT: *, INSERT, UPDATE,
+    /// DELETE). Repeatable.
+    #[arg(long = "postgres")]
+    pub postgres: Vec<String>,
+    /// Exit after this many broadcast, presence and postgres lines.
+    #[arg(long)]
+    pub exit_after: Option<u64>,
+}
+
+/// `send`.
+#[derive(Debug, Args)]
+pub struct Send {
+    /// Where and how to connect.
+    #[command(flatten)]
+    pub conn: Connection,
+    /// The channel's name (without `realtime:`).
+    #[arg(long)]
+    pub channel: String,
+    /// The broadcast event.
+    #[arg(long)]
+    pub event: String,
+    /// The payload (JSON).
+    #[arg(long)]
+    pub payload: String,
+    /// Wait for the server's acknowledgement of each broadcast.
+    #[arg(long)]
+    pub ack: bool,
+    /// Send over the REST endpoint instead of the socket.
+    #[arg(long)]
+    pub rest: bool,
+    /// A private channel.
+    #[arg(long)]
+    pub private: bool,
+    /// How many broadcasts.
+    #[arg(long, default_value_t = 1)]
+    pub count: u64,
+    /// Broadcasts per second (0: as fast as possible).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+}
+
+/// `presence`.
+#[derive(Debug, Args)]
+pub struct PresenceArgs {
+    /// Where and how to connect.
+    #[command(flatten)]
+    pub conn: Connection,
+    /// The channel's name (without `realtime:`).
+    #[arg(long)]
+    pub channel: String,
+    /// The presence key (the server picks one without it).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Track this JSON object.
+    #[arg(long, default_value = "{}")]
+    pub track: String,
+    /// Exit after this many state lines.
+    #[arg(long)]
+    pub exit_after: Option<u64>,
+}

@@ -1,0 +1,285 @@
+//! The subcommands.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use realtime_core::phoenix::serializer::Vsn;
+use realtime_testkit::{Auth, Config as ServerConfig, Server};
+use realtime_tokio::{Binding, ChangeEvent, ChannelConfig, ChannelStatus, Config, RealtimeClient, Roots};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use serde_json::Value;
+
+use crate::args::{Cli, Command, Connection, Listen, PresenceArgs, Send, Serve};
+use crate::{Failure, lines};
+
+/// How long a subscribe may take before the command gives up.
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(15);
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Serve(a) => serve(a).await,
+        Command::Listen(a) => listen(a).await,
+        Command::Send(a) => send(a).await,
+        Command::Presence(a) => presence(a).await,
+    }
+}
+
+fn print(line: &Value) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (piped to `head`) ends the program quietly.
+    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+        std::process::exit(0);
+    }
+}
+
+fn json_arg(what: &str, text: &str) -> Result<Value, Failure> {
+    serde_json::from_str(text).map_err(|e| Failure::input(format!("{what} is not valid JSON: {e}")))
+}
+
+/// The client for `conn`, checked before anything connects.
+fn client(conn: &Connection) -> Result<RealtimeClient, Failure> {
+    let url = conn.url.trim();
+    if !["ws://", "wss://", "http://", "https://"].iter().any(|s| url.starts_with(s)) {
+        return Err(Failure::input(format!(
+            "--url must start with ws://, wss://, http:// or https://: {url}"
+        )));
+    }
+    let mut config = Config::new(url, conn.api_key.clone());
+    config.client.vsn = if conn.vsn == "1.0.0" { Vsn::V1 } else { Vsn::V2 };
+    config.client.access_token.clone_from(&conn.token);
+    if let Some(path) = &conn.ca_file {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| Failure::input(format!("--ca-file {}: {e}", path.display())))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| Failure::input(format!("--ca-file {}: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(Failure::input(format!("--ca-file {}: no certificate in it", path.display())));
+        }
+        config.roots = Roots::Custom(certs);
+    }
+    RealtimeClient::new(config).map_err(|e| Failure::input(e.to_string()))
+}
+
+/// Subscribes, or fails with the first status (and the connection's trouble, if any).
+async fn subscribe(channel: &realtime_tokio::Channel) -> Result<(), Failure> {
+    match tokio::time::timeout(SUBSCRIBE_WAIT, channel.subscribe()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(realtime_tokio::Error::Subscribe(ChannelStatus::ChannelError(
+            realtime_tokio::ChannelErrorReason::Disconnected,
+        )))) => Err(Failure::runtime(
+            "subscribe failed: cannot connect (unreachable host, refused upgrade or TLS failure)",
+        )),
+        Ok(Err(realtime_tokio::Error::Subscribe(status))) => {
+            let line = lines::status(channel.name(), &status);
+            Err(Failure::runtime(format!(
+                "subscribe failed: {} {}",
+                line["status"].as_str().unwrap_or(""),
+                line["reason"].as_str().unwrap_or("")
+            )))
+        }
+        Ok(Err(e)) => Err(Failure::runtime(format!("subscribe failed: {e}"))),
+        Err(_) => Err(Failure::runtime(format!(
+            "subscribe failed: no answer within {} s (unreachable host, refused upgrade or TLS failure?)",
+            SUBSCRIBE_WAIT.as_secs()
+        ))),
+    }
+}
+
+async fn serve(a: Serve) -> Result<(), Failure> {
+    let host: IpAddr =
+        a.host.parse().map_err(|_| Failure::input(format!("--host is not an IP address: {}", a.host)))?;
+    let auth = match (a.api_key, a.jwt_secret) {
+        (Some(k), _) => Auth::ApiKey(k),
+        (None, Some(s)) => Auth::Jwt { secret: s.into_bytes() },
+        (None, None) => Auth::Open,
+    };
+    let config = ServerConfig { auth, tls: a.tls, ..ServerConfig::default() };
+    let server = Server::start_on(SocketAddr::new(host, a.port), config)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot listen on {}:{}: {e}", a.host, a.port)))?;
+    println!("{}", server.url());
+    if let Some(pem) = server.ca_pem() {
+        let path = std::env::temp_dir().join(format!("realtime-serve-{}.pem", server.addr().port()));
+        std::fs::write(&path, pem)
+            .map_err(|e| Failure::runtime(format!("writing {}: {e}", path.display())))?;
+        eprintln!("certificate: {} (pass it to clients as --ca-file)", path.display());
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    server.stop().await;
+    Ok(())
+}
+
+/// A `--postgres EVENT:SCHEMA:TABLE[:FILTER]` flag.
+fn binding(spec: &str) -> Result<Binding, Failure> {
+    let bad = || Failure::input(format!("--postgres wants EVENT:SCHEMA:TABLE[:FILTER], got {spec}"));
+    let mut parts = spec.splitn(4, ':');
+    let (Some(event), Some(schema), Some(table)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let event = ChangeEvent::parse(event).ok_or_else(bad)?;
+    if schema.is_empty() || table.is_empty() {
+        return Err(bad());
+    }
+    let mut b = Binding::new(event, schema).table(table);
+    if let Some(filter) = parts.next().filter(|f| !f.is_empty()) {
+        b = b.filter_text(filter);
+    }
+    Ok(b)
+}
+
+/// Counts the lines that `--exit-after` counts.
+struct Budget(Option<u64>);
+
+impl Budget {
+    /// One more line; true when the budget is spent.
+    fn spend(&mut self) -> bool {
+        match &mut self.0 {
+            Some(0) => true,
+            Some(n) => {
+                *n -= 1;
+                *n == 0
+            }
+            None => false,
+        }
+    }
+}
+
+async fn listen(a: Listen) -> Result<(), Failure> {
+    let track = a.track.as_deref().map(|t| json_arg("--track", t)).transpose()?;
+    if track.as_ref().is_some_and(|t| !t.is_object()) {
+        return Err(Failure::input("--track must be a JSON object"));
+    }
+    let bindings = a.postgres.iter().map(|s| binding(s)).collect::<Result<Vec<_>, _>>()?;
+    let client = client(&a.conn)?;
+    let mut config =
+        ChannelConfig::new().broadcast_self(a.receive_own).broadcast_ack(a.ack).private(a.private);
+    if let Some(key) = &a.presence_key {
+        config = config.presence_key(key.clone()).presence_enabled(true);
+    }
+    let name = a.channel.clone();
+    let channel = client.channel(&name, config).await.map_err(|e| Failure::runtime(e.to_string()))?;
+    let mut changes = Vec::new();
+    for b in bindings {
+        changes.push(channel.on_postgres_changes(b).await.map_err(|e| Failure::runtime(e.to_string()))?);
+    }
+    let mut statuses = channel.statuses().await;
+    let mut broadcasts = channel.on_broadcast("*").await;
+    let mut presence = channel.on_presence().await;
+    let mut connection = client.connection_state();
+    subscribe(&channel).await?;
+    print(&lines::status(&name, &ChannelStatus::Subscribed));
+    if let Some(t) = &track {
+        channel.track(t).await.map_err(|e| Failure::runtime(format!("track failed: {e}")))?;
+    }
+    // Postgres changes come in per binding: merge them into one stream of (index, change).
+    let (tx, mut merged) = tokio::sync::mpsc::channel(256);
+    for (i, mut rx) in changes.into_iter().enumerate() {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(c) = rx.recv().await {
+                if tx.send((i, c)).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+    let mut budget = Budget(a.exit_after);
+    let mut first_status = true;
+    loop {
+        tokio::select! {
+            Some(status) = statuses.recv() => {
+                // The first Subscribed was printed already.
+                if std::mem::take(&mut first_status) && status == ChannelStatus::Subscribed {
+                    continue;
+                }
+                print(&lines::status(&name, &status));
+            }
+            Some(b) = broadcasts.recv() => {
+                print(&lines::broadcast(&name, &b));
+                if budget.spend() { break; }
+            }
+            Some(e) = presence.recv() => {
+                let state = match e {
+                    realtime_tokio::PresenceEvent::Sync => Some(channel.presence_state().await.unwrap_or_default()),
+                    _ => None,
+                };
+                print(&lines::presence(&name, &e, state.as_deref()));
+                if budget.spend() { break; }
+            }
+            Some((i, c)) = merged.recv() => {
+                print(&lines::postgres(&name, i, &c));
+                if budget.spend() { break; }
+            }
+            Ok(()) = connection.changed() => {
+                let state = *connection.borrow_and_update();
+                print(&lines::connection(&state));
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    let _ = client.shutdown().await;
+    Ok(())
+}
+
+async fn send(a: Send) -> Result<(), Failure> {
+    let payload = json_arg("--payload", &a.payload)?;
+    if a.rate < 0.0 || !a.rate.is_finite() {
+        return Err(Failure::input("--rate must be a number of broadcasts per second, 0 or more"));
+    }
+    let client = client(&a.conn)?;
+    let config = ChannelConfig::new().broadcast_ack(a.ack).private(a.private);
+    let channel = client.channel(&a.channel, config).await.map_err(|e| Failure::runtime(e.to_string()))?;
+    if !a.rest {
+        subscribe(&channel).await?;
+    }
+    let start = tokio::time::Instant::now();
+    for i in 0..a.count {
+        if a.rate > 0.0 {
+            tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / a.rate)).await;
+        }
+        let sent = if a.rest {
+            channel.http_send(&a.event, &payload, a.private).await
+        } else {
+            channel.send(&a.event, &payload).await
+        };
+        sent.map_err(|e| Failure::runtime(format!("broadcast {} of {} failed: {e}", i + 1, a.count)))?;
+    }
+    let _ = client.shutdown().await;
+    Ok(())
+}
+
+async fn presence(a: PresenceArgs) -> Result<(), Failure> {
+    let track = json_arg("--track", &a.track)?;
+    if !track.is_object() {
+        return Err(Failure::input("--track must be a JSON object"));
+    }
+    let client = client(&a.conn)?;
+    let mut config = ChannelConfig::new().presence_enabled(true);
+    if let Some(key) = &a.key {
+        config = config.presence_key(key.clone());
+    }
+    let name = a.channel.clone();
+    let channel = client.channel(&name, config).await.map_err(|e| Failure::runtime(e.to_string()))?;
+    let mut events = channel.on_presence().await;
+    subscribe(&channel).await?;
+    channel.track(&track).await.map_err(|e| Failure::runtime(format!("track failed: {e}")))?;
+    let mut budget = Budget(a.exit_after);
+    loop {
+        tokio::select! {
+            Some(e) = events.recv() => {
+                if e == realtime_tokio::PresenceEvent::Sync {
+                    let state = channel.presence_state().await.unwrap_or_default();
+                    print(&lines::presence(&name, &e, Some(&state)));
+                    if budget.spend() { break; }
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    let _ = client.shutdown().await;
+    Ok(())
+}
