@@ -68,6 +68,10 @@ pub(crate) enum Command {
         id: ChannelId,
         tx: mpsc::Sender<PresenceEvent>,
     },
+    ListenMessages {
+        id: ChannelId,
+        tx: mpsc::Sender<(String, String)>,
+    },
     ListenStatus {
         id: ChannelId,
         tx: mpsc::Sender<ChannelStatus>,
@@ -116,6 +120,8 @@ struct Listeners {
     broadcasts: Vec<(String, mpsc::Sender<Broadcast>)>,
     presence: Vec<mpsc::Sender<PresenceEvent>>,
     statuses: Vec<mpsc::Sender<ChannelStatus>>,
+    /// Other server messages (`system`, ...) as (event, raw JSON payload).
+    messages: Vec<mpsc::Sender<(String, String)>>,
     /// Binding index -> stream.
     changes: HashMap<usize, mpsc::Sender<Arc<Change>>>,
     /// `subscribe().await`s waiting for the first outcome.
@@ -428,6 +434,7 @@ impl Driver {
                 let _ = self.client.enable_presence(now, id);
             }
             Command::ListenStatus { id, tx } => listeners.entry(id).or_default().statuses.push(tx),
+            Command::ListenMessages { id, tx } => listeners.entry(id).or_default().messages.push(tx),
             Command::PresenceState { id, reply } => {
                 let state = self
                     .client
@@ -480,7 +487,14 @@ impl Driver {
             }
             Event::Message { channel, message } => {
                 let Some(l) = listeners.get_mut(&channel) else { return };
-                let Some(b) = message.broadcast() else { return };
+                let Some(b) = message.broadcast() else {
+                    // Not a broadcast: a `system` message or another server push.
+                    if let realtime_core::phoenix::serializer::Payload::Json(text) = message.payload() {
+                        let item = (message.event().to_string(), text.to_string());
+                        l.messages.retain(|tx| offer(tx, item.clone(), "messages"));
+                    }
+                    return;
+                };
                 let item = Broadcast {
                     event: b.event.to_string(),
                     payload: match b.payload {

@@ -401,6 +401,17 @@ impl Channel {
         rx
     }
 
+    /// The channel's other server messages from now on, as (event, payload as raw JSON): the
+    /// `system` messages (postgres changes ready or failing, a token re-check failing, ...) and
+    /// anything else that is not a broadcast, presence or postgres change.
+    ///
+    /// Cancel-safe: dropping the receiver unregisters it.
+    pub async fn on_messages(&self) -> Receiver<(String, String)> {
+        let (tx, rx) = self.client.receiver();
+        let _ = self.client.send(Command::ListenMessages { id: self.id, tx });
+        rx
+    }
+
     /// Broadcasts with this event (`*`: all), from now on.
     ///
     /// Cancel-safe: dropping the receiver unregisters it.

@@ -283,3 +283,20 @@ async fn with_rest_fallback_a_channel_that_cannot_push_sends_over_http() {
     assert_eq!(next(&mut got).await.json::<serde_json::Value>().unwrap(), json!({"via": "rest"}));
     assert!(server.observed().iter().all(|o| o.message.event != "broadcast"), "nothing went over a socket");
 }
+
+#[tokio::test]
+async fn system_messages_come_on_their_own_stream() {
+    let server = Server::start(ServerConfig::default()).await.unwrap();
+    let c = client(&server);
+    let ch = c.channel("sys", ChannelConfig::new()).await.unwrap();
+    let _changes = ch.on_postgres_changes(Binding::new(ChangeEvent::All, "public").table("t")).await.unwrap();
+    let mut messages = ch.on_messages().await;
+    ch.subscribe().await.unwrap();
+    let (event, payload) = next(&mut messages).await;
+    assert_eq!(event, "system");
+    let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(
+        (payload["extension"].as_str(), payload["status"].as_str()),
+        (Some("postgres_changes"), Some("ok"))
+    );
+}
