@@ -31,6 +31,12 @@ pub enum Command {
     Send(Send),
     /// Track a payload and print the presence state as JSON lines as it changes.
     Presence(PresenceArgs),
+    /// Run a local server and two simulated users who chat and come and go, with a live view
+    /// of the messages and of who is online.
+    Demo(Demo),
+    /// Load-test a server: N clients on C channels broadcasting R messages per second for S
+    /// seconds; report deliveries, losses, latency percentiles, reconnects and errors.
+    Bench(Bench),
 }
 
 /// `serve`.
@@ -55,7 +61,7 @@ pub struct Serve {
 }
 
 /// What every client subcommand takes.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct Connection {
     /// The Realtime URL (`ws://127.0.0.1:4000/realtime/v1`, `https://<ref>.supabase.co/realtime/v1`).
     #[arg(long)]
@@ -157,4 +163,44 @@ pub struct PresenceArgs {
     /// Exit after this many state lines.
     #[arg(long)]
     pub exit_after: Option<u64>,
+}
+
+/// `demo`.
+#[derive(Debug, Args)]
+pub struct Demo {
+    /// Stop after this many seconds (without it: run until Ctrl-C).
+    #[arg(long = "for", value_name = "SECONDS")]
+    pub for_secs: Option<f64>,
+}
+
+/// `bench`.
+#[derive(Debug, Args)]
+pub struct Bench {
+    /// Where and how to connect.
+    #[command(flatten)]
+    pub conn: Connection,
+    /// Clients, each with its own connection.
+    #[arg(long, default_value_t = 100)]
+    pub clients: u32,
+    /// Channels the clients are spread over (client i joins channel i mod C).
+    #[arg(long, default_value_t = 1)]
+    pub channels: u32,
+    /// Broadcasts per second over all clients and channels.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Seconds of sending.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// A delivery later than this many seconds after its send counts as lost.
+    #[arg(long, default_value_t = 5.0)]
+    pub lost_after: f64,
+    /// Senders receive their own broadcasts too (and are expected to).
+    #[arg(long = "self")]
+    pub receive_own: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Subscriptions in flight at once while the clients connect.
+    #[arg(long, default_value_t = 100)]
+    pub concurrency: u32,
 }

@@ -4,13 +4,20 @@
 //! - `listen`: join a channel and print every event as one JSON object per line.
 //! - `send`: broadcast over the socket or the REST endpoint.
 //! - `presence`: track a payload and print the presence state as it changes.
+//! - `demo`: a local server and two simulated users chatting, with a live view.
+//! - `bench`: a load generator (N clients, C channels, R broadcasts per second) that reports
+//!   deliveries, losses and latency percentiles; its measuring parts are [`load`], which the
+//!   live benchmarks (`realtime-benches`) use too.
 //!
 //! Every line `listen` and `presence` print has a `"type"`: `status`, `broadcast`, `presence`,
 //! `postgres_changes`, `connection` or `error` (see [`lines`]). Errors are one line on stderr
 //! and a non-zero exit.
 
 pub mod args;
+mod bench;
+mod demo;
 pub mod lines;
+pub mod load;
 mod run;
 
 pub use run::run;

@@ -24,6 +24,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Listen(a) => listen(a).await,
         Command::Send(a) => send(a).await,
         Command::Presence(a) => presence(a).await,
+        Command::Demo(a) => crate::demo::demo(a).await,
+        Command::Bench(a) => crate::bench::bench(a).await,
     }
 }
 
@@ -40,7 +42,7 @@ fn json_arg(what: &str, text: &str) -> Result<Value, Failure> {
 }
 
 /// The client for `conn`, checked before anything connects.
-fn client(conn: &Connection) -> Result<RealtimeClient, Failure> {
+pub(crate) fn client(conn: &Connection) -> Result<RealtimeClient, Failure> {
     let url = conn.url.trim();
     if !["ws://", "wss://", "http://", "https://"].iter().any(|s| url.starts_with(s)) {
         return Err(Failure::input(format!(
@@ -64,7 +66,7 @@ fn client(conn: &Connection) -> Result<RealtimeClient, Failure> {
 }
 
 /// Subscribes, or fails with the first status (and the connection's trouble, if any).
-async fn subscribe(channel: &realtime_tokio::Channel) -> Result<(), Failure> {
+pub(crate) async fn subscribe(channel: &realtime_tokio::Channel) -> Result<(), Failure> {
     match tokio::time::timeout(SUBSCRIBE_WAIT, channel.subscribe()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(realtime_tokio::Error::Subscribe(ChannelStatus::ChannelError(
@@ -97,6 +99,8 @@ async fn serve(a: Serve) -> Result<(), Failure> {
         (None, None) => Auth::Open,
     };
     let config = ServerConfig { auth, tls: a.tls, ..ServerConfig::default() };
+    // Every client is one socket: lift the soft open-file limit to the hard one.
+    crate::load::raise_open_files(u64::MAX);
     let server = Server::start_on(SocketAddr::new(host, a.port), config)
         .await
         .map_err(|e| Failure::runtime(format!("cannot listen on {}:{}: {e}", a.host, a.port)))?;

@@ -8,12 +8,14 @@
 //!
 //! `recv` prints `ready` once subscribed, then one JSON line (`RecvReport`); `send` and
 //! `memory` print one JSON line each. Every run uses a current-thread tokio runtime.
-//! `supabase-rs` needs the `peer-supabase-rs` feature.
+//! `supabase-rs` needs the `peer-supabase-rs` feature. The payload, latency clock and meter are
+//! `realtime_cli::load`'s, the same code `realtime bench` measures with.
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use realtime_benches::live::{self, TOPIC, Waits};
+use realtime_benches::live::{self, TOPIC};
+use realtime_cli::load::Waits;
 
 fn usage() -> ExitCode {
     eprintln!(

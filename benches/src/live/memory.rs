@@ -8,7 +8,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 
-use super::proc_status_kib;
+use realtime_cli::load::proc_status_kib;
 
 /// The memory run's result, printed by `rtbench memory` as one JSON line.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 
 use realtime_tokio::{ChannelConfig, Config, Proxy, RealtimeClient};
 
-use super::{Meter, RecvReport, Tick, Waits};
+use realtime_cli::load::{Meter, RecvReport, Tick, Waits};
 
 /// Subscribes to `topic` on `url`, calls `ready` once subscribed, then receives `expected`
 /// broadcasts (or until a wait in `waits` passes) and reports. Runs on the caller's tokio

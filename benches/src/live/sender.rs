@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-use super::{EVENT, tick_json, unix_micros};
+use realtime_cli::load::{EVENT, tick_json, unix_micros};
 
 /// What the sender did.
 #[derive(Clone, Debug, Serialize, Deserialize)]

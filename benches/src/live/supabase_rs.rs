@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use supabase_realtime_rs::{ChannelEvent, EventPayload, RealtimeClient, RealtimeClientOptions};
 
-use super::{EVENT, Meter, RecvReport, Tick, Waits};
+use realtime_cli::load::{EVENT, Meter, RecvReport, Tick, Waits};
 
 /// As [`recv_ours`](super::recv_ours), with `supabase-realtime-rs`.
 pub async fn recv_supabase_rs(
