@@ -25,7 +25,8 @@ pub enum Command {
     /// "payload_base64" for bytes, "meta"), "presence" ("event": join, leave or sync; "key",
     /// "presences"; a sync carries the whole "state"), "postgres_changes" ("binding" index,
     /// "event_type", "schema", "table", "commit_timestamp", "new", "old", "errors"),
-    /// "connection" ("state") or "error" ("message"). Every line also has "channel".
+    /// "connection" ("state", after the first SUBSCRIBED) or "error" ("message"). Every line
+    /// also has "channel". Presence lines need --presence-key or --track.
     Listen(Listen),
     /// Send broadcasts over the socket (or the REST endpoint with --rest).
     Send(Send),
@@ -98,18 +99,19 @@ pub struct Listen {
     /// Ask the server to acknowledge broadcasts.
     #[arg(long)]
     pub ack: bool,
-    /// The presence key.
+    /// Turn presence on with this key and print presence lines (without it and --track, no
+    /// presence lines).
     #[arg(long)]
     pub presence_key: Option<String>,
-    /// Track this JSON object as this client's presence.
+    /// Track this JSON object as this client's presence (turns presence lines on).
     #[arg(long)]
     pub track: Option<String>,
-    /// A postgres changes binding: EVENT:SCHEMA:TABLE[:FILTER] (EVENT: *, INSERT, UPDATE,
-    /// DELETE). Repeatable.
+    /// A postgres changes binding: `EVENT:SCHEMA:TABLE[:FILTER]` (EVENT: *, INSERT, UPDATE,
+    /// DELETE; FILTER: id=gt.1). Repeatable; change lines carry its index as "binding".
     #[arg(long = "postgres")]
     pub postgres: Vec<String>,
-    /// Exit after this many broadcast, presence and postgres lines.
-    #[arg(long)]
+    /// Exit after this many broadcast, presence and postgres lines (1 or more).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub exit_after: Option<u64>,
 }
 
@@ -160,8 +162,8 @@ pub struct PresenceArgs {
     /// Track this JSON object.
     #[arg(long, default_value = "{}")]
     pub track: String,
-    /// Exit after this many state lines.
-    #[arg(long)]
+    /// Exit after this many state lines (1 or more).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub exit_after: Option<u64>,
 }
 

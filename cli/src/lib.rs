@@ -1,17 +1,25 @@
 //! The `realtime` command line: what `wscat` is for raw WebSockets, for Supabase Realtime.
 //!
-//! - `serve`: the local server (`realtime-testkit`).
-//! - `listen`: join a channel and print every event as one JSON object per line.
-//! - `send`: broadcast over the socket or the REST endpoint.
-//! - `presence`: track a payload and print the presence state as it changes.
+//! - `serve`: the local server (`realtime-testkit`); its first stdout line is the WebSocket base
+//!   URL (`--port 0` picks a free port; `--api-key`, `--jwt-secret`; `--tls` prints the
+//!   certificate's path on stderr, for the clients' `--ca-file`).
+//! - `listen`: join a channel and print every event as one JSON object per line, until Ctrl-C,
+//!   `--exit-after` lines or the server closing the channel.
+//! - `send`: broadcast over the socket or the REST endpoint (`--rest`), `--count` times at
+//!   `--rate`, optionally waiting for each `--ack`.
+//! - `presence`: track a payload and print the presence state each time it changes.
 //! - `demo`: a local server and two simulated users chatting, with a live view.
 //! - `bench`: a load generator (N clients, C channels, R broadcasts per second) that reports
 //!   deliveries, losses and latency percentiles; its measuring parts are [`load`], which the
 //!   live benchmarks (`realtime-benches`) use too.
 //!
-//! Every line `listen` and `presence` print has a `"type"`: `status`, `broadcast`, `presence`,
-//! `postgres_changes`, `connection` or `error` (see [`lines`]). Errors are one line on stderr
-//! and a non-zero exit.
+//! Every line `listen` and `presence` print has a `"type"` and the `"channel"` (see [`lines`]):
+//! `status`, `broadcast`, `presence` (with `--presence-key` or `--track`; a sync carries the
+//! state as the events left it), `postgres_changes` (with the matching `--postgres` flag's
+//! index), `connection` (state changes after the first `SUBSCRIBED`) or `error` (why `listen`
+//! stopped). Errors are one line on stderr, `realtime: ...`, and a non-zero exit: 2 for bad
+//! input (clap's errors included), 1 for failures at run time (see [`Failure`]). The crate's
+//! README has every flag and an example of each line.
 
 pub mod args;
 mod bench;

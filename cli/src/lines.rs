@@ -1,6 +1,8 @@
 //! The JSON lines `listen` and `presence` print: one object per event, each with a `"type"` and
 //! the `"channel"`. The format is stable: fields are only ever added.
 
+use std::collections::BTreeMap;
+
 use realtime_core::phoenix::postgres::{Change, Row};
 use realtime_tokio::{
     Broadcast, ChannelErrorReason, ChannelStatus, ConnectionState, Payload, Presence, PresenceEvent,
@@ -23,7 +25,7 @@ pub fn presences(list: &[Presence]) -> Value {
 }
 
 /// A presence state as JSON: key -> presences.
-pub fn state(state: &[(String, Vec<Presence>)]) -> Value {
+pub fn state(state: &BTreeMap<String, Vec<Presence>>) -> Value {
     Value::Object(state.iter().map(|(k, v)| (k.clone(), presences(v))).collect::<Map<_, _>>())
 }
 
@@ -70,8 +72,8 @@ pub fn broadcast(channel: &str, b: &Broadcast) -> Value {
     line
 }
 
-/// A presence line (join, leave, or sync with the whole state).
-pub fn presence(channel: &str, e: &PresenceEvent, now: Option<&[(String, Vec<Presence>)]>) -> Value {
+/// A presence line (join, leave, or sync with the whole state `now`).
+pub fn presence(channel: &str, e: &PresenceEvent, now: &BTreeMap<String, Vec<Presence>>) -> Value {
     match e {
         PresenceEvent::Join { key, joined, .. } => {
             json!({"type": "presence", "channel": channel, "event": "join", "key": key, "presences": presences(joined)})
@@ -80,7 +82,7 @@ pub fn presence(channel: &str, e: &PresenceEvent, now: Option<&[(String, Vec<Pre
             json!({"type": "presence", "channel": channel, "event": "leave", "key": key, "presences": presences(left)})
         }
         PresenceEvent::Sync => {
-            json!({"type": "presence", "channel": channel, "event": "sync", "state": now.map_or(json!({}), state)})
+            json!({"type": "presence", "channel": channel, "event": "sync", "state": state(now)})
         }
     }
 }
@@ -105,8 +107,8 @@ pub fn postgres(channel: &str, binding: usize, c: &Change) -> Value {
     })
 }
 
-/// A connection line.
-pub fn connection(state: &ConnectionState) -> Value {
+/// A connection line: the socket's state changed.
+pub fn connection(channel: &str, state: &ConnectionState) -> Value {
     let name = match state {
         ConnectionState::Disconnected => "disconnected",
         ConnectionState::Connecting => "connecting",
@@ -114,10 +116,10 @@ pub fn connection(state: &ConnectionState) -> Value {
         ConnectionState::Closing => "closing",
         ConnectionState::WaitingToReconnect { .. } => "waiting_to_reconnect",
     };
-    json!({"type": "connection", "state": name})
+    json!({"type": "connection", "channel": channel, "state": name})
 }
 
-/// An error line.
+/// An error line: why `listen` stops after it was subscribed (the same message goes to stderr).
 pub fn error(channel: &str, message: &str) -> Value {
     json!({"type": "error", "channel": channel, "message": message})
 }

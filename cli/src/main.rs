@@ -7,8 +7,19 @@ use realtime_cli::args::Cli;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // clap prints its own one-line errors (an unknown flag, a missing value) and exits 2.
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version: clap prints them on stdout and exits 0.
+        Err(e) if !e.use_stderr() => e.exit(),
+        // An unknown flag, a missing or bad value: one line, like every other error (clap's
+        // own message has a usage block after its first line).
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            eprintln!("realtime: {} (see --help)", first.strip_prefix("error: ").unwrap_or(first));
+            return ExitCode::from(2);
+        }
+    };
     match realtime_cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {

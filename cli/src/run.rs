@@ -1,12 +1,16 @@
 //! The subcommands.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use realtime_core::phoenix::serializer::Vsn;
 use realtime_testkit::{Auth, Config as ServerConfig, Server};
-use realtime_tokio::{Binding, ChangeEvent, ChannelConfig, ChannelStatus, Config, RealtimeClient, Roots};
+use realtime_tokio::{
+    Binding, ChangeEvent, ChannelConfig, ChannelStatus, Config, Presence, PresenceEvent, RealtimeClient,
+    Receiver, Roots,
+};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
@@ -16,6 +20,10 @@ use crate::{Failure, lines};
 
 /// How long a subscribe may take before the command gives up.
 const SUBSCRIBE_WAIT: Duration = Duration::from_secs(15);
+
+/// How long `listen --postgres` waits for the server to say the changes are live (shorter than
+/// [`SUBSCRIBE_WAIT`], so that its error is the one reported).
+const POSTGRES_READY_WAIT: Duration = Duration::from_secs(10);
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
@@ -141,13 +149,89 @@ impl Budget {
     /// One more line; true when the budget is spent.
     fn spend(&mut self) -> bool {
         match &mut self.0 {
-            Some(0) => true,
             Some(n) => {
+                // clap takes 1 or more, and the command stops at 0.
+                debug_assert!(*n > 0);
                 *n -= 1;
                 *n == 0
             }
             None => false,
         }
+    }
+}
+
+/// Ctrl-C, caught from the moment this is made. tokio's `ctrl_c()` only listens once polled, and
+/// an interrupt that comes while no such future exists (between two turns of a loop) is lost.
+struct Interrupt(#[cfg(unix)] tokio::signal::unix::Signal);
+
+impl Interrupt {
+    fn new() -> Result<Self, Failure> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            signal(SignalKind::interrupt())
+                .map(Self)
+                .map_err(|e| Failure::runtime(format!("cannot catch Ctrl-C: {e}")))
+        }
+        #[cfg(not(unix))]
+        Ok(Self())
+    }
+
+    /// The next Ctrl-C (cancel-safe).
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        self.0.recv().await;
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The presence state as the events describe it. A sync line shows this, not the client's
+/// state read after the event, which can already hold later joins and leaves.
+#[derive(Default)]
+struct PresenceMirror(BTreeMap<String, Vec<Presence>>);
+
+impl PresenceMirror {
+    /// Applies a join or a leave the way the core does: a join keeps the key's old entries
+    /// (minus re-joined refs) and appends the new ones; a leave leaves `remaining`, and a key
+    /// with nothing left goes.
+    fn apply(&mut self, e: &PresenceEvent) {
+        match e {
+            PresenceEvent::Join { key, current, joined, .. } => {
+                let refs: BTreeSet<&str> = joined.iter().map(|p| p.presence_ref.as_str()).collect();
+                let mut next: Vec<Presence> =
+                    current.iter().filter(|p| !refs.contains(p.presence_ref.as_str())).cloned().collect();
+                next.extend(joined.iter().cloned());
+                self.0.insert(key.clone(), next);
+            }
+            PresenceEvent::Leave { key, remaining, .. } => {
+                if remaining.is_empty() {
+                    self.0.remove(key);
+                } else {
+                    self.0.insert(key.clone(), remaining.clone());
+                }
+            }
+            PresenceEvent::Sync => {}
+        }
+    }
+}
+
+/// The next item of a stream that may not exist (`None`: never).
+async fn next<T>(rx: &mut Option<Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A status after the first SUBSCRIBED: `Err` when the command must stop. CLOSED after joining
+/// comes only from the server closing the channel (this command never leaves it), and the
+/// channel is not joined again.
+fn stops(status: Option<&ChannelStatus>) -> Option<Failure> {
+    match status {
+        Some(ChannelStatus::Closed) => Some(Failure::runtime("the server closed the channel")),
+        Some(_) => None,
+        None => Some(Failure::runtime("the client stopped")),
     }
 }
 
@@ -158,8 +242,13 @@ async fn listen(a: Listen) -> Result<(), Failure> {
     }
     let bindings = a.postgres.iter().map(|s| binding(s)).collect::<Result<Vec<_>, _>>()?;
     let client = client(&a.conn)?;
-    let mut config =
-        ChannelConfig::new().broadcast_self(a.receive_own).broadcast_ack(a.ack).private(a.private);
+    // With bindings, SUBSCRIBED waits until the changes are live, and a binding the server
+    // refuses fails the subscribe instead of arriving as a status after it.
+    let mut config = ChannelConfig::new()
+        .broadcast_self(a.receive_own)
+        .broadcast_ack(a.ack)
+        .private(a.private)
+        .wait_for_postgres_ready(POSTGRES_READY_WAIT);
     if let Some(key) = &a.presence_key {
         config = config.presence_key(key.clone()).presence_enabled(true);
     }
@@ -171,9 +260,15 @@ async fn listen(a: Listen) -> Result<(), Failure> {
     }
     let mut statuses = channel.statuses().await;
     let mut broadcasts = channel.on_broadcast("*").await;
-    let mut presence = channel.on_presence().await;
+    // Listening to presence turns it on for the channel (and the server then sends a state on
+    // every join): only when asked for.
+    let mut presence =
+        if a.presence_key.is_some() || track.is_some() { Some(channel.on_presence().await) } else { None };
     let mut connection = client.connection_state();
     subscribe(&channel).await?;
+    // Connection lines are for what happens after SUBSCRIBED, not the connecting it took.
+    connection.borrow_and_update();
+    let mut interrupt = Interrupt::new()?;
     print(&lines::status(&name, &ChannelStatus::Subscribed));
     if let Some(t) = &track {
         channel.track(t).await.map_err(|e| Failure::runtime(format!("track failed: {e}")))?;
@@ -192,41 +287,45 @@ async fn listen(a: Listen) -> Result<(), Failure> {
     }
     drop(tx);
     let mut budget = Budget(a.exit_after);
+    let mut mirror = PresenceMirror::default();
     let mut first_status = true;
-    loop {
+    let outcome = loop {
         tokio::select! {
-            Some(status) = statuses.recv() => {
+            status = statuses.recv() => {
                 // The first Subscribed was printed already.
-                if std::mem::take(&mut first_status) && status == ChannelStatus::Subscribed {
+                if std::mem::take(&mut first_status) && status == Some(ChannelStatus::Subscribed) {
                     continue;
                 }
-                print(&lines::status(&name, &status));
+                if let Some(status) = &status {
+                    print(&lines::status(&name, status));
+                }
+                if let Some(failure) = stops(status.as_ref()) {
+                    print(&lines::error(&name, &failure.message));
+                    break Err(failure);
+                }
             }
             Some(b) = broadcasts.recv() => {
                 print(&lines::broadcast(&name, &b));
-                if budget.spend() { break; }
+                if budget.spend() { break Ok(()); }
             }
-            Some(e) = presence.recv() => {
-                let state = match e {
-                    realtime_tokio::PresenceEvent::Sync => Some(channel.presence_state().await.unwrap_or_default()),
-                    _ => None,
-                };
-                print(&lines::presence(&name, &e, state.as_deref()));
-                if budget.spend() { break; }
+            Some(e) = next(&mut presence) => {
+                mirror.apply(&e);
+                print(&lines::presence(&name, &e, &mirror.0));
+                if budget.spend() { break Ok(()); }
             }
             Some((i, c)) = merged.recv() => {
                 print(&lines::postgres(&name, i, &c));
-                if budget.spend() { break; }
+                if budget.spend() { break Ok(()); }
             }
             Ok(()) = connection.changed() => {
                 let state = *connection.borrow_and_update();
-                print(&lines::connection(&state));
+                print(&lines::connection(&name, &state));
             }
-            _ = tokio::signal::ctrl_c() => break,
+            () = interrupt.recv() => break Ok(()),
         }
-    }
+    };
     let _ = client.shutdown().await;
-    Ok(())
+    outcome
 }
 
 async fn send(a: Send) -> Result<(), Failure> {
@@ -269,21 +368,29 @@ async fn presence(a: PresenceArgs) -> Result<(), Failure> {
     let name = a.channel.clone();
     let channel = client.channel(&name, config).await.map_err(|e| Failure::runtime(e.to_string()))?;
     let mut events = channel.on_presence().await;
+    let mut statuses = channel.statuses().await;
     subscribe(&channel).await?;
+    let mut interrupt = Interrupt::new()?;
     channel.track(&track).await.map_err(|e| Failure::runtime(format!("track failed: {e}")))?;
     let mut budget = Budget(a.exit_after);
-    loop {
+    let mut mirror = PresenceMirror::default();
+    let outcome = loop {
         tokio::select! {
             Some(e) = events.recv() => {
-                if e == realtime_tokio::PresenceEvent::Sync {
-                    let state = channel.presence_state().await.unwrap_or_default();
-                    print(&lines::presence(&name, &e, Some(&state)));
-                    if budget.spend() { break; }
+                mirror.apply(&e);
+                if e == PresenceEvent::Sync {
+                    print(&lines::presence(&name, &e, &mirror.0));
+                    if budget.spend() { break Ok(()); }
                 }
             }
-            _ = tokio::signal::ctrl_c() => break,
+            status = statuses.recv() => {
+                if let Some(failure) = stops(status.as_ref()) {
+                    break Err(failure);
+                }
+            }
+            () = interrupt.recv() => break Ok(()),
         }
-    }
+    };
     let _ = client.shutdown().await;
-    Ok(())
+    outcome
 }

@@ -1,0 +1,80 @@
+//! Every bad input is one line on stderr (`realtime: ...`) and a non-zero exit: 2 for bad input
+//! (clap's own errors included), 1 for failures at run time.
+
+use crate::common::{Proc, Serve, client, run};
+
+/// Nothing listens on port 1.
+const NOWHERE: &str = "ws://127.0.0.1:1/realtime/v1";
+
+#[tokio::test]
+async fn bad_input_is_one_line_and_exit_code_2() {
+    let send = |payload: &'static str| {
+        client("send", NOWHERE, &["--channel", "c", "--event", "e", "--payload", payload])
+    };
+    let listen = |extra: &[&str]| {
+        let mut args = client("listen", NOWHERE, &["--channel", "c"]);
+        args.extend(extra.iter().map(|s| (*s).to_string()));
+        args
+    };
+    let presence = |track: &str| client("presence", NOWHERE, &["--channel", "c", "--track", track]);
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (send("{nope"), "--payload is not valid JSON"),
+        (send(""), "--payload is not valid JSON"),
+        (presence("{nope"), "--track is not valid JSON"),
+        (presence("[1]"), "--track must be a JSON object"),
+        (listen(&["--track", "nope"]), "--track is not valid JSON"),
+        (listen(&["--track", "1"]), "--track must be a JSON object"),
+        (listen(&["--postgres", "INSERT:public"]), "--postgres wants EVENT:SCHEMA:TABLE[:FILTER]"),
+        (listen(&["--postgres", "UPSERT:public:t"]), "--postgres wants EVENT:SCHEMA:TABLE[:FILTER]"),
+        (listen(&["--postgres", "INSERT::t"]), "--postgres wants EVENT:SCHEMA:TABLE[:FILTER]"),
+        (listen(&["--ca-file", "/nonexistent/ca.pem"]), "--ca-file /nonexistent/ca.pem"),
+        (listen(&["--ca-file", "/dev/null"]), "no certificate in it"),
+        (client("listen", "ftp://127.0.0.1/realtime/v1", &["--channel", "c"]), "--url must start with ws://"),
+        (client("listen", "127.0.0.1:4000", &["--channel", "c"]), "--url must start with ws://"),
+        (
+            client("send", NOWHERE, &["--channel", "c", "--event", "e", "--payload", "1", "--rate=-1"]),
+            "--rate",
+        ),
+        (vec!["serve".into(), "--host".into(), "localhost-ish".into()], "--host is not an IP address"),
+        // clap's errors, one line too.
+        (listen(&["--bogus"]), "unexpected argument '--bogus'"),
+        (listen(&["--vsn", "3.0.0"]), "'3.0.0'"),
+        (listen(&["--exit-after", "0"]), "--exit-after"),
+        (vec!["listen".into(), "--url".into(), NOWHERE.into()], "required"),
+        (vec!["launch".into()], "unrecognized subcommand 'launch'"),
+    ];
+    for (args, needle) in cases {
+        let exit = run(&args).await;
+        assert_eq!(exit.code, Some(2), "{args:?}: {exit:?}");
+        exit.assert_failed(2, needle);
+    }
+}
+
+#[tokio::test]
+async fn unreachable_hosts_are_one_line_and_exit_code_1() {
+    let listen = client("listen", NOWHERE, &["--channel", "c"]);
+    run(&listen).await.assert_failed(1, "subscribe failed: cannot connect");
+    let presence = client("presence", NOWHERE, &["--channel", "c"]);
+    run(&presence).await.assert_failed(1, "subscribe failed: cannot connect");
+    let send = client("send", NOWHERE, &["--channel", "c", "--event", "e", "--payload", "1"]);
+    run(&send).await.assert_failed(1, "subscribe failed: cannot connect");
+    let rest = client("send", NOWHERE, &["--channel", "c", "--event", "e", "--payload", "1", "--rest"]);
+    run(&rest).await.assert_failed(1, "broadcast 1 of 1 failed");
+}
+
+#[tokio::test]
+async fn serve_on_a_taken_port_is_one_line_and_exit_code_1() {
+    let server = Serve::start(&[]).await;
+    let port =
+        server.url.trim_start_matches("ws://127.0.0.1:").split('/').next().expect("a port").to_string();
+    run(&["serve", "--port", &port]).await.assert_failed(1, "cannot listen on 127.0.0.1:");
+}
+
+#[tokio::test]
+async fn help_and_version_go_to_stdout_with_success() {
+    for args in [vec!["--help"], vec!["listen", "--help"], vec!["--version"]] {
+        let exit = Proc::spawn(&args).exit().await;
+        assert_eq!(exit.code, Some(0), "{args:?}: {exit:?}");
+        assert!(!exit.stdout.is_empty() && exit.stderr.is_empty(), "{args:?}: {exit:?}");
+    }
+}

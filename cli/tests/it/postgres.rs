@@ -1,0 +1,79 @@
+//! Postgres changes emitted by the in-process server reach only the listeners whose bindings
+//! match, tagged with the matching binding's index.
+
+use realtime_testkit::{Config, RowChange, Server};
+use serde_json::{Value, json};
+
+use crate::common::{client, listen, run};
+
+const AT: &str = "2026-01-02T03:04:05.678Z";
+
+fn change(kind: &str, record: Value, old_record: Value) -> RowChange {
+    RowChange {
+        schema: "public".into(),
+        table: "t".into(),
+        kind: kind.into(),
+        columns: vec![("id".into(), "int8".into()), ("name".into(), "text".into())],
+        record,
+        old_record,
+        commit_timestamp: AT.into(),
+    }
+}
+
+#[tokio::test]
+async fn changes_reach_only_matching_listeners_with_the_binding_index() {
+    let server = Server::start(Config::default()).await.expect("the server starts");
+    let url = server.url();
+    // The filter is the second binding, so its changes say binding 1.
+    let mut inserts = listen(
+        &url,
+        "db",
+        &["--postgres", "UPDATE:public:t", "--postgres", "INSERT:public:t:id=gt.1", "--exit-after", "1"],
+    )
+    .await;
+    let mut deletes = listen(&url, "db", &["--postgres", "DELETE:public:t", "--exit-after", "1"]).await;
+    let mut others = listen(&url, "db", &["--postgres", "*:public:other", "--exit-after", "1"]).await;
+
+    // id 1 is not > 1: nobody has a binding for it.
+    assert_eq!(server.emit_change(&change("INSERT", json!({"id": 1, "name": "a"}), Value::Null)), 0);
+    assert_eq!(server.emit_change(&change("INSERT", json!({"id": 2, "name": "b"}), Value::Null)), 1);
+    assert_eq!(server.emit_change(&change("DELETE", Value::Null, json!({"id": 2, "name": "b"}))), 1);
+    let mut other = change("INSERT", json!({"id": 7, "name": "c"}), Value::Null);
+    other.table = "other".into();
+    assert_eq!(server.emit_change(&other), 1);
+
+    assert_eq!(
+        inserts.line().await,
+        json!({
+            "type": "postgres_changes", "channel": "db", "binding": 1, "event_type": "INSERT",
+            "schema": "public", "table": "t", "commit_timestamp": AT,
+            "new": {"id": 2, "name": "b"}, "old": {}, "errors": [],
+        })
+    );
+    assert_eq!(
+        deletes.line().await,
+        json!({
+            "type": "postgres_changes", "channel": "db", "binding": 0, "event_type": "DELETE",
+            "schema": "public", "table": "t", "commit_timestamp": AT,
+            "new": {}, "old": {"id": 2, "name": "b"}, "errors": [],
+        })
+    );
+    assert_eq!(
+        others.line().await,
+        json!({
+            "type": "postgres_changes", "channel": "db", "binding": 0, "event_type": "INSERT",
+            "schema": "public", "table": "other", "commit_timestamp": AT,
+            "new": {"id": 7, "name": "c"}, "old": {}, "errors": [],
+        })
+    );
+    for listener in [inserts, deletes, others] {
+        listener.exit().await.assert_quiet_success();
+    }
+}
+
+#[tokio::test]
+async fn a_filter_the_server_refuses_fails_listen() {
+    let server = Server::start(Config::default()).await.expect("the server starts");
+    let args = client("listen", &server.url(), &["--channel", "db", "--postgres", "INSERT:public:t:id=zz.1"]);
+    run(&args).await.assert_failed(1, "id=zz.1");
+}

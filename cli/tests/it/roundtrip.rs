@@ -1,0 +1,118 @@
+//! `listen` and `send` against `realtime serve`: socket and REST, JSON payloads, `--count`,
+//! `--ack`, mixed serializers, `--exit-after` and Ctrl-C.
+
+use realtime_testkit::{Config, Server};
+use serde_json::json;
+
+use crate::common::{Serve, broadcast, listen, send, subscribed};
+
+/// Every kind of JSON value, nested, so the line shows the payload is passed through as JSON.
+const PAYLOAD: &str = r#"{"text":"hi","n":1.5,"big":12345678901234567,"ok":true,"none":null,"tags":["a",2],"nested":{"k":"v"}}"#;
+
+fn payload() -> serde_json::Value {
+    serde_json::from_str(PAYLOAD).expect("the test payload is JSON")
+}
+
+#[tokio::test]
+async fn a_socket_broadcast_is_one_exact_line() {
+    let server = Serve::start(&[]).await;
+    let mut listener = listen(&server.url, "room", &["--exit-after", "1"]).await;
+    send(&server.url, "room", "message", PAYLOAD, &[]).await;
+    assert_eq!(listener.line().await, broadcast("room", "message", payload()));
+    listener.exit().await.assert_quiet_success();
+}
+
+#[tokio::test]
+async fn a_rest_broadcast_is_one_exact_line() {
+    let server = Serve::start(&[]).await;
+    let mut listener = listen(&server.url, "room", &["--exit-after", "2"]).await;
+    send(&server.url, "room", "message", PAYLOAD, &["--rest"]).await;
+    send(&server.url, "room", "scalar", "\"just a string\"", &["--rest"]).await;
+    assert_eq!(listener.line().await, broadcast("room", "message", payload()));
+    assert_eq!(listener.line().await, broadcast("room", "scalar", json!("just a string")));
+    listener.exit().await.assert_quiet_success();
+}
+
+#[tokio::test]
+async fn count_sends_that_many_and_exit_after_stops_the_listener() {
+    let server = Serve::start(&[]).await;
+    // Two listeners on one channel: one takes all five, one stops after two.
+    let mut all = listen(&server.url, "room", &["--exit-after", "5"]).await;
+    let mut two = listen(&server.url, "room", &["--exit-after", "2"]).await;
+    send(&server.url, "room", "tick", r#"{"n":1}"#, &["--count", "5"]).await;
+    for _ in 0..5 {
+        assert_eq!(all.line().await, broadcast("room", "tick", json!({"n": 1})));
+    }
+    all.exit().await.assert_quiet_success();
+    for _ in 0..2 {
+        assert_eq!(two.line().await, broadcast("room", "tick", json!({"n": 1})));
+    }
+    two.exit().await.assert_quiet_success();
+}
+
+#[tokio::test]
+async fn ack_and_rate_send_every_broadcast() {
+    let server = Serve::start(&[]).await;
+    let mut listener = listen(&server.url, "room", &["--exit-after", "3"]).await;
+    send(&server.url, "room", "acked", "[1,2]", &["--ack", "--count", "3", "--rate", "1000"]).await;
+    for _ in 0..3 {
+        assert_eq!(listener.line().await, broadcast("room", "acked", json!([1, 2])));
+    }
+    listener.exit().await.assert_quiet_success();
+}
+
+#[tokio::test]
+async fn a_1_0_0_listener_and_a_2_0_0_sender_understand_each_other() {
+    let server = Serve::start(&[]).await;
+    let mut v1 = listen(&server.url, "mixed", &["--vsn", "1.0.0", "--exit-after", "2"]).await;
+    let mut v2 = listen(&server.url, "mixed", &["--vsn", "2.0.0", "--exit-after", "2"]).await;
+    send(&server.url, "mixed", "from_v2", r#"{"v":2}"#, &["--vsn", "2.0.0"]).await;
+    send(&server.url, "mixed", "from_v1", r#"{"v":1}"#, &["--vsn", "1.0.0"]).await;
+    for listener in [&mut v1, &mut v2] {
+        assert_eq!(listener.line().await, broadcast("mixed", "from_v2", json!({"v": 2})));
+        assert_eq!(listener.line().await, broadcast("mixed", "from_v1", json!({"v": 1})));
+    }
+    v1.exit().await.assert_quiet_success();
+    v2.exit().await.assert_quiet_success();
+}
+
+#[tokio::test]
+async fn ctrl_c_ends_listen_with_success() {
+    let server = Serve::start(&[]).await;
+    let mut listener = listen(&server.url, "room", &[]).await;
+    send(&server.url, "room", "one", "1", &[]).await;
+    assert_eq!(listener.line().await, broadcast("room", "one", json!(1)));
+    listener.interrupt().await.assert_quiet_success();
+}
+
+#[tokio::test]
+async fn listen_rejoins_a_crashed_channel_and_stops_at_a_closed_one() {
+    let server = Server::start(Config::default()).await.expect("the server starts");
+    let mut listener = listen(&server.url(), "room", &[]).await;
+
+    // phx_error: the channel errored and is joined again.
+    assert_eq!(server.crash_channel("room"), 1);
+    assert_eq!(
+        listener.line().await,
+        json!({
+            "type": "status", "channel": "room", "status": "CHANNEL_ERROR",
+            "reason": r#"server error: {"reason":"channel_crash"}"#,
+        })
+    );
+    assert_eq!(listener.line().await, subscribed("room"));
+
+    // phx_close: the server ended the channel for good, so listen ends, and says why.
+    assert_eq!(server.close_channel("room"), 1);
+    let exit = listener.exit().await;
+    let lines: Vec<serde_json::Value> =
+        exit.stdout.iter().map(|l| serde_json::from_str(l).expect("JSON lines")).collect();
+    assert_eq!(
+        lines,
+        [
+            json!({"type": "status", "channel": "room", "status": "CLOSED"}),
+            json!({"type": "error", "channel": "room", "message": "the server closed the channel"}),
+        ]
+    );
+    assert_eq!(exit.stderr, "realtime: the server closed the channel\n");
+    assert_eq!(exit.code, Some(1));
+}
