@@ -3,6 +3,7 @@
 //! stderr line and the exit code; timeouts only guard against hanging.
 
 mod auth;
+mod demo_bench;
 mod common;
 mod errors;
 mod postgres;
