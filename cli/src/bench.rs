@@ -273,7 +273,7 @@ async fn join(
         .await
         .map_err(|e| Failure::runtime(e.to_string()))?;
     let mut broadcasts = channel.on_broadcast(EVENT).await;
-    subscribe(&channel).await?;
+    subscribe(&client, &channel).await?;
     let mut statuses = channel.statuses().await;
     let mut state = client.connection_state();
     state.mark_unchanged();

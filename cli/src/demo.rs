@@ -210,7 +210,7 @@ pub(crate) async fn demo(a: Demo) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(e.to_string()))?;
     let mut messages = room.on_broadcast(MESSAGE).await;
     let mut presence = room.on_presence().await;
-    crate::run::subscribe(&room).await?;
+    crate::run::subscribe(&viewer, &room).await?;
     view.event("viewer subscribed; waiting for alice and bob".into());
 
     let users: Vec<_> = USERS.iter().map(|p| tokio::spawn(live(p, url.clone()))).collect();

@@ -73,15 +73,21 @@ pub(crate) fn client(conn: &Connection) -> Result<RealtimeClient, Failure> {
     RealtimeClient::new(config).map_err(|e| Failure::input(e.to_string()))
 }
 
-/// Subscribes, or fails with the first status (and the connection's trouble, if any).
-pub(crate) async fn subscribe(channel: &realtime_tokio::Channel) -> Result<(), Failure> {
+/// Subscribes, or fails with the first status and, when it could not connect, the reason the
+/// client saw (refused, unreachable, an untrusted certificate, a refused upgrade).
+pub(crate) async fn subscribe(
+    client: &RealtimeClient,
+    channel: &realtime_tokio::Channel,
+) -> Result<(), Failure> {
+    let cannot_connect = |client: &RealtimeClient| {
+        let why = client.last_error().unwrap_or_else(|| "no answer (unreachable host?)".into());
+        Failure::runtime(format!("subscribe failed: cannot connect: {why}"))
+    };
     match tokio::time::timeout(SUBSCRIBE_WAIT, channel.subscribe()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(realtime_tokio::Error::Subscribe(ChannelStatus::ChannelError(
             realtime_tokio::ChannelErrorReason::Disconnected,
-        )))) => Err(Failure::runtime(
-            "subscribe failed: cannot connect (unreachable host, refused upgrade or TLS failure)",
-        )),
+        )))) => Err(cannot_connect(client)),
         Ok(Err(realtime_tokio::Error::Subscribe(status))) => {
             let line = lines::status(channel.name(), &status);
             Err(Failure::runtime(format!(
@@ -91,10 +97,7 @@ pub(crate) async fn subscribe(channel: &realtime_tokio::Channel) -> Result<(), F
             )))
         }
         Ok(Err(e)) => Err(Failure::runtime(format!("subscribe failed: {e}"))),
-        Err(_) => Err(Failure::runtime(format!(
-            "subscribe failed: no answer within {} s (unreachable host, refused upgrade or TLS failure?)",
-            SUBSCRIBE_WAIT.as_secs()
-        ))),
+        Err(_) => Err(cannot_connect(client)),
     }
 }
 
@@ -265,7 +268,7 @@ async fn listen(a: Listen) -> Result<(), Failure> {
     let mut presence =
         if a.presence_key.is_some() || track.is_some() { Some(channel.on_presence().await) } else { None };
     let mut connection = client.connection_state();
-    subscribe(&channel).await?;
+    subscribe(&client, &channel).await?;
     // Connection lines are for what happens after SUBSCRIBED, not the connecting it took.
     connection.borrow_and_update();
     let mut interrupt = Interrupt::new()?;
@@ -337,7 +340,7 @@ async fn send(a: Send) -> Result<(), Failure> {
     let config = ChannelConfig::new().broadcast_ack(a.ack).private(a.private);
     let channel = client.channel(&a.channel, config).await.map_err(|e| Failure::runtime(e.to_string()))?;
     if !a.rest {
-        subscribe(&channel).await?;
+        subscribe(&client, &channel).await?;
     }
     let start = tokio::time::Instant::now();
     for i in 0..a.count {
@@ -369,7 +372,7 @@ async fn presence(a: PresenceArgs) -> Result<(), Failure> {
     let channel = client.channel(&name, config).await.map_err(|e| Failure::runtime(e.to_string()))?;
     let mut events = channel.on_presence().await;
     let mut statuses = channel.statuses().await;
-    subscribe(&channel).await?;
+    subscribe(&client, &channel).await?;
     let mut interrupt = Interrupt::new()?;
     channel.track(&track).await.map_err(|e| Failure::runtime(format!("track failed: {e}")))?;
     let mut budget = Budget(a.exit_after);

@@ -9,8 +9,8 @@ use std::time::Duration;
 use realtime_core::Instant;
 use realtime_core::phoenix::channel_config::ChannelConfig;
 use realtime_core::phoenix::client::{
-    ChannelError, ChannelId, ChannelState, ChannelStatus, Client, ConnectionState, Event, HeartbeatStatus,
-    PushError, PushId, PushOutcome, TransportClosed, TransportCommand, TransportId,
+    ChannelError, ChannelId, ChannelState, ChannelStatus, Client, ConnectionEnd, ConnectionState, Event,
+    HeartbeatStatus, PushError, PushId, PushOutcome, TransportClosed, TransportCommand, TransportId,
 };
 use realtime_core::phoenix::postgres::{Binding, Change};
 use realtime_core::phoenix::presence::{Presence, PresenceEvent};
@@ -113,6 +113,8 @@ pub(crate) enum Command {
 pub(crate) struct Watches {
     pub(crate) state: watch::Sender<ConnectionState>,
     pub(crate) latency: watch::Sender<Option<Duration>>,
+    /// Why the last connection attempt or connection ended (none after a manual disconnect).
+    pub(crate) error: watch::Sender<Option<String>>,
 }
 
 #[derive(Default)]
@@ -169,6 +171,8 @@ pub(crate) struct Driver {
     pub(crate) read_buffer: usize,
     pub(crate) token_source: Option<TokenSource>,
     pub(crate) token: Option<String>,
+    /// Events taken from the core, reused between batches.
+    pub(crate) batch: Vec<Event>,
 }
 
 impl Driver {
@@ -251,9 +255,7 @@ impl Driver {
                 continue;
             }
             // 3. Events to the app.
-            while let Some(event) = self.client.poll_event() {
-                self.dispatch(event, &mut listeners, &mut pushes);
-            }
+            self.drain_events(&mut listeners, &mut pushes);
             // Watchers wake only when the state changes.
             let state = self.client.state();
             self.watches.state.send_if_modified(|s| {
@@ -336,6 +338,9 @@ impl Driver {
                         }
                         Ok((id, Err(e))) => {
                             info!(error = %e, "connect failed");
+                            // The io error says what the core cannot: refused, unreachable,
+                            // a certificate the roots do not trust.
+                            let _ = self.watches.error.send_replace(Some(format!("connect failed: {e}")));
                             self.client.handle_transport_closed(now(), id, TransportClosed::Error);
                         }
                         Err(_) => {}
@@ -355,9 +360,7 @@ impl Driver {
                             // The core may leave bytes while its event queue is full: drain it
                             // and offer them again.
                             while !l.inbuf.is_empty() {
-                                while let Some(event) = self.client.poll_event() {
-                                    self.dispatch(event, &mut listeners, &mut pushes);
-                                }
+                                self.drain_events(&mut listeners, &mut pushes);
                                 let used = self.client.handle_input(now(), &l.inbuf);
                                 if used == 0 {
                                     break;
@@ -467,6 +470,44 @@ impl Driver {
             // Handled by the loop (it ends the task).
             Command::Shutdown { .. } => {}
         }
+    }
+
+    /// Hands every queued event to the app. Why a connection ended is recorded first, so an app
+    /// woken by a status of this batch (a failed `subscribe`) already sees it in `last_error`.
+    fn drain_events(
+        &mut self,
+        listeners: &mut HashMap<ChannelId, Listeners>,
+        pushes: &mut HashMap<PushId, oneshot::Sender<Result<PushOutcome, PushError>>>,
+    ) {
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.extend(std::iter::from_fn(|| self.client.poll_event()));
+        for event in &batch {
+            match event {
+                Event::Connected => {
+                    let _ = self.watches.error.send_replace(None);
+                }
+                Event::Disconnected { end, .. } => {
+                    let why = match end {
+                        ConnectionEnd::Manual => None,
+                        // A failed connect was recorded when it happened, with its io error.
+                        ConnectionEnd::TransportLost if self.watches.error.borrow().is_some() => continue,
+                        ConnectionEnd::UpgradeRejected { status, body } => {
+                            Some(format!("the server refused the upgrade: HTTP {status} {}", body.trim()))
+                        }
+                        ConnectionEnd::ServerClosed { code, reason } => {
+                            Some(format!("the server closed the socket: {code} {reason}"))
+                        }
+                        other => Some(format!("{other:?}")),
+                    };
+                    let _ = self.watches.error.send_replace(why);
+                }
+                _ => {}
+            }
+        }
+        for event in batch.drain(..) {
+            self.dispatch(event, listeners, pushes);
+        }
+        self.batch = batch;
     }
 
     fn dispatch(

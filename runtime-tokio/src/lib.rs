@@ -230,6 +230,7 @@ struct Shared {
     commands: mpsc::UnboundedSender<Command>,
     state: watch::Receiver<ConnectionState>,
     latency: watch::Receiver<Option<Duration>>,
+    error: watch::Receiver<Option<String>>,
     capacity: usize,
     client_config: ClientConfig,
     roots: Roots,
@@ -266,16 +267,18 @@ impl RealtimeClient {
         let (tx, rx) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(ConnectionState::Disconnected);
         let (latency_tx, latency) = watch::channel(None);
+        let (error_tx, error) = watch::channel(None);
         let driver = Driver {
             client,
             commands: rx,
             self_tx: tx.downgrade(),
-            watches: Watches { state: state_tx, latency: latency_tx },
+            watches: Watches { state: state_tx, latency: latency_tx, error: error_tx },
             tls,
             proxy: config.proxy.clone(),
             read_buffer: config.read_buffer.max(1024),
             token_source: config.token_source.clone(),
             token,
+            batch: Vec::new(),
         };
         // Every event of the task is in this span; it names no URL or credential.
         let span = tracing::info_span!("realtime", vsn = ?client_config.vsn);
@@ -284,6 +287,7 @@ impl RealtimeClient {
             commands: tx,
             state,
             latency,
+            error,
             capacity: config.stream_capacity.max(1),
             client_config,
             roots: config.roots,
@@ -326,6 +330,13 @@ impl RealtimeClient {
     /// The connection's state, to read or watch.
     pub fn connection_state(&self) -> watch::Receiver<ConnectionState> {
         self.shared.state.clone()
+    }
+
+    /// Why the last connection attempt or connection failed (`None` while connected, or after a
+    /// manual disconnect): the io error of a failed connect (refused, unreachable, an untrusted
+    /// certificate), the HTTP status of a refused upgrade, or the server's close.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared.error.borrow().clone()
     }
 
     /// The latest heartbeat round trip, to read or watch.

@@ -53,7 +53,9 @@ async fn bad_input_is_one_line_and_exit_code_2() {
 #[tokio::test]
 async fn unreachable_hosts_are_one_line_and_exit_code_1() {
     let listen = client("listen", NOWHERE, &["--channel", "c"]);
-    run(&listen).await.assert_failed(1, "subscribe failed: cannot connect");
+    run(&listen)
+        .await
+        .assert_failed(1, "subscribe failed: cannot connect: connect failed: Connection refused");
     let presence = client("presence", NOWHERE, &["--channel", "c"]);
     run(&presence).await.assert_failed(1, "subscribe failed: cannot connect");
     let send = client("send", NOWHERE, &["--channel", "c", "--event", "e", "--payload", "1"]);

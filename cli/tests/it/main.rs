@@ -3,8 +3,8 @@
 //! stderr line and the exit code; timeouts only guard against hanging.
 
 mod auth;
-mod demo_bench;
 mod common;
+mod demo_bench;
 mod errors;
 mod postgres;
 mod presence;
