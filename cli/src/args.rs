@@ -25,7 +25,8 @@ pub enum Command {
     /// "payload_base64" for bytes, "meta"), "presence" ("event": join, leave or sync; "key",
     /// "presences"; a sync carries the whole "state"), "postgres_changes" ("binding" index,
     /// "event_type", "schema", "table", "commit_timestamp", "new", "old", "errors"),
-    /// "connection" ("state", after the first SUBSCRIBED) or "error" ("message"). Every line
+    /// "system" ("event", "payload": other server messages, such as postgres changes being
+    /// live), "connection" ("state", after the first SUBSCRIBED) or "error" ("message"). Every line
     /// also has "channel". Presence lines need --presence-key or --track.
     Listen(Listen),
     /// Send broadcasts over the socket (or the REST endpoint with --rest).

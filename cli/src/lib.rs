@@ -16,7 +16,8 @@
 //! Every line `listen` and `presence` print has a `"type"` and the `"channel"` (see [`lines`]):
 //! `status`, `broadcast`, `presence` (with `--presence-key` or `--track`; a sync carries the
 //! state as the events left it), `postgres_changes` (with the matching `--postgres` flag's
-//! index), `connection` (state changes after the first `SUBSCRIBED`) or `error` (why `listen`
+//! index), `system` (other server messages), `connection` (state changes after the first
+//! `SUBSCRIBED`) or `error` (why `listen`
 //! stopped). Errors are one line on stderr, `realtime: ...`, and a non-zero exit: 2 for bad
 //! input (clap's errors included), 1 for failures at run time (see [`Failure`]). The crate's
 //! README has every flag and an example of each line.

@@ -119,6 +119,13 @@ pub fn connection(channel: &str, state: &ConnectionState) -> Value {
     json!({"type": "connection", "channel": channel, "state": name})
 }
 
+/// A `system` line: a server message that is not a broadcast, presence or postgres change
+/// (`system` messages such as "Subscribed to PostgreSQL"), with its event and payload.
+pub fn system(channel: &str, event: &str, payload: &str) -> Value {
+    let payload: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
+    json!({"type": "system", "channel": channel, "event": event, "payload": payload})
+}
+
 /// An error line: why `listen` stops after it was subscribed (the same message goes to stderr).
 pub fn error(channel: &str, message: &str) -> Value {
     json!({"type": "error", "channel": channel, "message": message})

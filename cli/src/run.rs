@@ -263,6 +263,7 @@ async fn listen(a: Listen) -> Result<(), Failure> {
     }
     let mut statuses = channel.statuses().await;
     let mut broadcasts = channel.on_broadcast("*").await;
+    let mut system = channel.on_messages().await;
     // Listening to presence turns it on for the channel (and the server then sends a state on
     // every join): only when asked for.
     let mut presence =
@@ -311,6 +312,7 @@ async fn listen(a: Listen) -> Result<(), Failure> {
                 print(&lines::broadcast(&name, &b));
                 if budget.spend() { break Ok(()); }
             }
+            Some((event, payload)) = system.recv() => print(&lines::system(&name, &event, &payload)),
             Some(e) = next(&mut presence) => {
                 mirror.apply(&e);
                 print(&lines::presence(&name, &e, &mirror.0));

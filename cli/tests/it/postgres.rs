@@ -34,6 +34,17 @@ async fn changes_reach_only_matching_listeners_with_the_binding_index() {
     let mut deletes = listen(&url, "db", &["--postgres", "DELETE:public:t", "--exit-after", "1"]).await;
     let mut others = listen(&url, "db", &["--postgres", "*:public:other", "--exit-after", "1"]).await;
 
+    // Each listener says its changes are live (the server's `system` message) before any.
+    for l in [&mut inserts, &mut deletes, &mut others] {
+        let live = l.line().await;
+        assert_eq!(
+            (live["type"].as_str(), live["event"].as_str()),
+            (Some("system"), Some("system")),
+            "{live}"
+        );
+        assert_eq!(live["payload"]["extension"], "postgres_changes");
+        assert_eq!(live["payload"]["status"], "ok");
+    }
     // id 1 is not > 1: nobody has a binding for it.
     assert_eq!(server.emit_change(&change("INSERT", json!({"id": 1, "name": "a"}), Value::Null)), 0);
     assert_eq!(server.emit_change(&change("INSERT", json!({"id": 2, "name": "b"}), Value::Null)), 1);
