@@ -3,6 +3,7 @@
 //! app's streams. No protocol decision is made here.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,9 @@ use tracing::{debug, info, warn};
 
 use crate::transport::{self, Proxy, Stream};
 use crate::{Broadcast, TokenSource};
+
+/// The longest a polite close (the close frame, then the stream's end) may take.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// A deadline so far away it stands for "none".
 const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
@@ -218,8 +222,7 @@ impl Driver {
                     TransportCommand::Close { .. } => {
                         // Write what is left (the close frame), then end the stream.
                         if let Some(mut l) = link.take() {
-                            let _ = write_all(&mut self.client, &mut l.write, &mut out).await;
-                            let _ = l.write.shutdown().await;
+                            close_link(&mut self.client, &mut l.write, &mut out, epoch).await;
                         }
                     }
                     TransportCommand::Abort => {
@@ -246,13 +249,24 @@ impl Driver {
             }
             // 2. Bytes out, batched: one flush for everything queued.
             if let Some(l) = link.as_mut()
-                && let Err(e) = write_all(&mut self.client, &mut l.write, &mut out).await
+                && let Err(e) = write_all(&mut self.client, &mut l.write, &mut out, epoch).await
             {
                 debug!(error = %e, "write failed");
                 let id = l.id;
                 link = None;
                 self.client.handle_transport_closed(now(), id, TransportClosed::Error);
                 continue;
+            }
+            // 2b. Bytes the core left (a ping behind a pending pong, now written): offer them again.
+            if let Some(l) = link.as_mut()
+                && !l.inbuf.is_empty()
+            {
+                self.drain_events(&mut listeners, &mut pushes);
+                let used = self.client.handle_input(now(), &l.inbuf);
+                if used > 0 {
+                    l.inbuf.drain(..used);
+                    continue;
+                }
             }
             // 3. Events to the app.
             self.drain_events(&mut listeners, &mut pushes);
@@ -315,8 +329,7 @@ impl Driver {
                     self.client.disconnect(now());
                     while self.client.poll_transport().is_some() {}
                     if let Some(mut l) = link.take() {
-                        let _ = write_all(&mut self.client, &mut l.write, &mut out).await;
-                        let _ = l.write.shutdown().await;
+                        close_link(&mut self.client, &mut l.write, &mut out, epoch).await;
                     }
                     if let Some(reply) = done {
                         let _ = reply.send(());
@@ -419,8 +432,12 @@ impl Driver {
             }
             Command::Remove { id } => {
                 let _ = self.client.remove_channel(now, id);
+                self.prune(listeners);
             }
-            Command::RemoveAll => self.client.remove_all_channels(now),
+            Command::RemoveAll => {
+                self.client.remove_all_channels(now);
+                self.prune(listeners);
+            }
             Command::AddBinding { id, binding, tx, reply } => {
                 let binding = *binding;
                 let result = self.client.add_postgres_changes(now, id, binding).map(|index| {
@@ -470,6 +487,12 @@ impl Driver {
             // Handled by the loop (it ends the task).
             Command::Shutdown { .. } => {}
         }
+    }
+
+    /// Forgets the listeners of channels the core deleted (their streams end), so an app that
+    /// creates and removes channels does not grow the driver.
+    fn prune(&self, listeners: &mut HashMap<ChannelId, Listeners>) {
+        listeners.retain(|&id, _| self.client.channel_state(id).is_some());
     }
 
     /// Hands every queued event to the app. Why a connection ended is recorded first, so an app
@@ -524,6 +547,10 @@ impl Driver {
                 // The first status after `subscribe` is its outcome, whatever it is.
                 for w in l.first.drain(..) {
                     let _ = w.send(Ok(status.clone()));
+                }
+                // A removed channel's last status: its streams end (their senders go).
+                if self.client.channel_state(channel).is_none() {
+                    listeners.remove(&channel);
                 }
             }
             Event::Message { channel, message } => {
@@ -601,6 +628,7 @@ async fn write_all(
     client: &mut Client,
     write: &mut WriteHalf<Stream>,
     out: &mut Vec<u8>,
+    epoch: tokio::time::Instant,
 ) -> std::io::Result<()> {
     let mut wrote = false;
     loop {
@@ -608,16 +636,64 @@ async fn write_all(
         if n == 0 {
             break;
         }
-        write.write_all(&out[..n]).await?;
+        let mut pos = 0;
+        while pos < n {
+            // `write` is cancel-safe (a write either happened or did not), so a deadline can
+            // interrupt it without losing track of the bytes.
+            pos += match until_deadline(client, epoch, write.write(&out[pos..n])).await? {
+                Some(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Some(k) => k,
+                None => continue,
+            };
+        }
         wrote = true;
         if n == out.len() && out.len() < OUT_MAX {
             out.resize(out.len() * 2, 0);
         }
     }
     if wrote {
-        write.flush().await?;
+        while until_deadline(client, epoch, write.flush()).await?.is_none() {}
     }
     Ok(())
+}
+
+/// Runs a write until it completes or the core's next deadline passes. A peer that stops
+/// reading must not freeze the core's timers: at the deadline the core gets `handle_timeout`
+/// (a heartbeat or close timeout then ends the connection, and the write fails), otherwise the
+/// write is tried again (`None`).
+async fn until_deadline<T>(
+    client: &mut Client,
+    epoch: tokio::time::Instant,
+    io: impl Future<Output = std::io::Result<T>>,
+) -> std::io::Result<Option<T>> {
+    let Some(at) = client.poll_timeout() else { return io.await.map(Some) };
+    match tokio::time::timeout_at(epoch + Duration::from_micros(at.as_micros()), io).await {
+        Ok(r) => r.map(Some),
+        Err(_) => {
+            let now = Instant::from_micros(u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX));
+            client.handle_timeout(now);
+            if matches!(client.state(), ConnectionState::Open | ConnectionState::Closing) {
+                Ok(None)
+            } else {
+                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the peer stopped reading"))
+            }
+        }
+    }
+}
+
+/// The polite end of a connection: what is left (the close frame), then the stream's end, at
+/// most [`CLOSE_WAIT`] in all (a peer that does not read gets no longer).
+async fn close_link(
+    client: &mut Client,
+    write: &mut WriteHalf<Stream>,
+    out: &mut Vec<u8>,
+    epoch: tokio::time::Instant,
+) {
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        let _ = write_all(client, write, out, epoch).await;
+        let _ = write.shutdown().await;
+    })
+    .await;
 }
 #[cfg(test)]
 mod tests {
