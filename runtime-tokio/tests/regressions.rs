@@ -92,18 +92,20 @@ fn raw_config(addr: std::net::SocketAddr) -> Config {
     c
 }
 
-/// Two pings and the join reply in one write: the second ping waits for the first pong to be
-/// transmitted, the core returns 0, and the driver never offers the leftover bytes again
-/// until more bytes arrive. The join reply sits in the driver's buffer.
-#[tokio::test]
-async fn leftover_bytes_behind_a_pending_pong_are_fed_again() {
+/// A raw server that answers the join with `pings` pings and the ok reply in one write, then
+/// reads quietly; whether `subscribe` completes, and the client.
+async fn join_behind_pings(
+    pings: usize,
+) -> (Result<Result<(), realtime_tokio::Error>, tokio::time::error::Elapsed>, RealtimeClient) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
         let mut s = upgrade(&listener).await;
         let join = read_join(&mut s).await;
-        let mut burst = frame(9, b"a");
-        burst.extend(frame(9, b"b"));
+        let mut burst = Vec::new();
+        for i in 0..pings {
+            burst.extend(frame(9, &[b'a' + i as u8]));
+        }
         burst.extend(join_ok(&join));
         s.write_all(&burst).await.unwrap();
         // Then quiet, but keep reading (pongs, heartbeats).
@@ -114,6 +116,15 @@ async fn leftover_bytes_behind_a_pending_pong_are_fed_again() {
     let ch = c.channel("room", ChannelConfig::new()).await.unwrap();
     let got = tokio::time::timeout(Duration::from_secs(3), ch.subscribe()).await;
     server.abort();
+    (got, c)
+}
+
+/// Two pings and the join reply in one write: the second ping waits for the first pong to be
+/// transmitted, the core returns 0, and the driver never offers the leftover bytes again
+/// until more bytes arrive. The join reply sits in the driver's buffer.
+#[tokio::test]
+async fn leftover_bytes_behind_a_pending_pong_are_fed_again() {
+    let (got, _c) = join_behind_pings(2).await;
     assert!(matches!(got, Ok(Ok(()))), "subscribe did not complete: {got:?}");
 }
 
@@ -175,21 +186,7 @@ async fn listeners_of_a_removed_channel_are_released() {
 /// Control: the same server without the pings — subscribe completes.
 #[tokio::test]
 async fn control_join_reply_alone_subscribes() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        let mut s = upgrade(&listener).await;
-        let join = read_join(&mut s).await;
-        let mut burst = frame(9, b"a");
-        burst.extend(join_ok(&join));
-        s.write_all(&burst).await.unwrap();
-        let mut sink = vec![0u8; 4096];
-        while s.read(&mut sink).await.map(|n| n > 0).unwrap_or(false) {}
-    });
-    let c = RealtimeClient::new(raw_config(addr)).unwrap();
-    let ch = c.channel("room", ChannelConfig::new()).await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(3), ch.subscribe()).await;
-    server.abort();
+    let (got, c) = join_behind_pings(1).await;
     assert!(matches!(got, Ok(Ok(()))), "subscribe did not complete: {got:?}");
     let shut = tokio::time::timeout(Duration::from_secs(5), c.shutdown()).await;
     assert!(shut.is_ok());
