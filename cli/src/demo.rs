@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use realtime_core::Rng;
 use realtime_testkit::{Config as ServerConfig, Server};
 use realtime_tokio::{ChannelConfig, Config, PresenceEvent, Proxy, RealtimeClient};
 use serde_json::{Value, json};
@@ -60,23 +61,10 @@ const USERS: [Persona; 2] = [
     },
 ];
 
-/// A small xorshift for the users' timing (deterministic from the seed).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A duration between `lo` and `hi` milliseconds.
-    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_millis(lo + self.next() % (hi - lo + 1))
-    }
+/// A duration between `lo` and `hi` milliseconds, from the core's generator (deterministic
+/// from the persona's seed).
+fn millis(rng: &mut Rng, lo: u32, hi: u32) -> Duration {
+    Duration::from_millis(u64::from(lo + rng.below(hi - lo + 1)))
 }
 
 fn client(url: &str) -> Result<RealtimeClient, realtime_tokio::Error> {
@@ -88,12 +76,14 @@ fn client(url: &str) -> Result<RealtimeClient, realtime_tokio::Error> {
 /// One user's life: join (connect, subscribe, track), say a few lines, leave (disconnect),
 /// stay away a while, and again. Errors end a session early; the next one starts as usual.
 async fn live(p: &'static Persona, url: String) {
-    let mut rng = Rng(p.seed);
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&p.seed.to_le_bytes());
+    let mut rng = Rng::from_seed(seed);
     let mut said = 0usize;
     tokio::time::sleep(p.arrive).await;
     loop {
         let _ = session(p, &url, &mut rng, &mut said).await;
-        tokio::time::sleep(rng.millis(900, 2200)).await;
+        tokio::time::sleep(millis(&mut rng, 900, 2200)).await;
     }
 }
 
@@ -109,13 +99,13 @@ async fn session(
     let run = async {
         room.subscribe().await?;
         room.track(&json!({"name": p.name})).await?;
-        for _ in 0..2 + rng.next() % 2 {
-            tokio::time::sleep(rng.millis(500, 1400)).await;
+        for _ in 0..2 + rng.below(2) {
+            tokio::time::sleep(millis(rng, 500, 1400)).await;
             let text = p.lines[*said % p.lines.len()];
             *said += 1;
             room.send(MESSAGE, &json!({"from": p.name, "text": text})).await?;
         }
-        tokio::time::sleep(rng.millis(300, 900)).await;
+        tokio::time::sleep(millis(rng, 300, 900)).await;
         Ok(())
     };
     let outcome = run.await;
