@@ -36,7 +36,7 @@
 //! room.subscribe().await?;
 //! room.track(&HashMap::from([("status", "online")])).await?;
 //! room.send("message", &HashMap::from([("text", "hi")])).await?;
-//! while let Some(m) = messages.recv().await {
+//! while let Some(Ok(m)) = messages.recv().await {
 //!     println!("{}: {:?}", m.event, m.payload);
 //! }
 //! # Ok(()) }
@@ -62,10 +62,15 @@ pub use realtime_core::phoenix::postgres::{Binding, Change, ChangeEvent, Filter}
 pub use realtime_core::phoenix::presence::{Presence, PresenceEvent};
 pub use realtime_core::{Instant, Rng, phoenix, ws};
 
+/// The async client written once, for every runtime ([`realtime_driver`]): implement its
+/// `Runtime` trait to run the client on an executor of your own.
+pub use realtime_driver as driver;
+
 /// The tokio runtime ([`realtime_tokio`]).
 #[cfg(feature = "tokio")]
 pub use realtime_tokio as tokio;
 #[cfg(feature = "tokio")]
 pub use realtime_tokio::{
-    Broadcast, Channel, Config, Error, Payload, Proxy, RealtimeClient, Receiver, Roots, TokenSource,
+    Broadcast, Channel, ClientEvent, Config, ConnectionError, Error, Lagged, LeaveOutcome, Payload, Proxy,
+    RealtimeClient, Receiver, Roots, TokenSource,
 };

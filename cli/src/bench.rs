@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use realtime_tokio::{Channel, ChannelConfig, ChannelStatus, ConnectionState, RealtimeClient};
+use realtime_tokio::{Channel, ChannelConfig, ChannelStatus, ClientEvent, RealtimeClient};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -275,15 +275,15 @@ async fn join(
     let mut broadcasts = channel.on_broadcast(EVENT).await;
     subscribe(&client, &channel).await?;
     let mut statuses = channel.statuses().await;
-    let mut state = client.connection_state();
-    state.mark_unchanged();
+    let mut events = client.events();
     let shared = Arc::clone(shared);
     tokio::spawn(async move {
-        let mut was_open = true;
         loop {
             tokio::select! {
                 b = broadcasts.recv() => {
                     let Some(b) = b else { break };
+                    // A receiver that fell behind: what it dropped is counted as lost.
+                    let Ok(b) = b else { continue };
                     let now = unix_micros();
                     match b.json::<Tick>() {
                         Ok(t) => {
@@ -295,19 +295,19 @@ async fn join(
                     }
                 }
                 Some(s) = statuses.recv() => {
-                    if s != ChannelStatus::Subscribed {
+                    if s != Ok(ChannelStatus::Subscribed) {
                         shared.channel_errors.fetch_add(1, Relaxed);
                     }
                 }
-                Ok(()) = state.changed() => {
-                    let open = matches!(*state.borrow_and_update(), ConnectionState::Open);
-                    if was_open && !open {
+                Some(Ok(e)) = events.recv() => match e {
+                    ClientEvent::Disconnected { .. } => {
                         shared.disconnects.fetch_add(1, Relaxed);
-                    } else if !was_open && open {
+                    }
+                    ClientEvent::Reconnected { .. } => {
                         shared.reconnects.fetch_add(1, Relaxed);
                     }
-                    was_open = open;
-                }
+                    _ => {}
+                },
             }
         }
     });

@@ -215,15 +215,15 @@ pub(crate) async fn demo(a: Demo) -> Result<(), Failure> {
     loop {
         tokio::select! {
             Some(b) = messages.recv() => {
-                let v: Value = b.json().unwrap_or(Value::Null);
+                let v: Value = b.ok().and_then(|b| b.json().ok()).unwrap_or(Value::Null);
                 let from = v["from"].as_str().unwrap_or("?");
                 let text = v["text"].as_str().unwrap_or("");
                 view.event(format!("{from}: {text}"));
             }
             Some(e) = presence.recv() => {
                 let (key, what) = match &e {
-                    PresenceEvent::Join { key, .. } => (key.clone(), "joined"),
-                    PresenceEvent::Leave { key, .. } => (key.clone(), "left"),
+                    Ok(PresenceEvent::Join { key, .. }) => (key.clone(), "joined"),
+                    Ok(PresenceEvent::Leave { key, .. }) => (key.clone(), "left"),
                     _ => continue,
                 };
                 let state = room.presence_state().await.unwrap_or_default();

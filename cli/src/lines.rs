@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use realtime_core::phoenix::postgres::{Change, Row};
 use realtime_tokio::{
-    Broadcast, ChannelErrorReason, ChannelStatus, ConnectionState, Payload, Presence, PresenceEvent,
+    Broadcast, ChannelErrorReason, ChannelStatus, ClientEvent, Next, Payload, Presence, PresenceEvent,
 };
 use serde_json::{Map, Value, json};
 
@@ -55,7 +55,7 @@ fn reason(r: &ChannelErrorReason) -> String {
             "mismatch between server and client bindings for postgres changes".into()
         }
         ChannelErrorReason::PostgresNotReady => "postgres changes not ready in time".into(),
-        other => format!("{other:?}"),
+        other => other.to_string(),
     }
 }
 
@@ -108,15 +108,39 @@ pub fn postgres(channel: &str, binding: usize, c: &Change) -> Value {
 }
 
 /// A connection line: the socket's state changed.
-pub fn connection(channel: &str, state: &ConnectionState) -> Value {
-    let name = match state {
-        ConnectionState::Disconnected => "disconnected",
-        ConnectionState::Connecting => "connecting",
-        ConnectionState::Open => "open",
-        ConnectionState::Closing => "closing",
-        ConnectionState::WaitingToReconnect { .. } => "waiting_to_reconnect",
+pub fn connection(channel: &str, event: &ClientEvent) -> Option<Value> {
+    let (name, reason) = match event {
+        ClientEvent::Connecting => ("connecting", None),
+        ClientEvent::Connected => ("open", None),
+        ClientEvent::Disconnected { reason, next: Next::Reconnect { .. } } => ("waiting_to_reconnect", Some(reason)),
+        ClientEvent::Disconnected { reason, .. } => ("disconnected", Some(reason)),
+        _ => return None,
     };
-    json!({"type": "connection", "channel": channel, "state": name})
+    let mut line = json!({"type": "connection", "channel": channel, "state": name});
+    if let Some(r) = reason {
+        line["reason"] = Value::String(chain(r));
+    }
+    Some(line)
+}
+
+/// A stream fell behind: `missed` items of it were dropped.
+pub fn lagged(channel: &str, stream: &str, missed: u64) -> Value {
+    json!({"type": "lagged", "channel": channel, "stream": stream, "missed": missed})
+}
+
+/// An error and its sources, for people: "could not connect: Connection refused (os error 111)".
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// A `system` line: a server message that is not a broadcast, presence or postgres change

@@ -9,7 +9,7 @@ use realtime_core::phoenix::serializer::Vsn;
 use realtime_testkit::{Auth, Config as ServerConfig, Server};
 use realtime_tokio::{
     Binding, ChangeEvent, ChannelConfig, ChannelStatus, Config, Presence, PresenceEvent, RealtimeClient,
-    Receiver, Roots,
+    Lagged, Receiver, Roots,
 };
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -80,7 +80,7 @@ pub(crate) async fn subscribe(
     channel: &realtime_tokio::Channel,
 ) -> Result<(), Failure> {
     let cannot_connect = |client: &RealtimeClient| {
-        let why = client.last_error().unwrap_or_else(|| "no answer (unreachable host?)".into());
+        let why = client.last_error().map_or_else(|| "no answer (unreachable host?)".into(), |e| lines::chain(&e));
         Failure::runtime(format!("subscribe failed: cannot connect: {why}"))
     };
     match tokio::time::timeout(SUBSCRIBE_WAIT, channel.subscribe()).await {
@@ -220,7 +220,7 @@ impl PresenceMirror {
 }
 
 /// The next item of a stream that may not exist (`None`: never).
-async fn next<T>(rx: &mut Option<Receiver<T>>) -> Option<T> {
+async fn next<T: realtime_tokio::Item>(rx: &mut Option<Receiver<T>>) -> Option<Result<T, Lagged>> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
@@ -268,10 +268,9 @@ async fn listen(a: Listen) -> Result<(), Failure> {
     // every join): only when asked for.
     let mut presence =
         if a.presence_key.is_some() || track.is_some() { Some(channel.on_presence().await) } else { None };
-    let mut connection = client.connection_state();
     subscribe(&client, &channel).await?;
     // Connection lines are for what happens after SUBSCRIBED, not the connecting it took.
-    connection.borrow_and_update();
+    let mut connection = client.events();
     let mut interrupt = Interrupt::new()?;
     print(&lines::status(&name, &ChannelStatus::Subscribed));
     if let Some(t) = &track {
@@ -296,6 +295,14 @@ async fn listen(a: Listen) -> Result<(), Failure> {
     let outcome = loop {
         tokio::select! {
             status = statuses.recv() => {
+                let status = match status {
+                    Some(Err(lag)) => {
+                        print(&lines::lagged(&name, "statuses", lag.missed));
+                        continue;
+                    }
+                    Some(Ok(s)) => Some(s),
+                    None => None,
+                };
                 // The first Subscribed was printed already.
                 if std::mem::take(&mut first_status) && status == Some(ChannelStatus::Subscribed) {
                     continue;
@@ -308,23 +315,42 @@ async fn listen(a: Listen) -> Result<(), Failure> {
                     break Err(failure);
                 }
             }
-            Some(b) = broadcasts.recv() => {
-                print(&lines::broadcast(&name, &b));
-                if budget.spend() { break Ok(()); }
-            }
-            Some((event, payload)) = system.recv() => print(&lines::system(&name, &event, &payload)),
-            Some(e) = next(&mut presence) => {
-                mirror.apply(&e);
-                print(&lines::presence(&name, &e, &mirror.0));
-                if budget.spend() { break Ok(()); }
-            }
-            Some((i, c)) = merged.recv() => {
-                print(&lines::postgres(&name, i, &c));
-                if budget.spend() { break Ok(()); }
-            }
-            Ok(()) = connection.changed() => {
-                let state = *connection.borrow_and_update();
-                print(&lines::connection(&name, &state));
+            Some(b) = broadcasts.recv() => match b {
+                Ok(b) => {
+                    print(&lines::broadcast(&name, &b));
+                    if budget.spend() { break Ok(()); }
+                }
+                Err(lag) => print(&lines::lagged(&name, "broadcasts", lag.missed)),
+            },
+            Some(m) = system.recv() => match m {
+                Ok((event, payload)) => print(&lines::system(&name, &event, &payload)),
+                Err(lag) => print(&lines::lagged(&name, "system", lag.missed)),
+            },
+            Some(e) = next(&mut presence) => match e {
+                Ok(e) => {
+                    mirror.apply(&e);
+                    print(&lines::presence(&name, &e, &mirror.0));
+                    if budget.spend() { break Ok(()); }
+                }
+                // Fell behind: start again from the client's state (the Sync that follows
+                // prints it).
+                Err(lag) => {
+                    print(&lines::lagged(&name, "presence", lag.missed));
+                    let state = channel.presence_state().await.unwrap_or_default();
+                    mirror.0 = state.into_iter().collect();
+                }
+            },
+            Some((i, c)) = merged.recv() => match c {
+                Ok(c) => {
+                    print(&lines::postgres(&name, i, &c));
+                    if budget.spend() { break Ok(()); }
+                }
+                Err(lag) => print(&lines::lagged(&name, "postgres_changes", lag.missed)),
+            },
+            Some(Ok(e)) = connection.recv() => {
+                if let Some(line) = lines::connection(&name, &e) {
+                    print(&line);
+                }
             }
             () = interrupt.recv() => break Ok(()),
         }
@@ -382,6 +408,14 @@ async fn presence(a: PresenceArgs) -> Result<(), Failure> {
     let outcome = loop {
         tokio::select! {
             Some(e) = events.recv() => {
+                let e = match e {
+                    Ok(e) => e,
+                    Err(_) => {
+                        let state = channel.presence_state().await.unwrap_or_default();
+                        mirror.0 = state.into_iter().collect();
+                        continue;
+                    }
+                };
                 mirror.apply(&e);
                 if e == PresenceEvent::Sync {
                     print(&lines::presence(&name, &e, &mirror.0));
@@ -389,7 +423,7 @@ async fn presence(a: PresenceArgs) -> Result<(), Failure> {
                 }
             }
             status = statuses.recv() => {
-                if let Some(failure) = stops(status.as_ref()) {
+                if let Some(failure) = stops(status.and_then(Result::ok).as_ref()) {
                     break Err(failure);
                 }
             }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use realtime_core::phoenix::postgres::Value;
 use realtime_testkit::{Config as ServerConfig, RowChange, Server};
-use realtime_tokio::{Binding, Change, ChangeEvent, ChannelConfig, Config, Filter, RealtimeClient, Receiver};
+use realtime_tokio::{Binding, Change, ChangeEvent, ChannelConfig, Config, Filter, Lagged, RealtimeClient, Receiver};
 use serde_json::json;
 
 /// A guard against hanging if the server never answers, not a timing claim.
@@ -113,6 +113,14 @@ fn row_change(kind: &str, id: i64, room_id: i64) -> RowChange {
     }
 }
 
+/// Prints a change, or says how many the stream dropped.
+fn report(what: &str, item: Result<Arc<Change>, Lagged>) {
+    match item {
+        Ok(c) => print_change(what, &c),
+        Err(lag) => println!("{what}: {lag}"),
+    }
+}
+
 /// Prints the next change of either binding; `None` when `wait` passed without one.
 async fn next_change(
     room_one: &mut Receiver<Arc<Change>>,
@@ -121,8 +129,8 @@ async fn next_change(
 ) -> Option<()> {
     let next = async {
         tokio::select! {
-            Some(c) = room_one.recv() => print_change("room 1 inserts", &c),
-            Some(c) = all.recv() => print_change("all changes", &c),
+            Some(c) = room_one.recv() => report("room 1 inserts", c),
+            Some(c) = all.recv() => report("all changes", c),
             else => std::future::pending().await,
         }
     };
@@ -187,12 +195,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
         }
     }
 
-    channel.unsubscribe()?;
-    client.disconnect()?;
-    let mut state = client.connection_state();
-    tokio::time::timeout(WAIT, state.wait_for(|s| *s == realtime_tokio::ConnectionState::Disconnected))
-        .await
-        .map_err(|_| "the client did not disconnect")??;
+    let left = tokio::time::timeout(WAIT, channel.unsubscribe()).await.map_err(|_| "no leave in time")??;
+    println!("left: {left}");
+    client.shutdown().await?;
     if let Some(server) = server {
         server.stop().await;
     }

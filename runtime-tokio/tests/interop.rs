@@ -4,9 +4,7 @@
 //! scenario of `testkit/interop/js_peer.mjs`, which reports what it observed as JSON lines.
 //! Timeouts only guard against hanging.
 
-mod common;
-
-use common::{next, until};
+use realtime_conformance::{next, until};
 use realtime_testkit::peer::{Peer, require_setup};
 use realtime_testkit::{Config as ServerConfig, Server};
 use realtime_tokio::{ChannelConfig, Config, PresenceEvent, RealtimeClient};

@@ -24,7 +24,7 @@ pub async fn recv_ours(
     ready();
     let mut meter = Meter::new(expected);
     loop {
-        let Ok(Some(b)) = tokio::time::timeout(waits.next(&meter), rx.recv()).await else { break };
+        let Ok(Some(Ok(b))) = tokio::time::timeout(waits.next(&meter), rx.recv()).await else { break };
         let done = match b.json::<Tick>() {
             Ok(t) => meter.record(t.sent_us),
             Err(_) => meter.record_bad(),

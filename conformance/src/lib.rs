@@ -1,0 +1,59 @@
+//! The end-to-end scenarios every runtime of [`realtime_driver`] must pass, written once and
+//! generic over the runtime, against the local test server (`realtime-testkit`) over real
+//! TCP (and TLS) on loopback. A runtime instantiates them all with [`suite!`]:
+//!
+//! ```ignore
+//! realtime_conformance::suite!(#[tokio::test] realtime_tokio::Tokio);
+//! ```
+//!
+//! The server runs on its own thread and tokio runtime ([`Harness`]), so the runtime under
+//! test can be any; the waits use a timer thread (`futures-timer`), not the runtime's.
+
+mod harness;
+pub mod scenarios;
+
+pub use harness::{Harness, WAIT, eventually, next, quick, sleep, unix_now, until, within};
+
+/// One test per scenario, for the runtime `$rt`, each under the test attribute given (the
+/// runtime's own, such as `#[tokio::test]`).
+#[macro_export]
+macro_rules! suite {
+    (#[$attr:meta] $rt:ty) => {
+        $crate::suite!(@each #[$attr] $rt;
+            subscribe_reports_the_connection,
+            broadcasts_go_both_ways_with_acks_binary_and_rest,
+            a_room_larger_than_the_stream_lags_then_syncs,
+            a_slow_broadcast_reader_gets_a_lag_item,
+            postgres_changes_reach_their_bindings,
+            tls_with_the_servers_certificate_as_root,
+            the_default_roots_refuse_a_self_signed_server_with_a_typed_error,
+            an_expiring_token_is_refreshed_from_the_token_source,
+            the_server_dropping_every_connection_is_survived,
+            a_half_open_link_is_found_by_the_heartbeat,
+            the_client_comes_back_after_a_restart_on_the_same_port,
+            pushes_buffered_while_offline_are_written_once,
+            a_refused_join_fails_subscribe_and_is_not_retried,
+            a_cloned_channel_is_a_handle_of_its_own,
+            unsubscribe_and_remove_say_how_the_leave_ended,
+            disconnect_with_a_code_and_reason,
+            a_refused_connection_is_a_typed_error,
+            shutdown_closes_politely_and_ends_every_stream,
+            dropping_every_handle_closes_the_connection,
+            a_dropped_send_still_goes_out_once,
+            subscribe_on_a_joined_channel_is_answered_by_the_core,
+            through_an_http_connect_proxy,
+            the_rest_fallback_sends_over_http,
+            system_messages_come_on_their_own_stream,
+            bytes_left_behind_a_pending_pong_are_offered_again,
+            a_peer_that_stops_reading_does_not_freeze_the_client,
+        );
+    };
+    (@each #[$attr:meta] $rt:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[$attr]
+            async fn $name() {
+                $crate::scenarios::$name::<$rt>().await;
+            }
+        )*
+    };
+}
