@@ -12,6 +12,7 @@
 mod harness;
 pub mod scenarios;
 
+pub use realtime_driver;
 pub use harness::{Harness, WAIT, eventually, next, quick, sleep, unix_now, until, within};
 
 /// One test per scenario, for the runtime `$rt`, each under the test attribute given (the
@@ -19,7 +20,26 @@ pub use harness::{Harness, WAIT, eventually, next, quick, sleep, unix_now, until
 #[macro_export]
 macro_rules! suite {
     (#[$attr:meta] $rt:ty) => {
-        $crate::suite!(@each #[$attr] $rt;
+        $crate::suite!(#[$attr] $rt, config = |c| c);
+    };
+    (#[$attr:meta] $rt:ty, config = $tune:expr, only = [$($name:ident),* $(,)?]) => {
+        $crate::suite!(@subject $rt, $tune);
+        $crate::suite!(@each #[$attr] Subject; $($name),*);
+    };
+    (@subject $rt:ty, $tune:expr) => {
+        /// The runtime under test, and its config adjustment.
+        struct Subject;
+        impl $crate::scenarios::Subject for Subject {
+            type R = $rt;
+            fn config(config: $crate::realtime_driver::Config) -> $crate::realtime_driver::Config {
+                let tune: fn($crate::realtime_driver::Config) -> $crate::realtime_driver::Config = $tune;
+                tune(config)
+            }
+        }
+    };
+    (#[$attr:meta] $rt:ty, config = $tune:expr) => {
+        $crate::suite!(@subject $rt, $tune);
+        $crate::suite!(@each #[$attr] Subject;
             subscribe_reports_the_connection,
             broadcasts_go_both_ways_with_acks_binary_and_rest,
             a_room_larger_than_the_stream_lags_then_syncs,
@@ -48,11 +68,11 @@ macro_rules! suite {
             a_peer_that_stops_reading_does_not_freeze_the_client,
         );
     };
-    (@each #[$attr:meta] $rt:ty; $($name:ident),* $(,)?) => {
+    (@each #[$attr:meta] $subject:ident; $($name:ident),* $(,)?) => {
         $(
             #[$attr]
             async fn $name() {
-                $crate::scenarios::$name::<$rt>().await;
+                $crate::scenarios::$name::<$subject>().await;
             }
         )*
     };

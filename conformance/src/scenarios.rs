@@ -28,8 +28,19 @@ struct Cursor {
     y: i64,
 }
 
-fn client<R: FromContext>(config: Config) -> RealtimeClient<R> {
-    RealtimeClient::new(config).expect("a client")
+fn client<S: Subject>(config: Config) -> RealtimeClient<S::R> {
+    RealtimeClient::new(S::config(config)).expect("a client")
+}
+
+/// What the suite runs against: a runtime, and how it adjusts each scenario's config (a
+/// self-framing transport, for example).
+pub trait Subject {
+    /// The runtime.
+    type R: FromContext;
+    /// The config a scenario's client gets (as given, by default).
+    fn config(config: Config) -> Config {
+        config
+    }
 }
 
 /// Polls `fut` once (it acts on its first poll), then drops it.
@@ -39,9 +50,9 @@ fn poll_once<F: Future>(fut: F) {
 }
 
 /// Subscribing connects: the client's events say so, the state is open, one join went out.
-pub async fn subscribe_reports_the_connection<R: FromContext>() {
+pub async fn subscribe_reports_the_connection<S: Subject>() {
     let h = Harness::plain();
-    let c = client::<R>(quick(&h.url()));
+    let c = client::<S>(quick(&h.url()));
     let mut events = c.events();
     assert_eq!(c.connection_state(), ConnectionState::Disconnected);
     let ch = c.channel("hello", ChannelConfig::new()).await.unwrap();
@@ -54,10 +65,10 @@ pub async fn subscribe_reports_the_connection<R: FromContext>() {
 }
 
 /// Broadcasts both ways, acked, typed, binary, and over REST.
-pub async fn broadcasts_go_both_ways_with_acks_binary_and_rest<R: FromContext>() {
+pub async fn broadcasts_go_both_ways_with_acks_binary_and_rest<S: Subject>() {
     let h = Harness::plain();
-    let a = client::<R>(quick(&h.url()));
-    let b = client::<R>(quick(&h.url()));
+    let a = client::<S>(quick(&h.url()));
+    let b = client::<S>(quick(&h.url()));
     let room_a =
         a.channel("room1", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
     let room_b = b.channel("room1", ChannelConfig::new()).await.unwrap();
@@ -91,13 +102,13 @@ pub async fn broadcasts_go_both_ways_with_acks_binary_and_rest<R: FromContext>()
 
 /// A client joining a room with more members than its stream holds gets what fits, one lag
 /// item with the count, then a `Sync`; the presence snapshot has everyone.
-pub async fn a_room_larger_than_the_stream_lags_then_syncs<R: FromContext>() {
+pub async fn a_room_larger_than_the_stream_lags_then_syncs<S: Subject>() {
     const MEMBERS: usize = 20;
     const CAPACITY: usize = 8;
     let h = Harness::plain();
     let mut members = Vec::new();
     for i in 0..MEMBERS {
-        let c = client::<R>(quick(&h.url()));
+        let c = client::<S>(quick(&h.url()));
         let ch = c.channel("big-room", ChannelConfig::new().presence_key(format!("m{i:02}"))).await.unwrap();
         ch.subscribe().await.unwrap();
         ch.track(&json!({"i": i})).await.unwrap();
@@ -106,7 +117,7 @@ pub async fn a_room_larger_than_the_stream_lags_then_syncs<R: FromContext>() {
     eventually("every member tracked", || h.frames(Some("realtime:big-room"), "presence").len() >= MEMBERS).await;
     let mut config = quick(&h.url());
     config.stream_capacity = CAPACITY;
-    let viewer = client::<R>(config);
+    let viewer = client::<S>(config);
     let room = viewer.channel("big-room", ChannelConfig::new()).await.unwrap();
     let mut presence = room.on_presence().await;
     room.subscribe().await.unwrap();
@@ -133,11 +144,11 @@ pub async fn a_room_larger_than_the_stream_lags_then_syncs<R: FromContext>() {
 }
 
 /// A reader that does not keep up gets the items that fit, a lag item, then new items.
-pub async fn a_slow_broadcast_reader_gets_a_lag_item<R: FromContext>() {
+pub async fn a_slow_broadcast_reader_gets_a_lag_item<S: Subject>() {
     let h = Harness::plain();
     let mut config = quick(&h.url());
     config.stream_capacity = 4;
-    let c = client::<R>(config);
+    let c = client::<S>(config);
     let ch = c.channel("slow", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
     let mut rx = ch.on_broadcast("*").await;
     ch.subscribe().await.unwrap();
@@ -158,9 +169,9 @@ pub async fn a_slow_broadcast_reader_gets_a_lag_item<R: FromContext>() {
 }
 
 /// Row changes reach the bindings their ids and types name.
-pub async fn postgres_changes_reach_their_bindings<R: FromContext>() {
+pub async fn postgres_changes_reach_their_bindings<S: Subject>() {
     let h = Harness::plain();
-    let c = client::<R>(quick(&h.url()));
+    let c = client::<S>(quick(&h.url()));
     let ch = c.channel("db", ChannelConfig::new()).await.unwrap();
     let mut inserts = ch
         .on_postgres_changes(
@@ -201,12 +212,12 @@ fn tls_harness() -> (Harness, String, CertificateDer<'static>) {
 }
 
 /// Real TLS with a generated certificate, trusted as a custom root.
-pub async fn tls_with_the_servers_certificate_as_root<R: FromContext>() {
+pub async fn tls_with_the_servers_certificate_as_root<S: Subject>() {
     let (h, url, cert) = tls_harness();
     let mut config = quick(&url);
     config.roots = Roots::Custom(vec![cert]);
-    let a = client::<R>(config.clone());
-    let b = client::<R>(config);
+    let a = client::<S>(config.clone());
+    let b = client::<S>(config);
     let room_a = a.channel("secure-room", ChannelConfig::new().broadcast_ack(true)).await.unwrap();
     let room_b = b.channel("secure-room", ChannelConfig::new()).await.unwrap();
     let mut at_a = room_a.on_broadcast("*").await;
@@ -223,9 +234,9 @@ pub async fn tls_with_the_servers_certificate_as_root<R: FromContext>() {
 
 /// The default roots refuse a self-signed server: the error is typed TLS, and the client
 /// keeps trying on its schedule.
-pub async fn the_default_roots_refuse_a_self_signed_server_with_a_typed_error<R: FromContext>() {
+pub async fn the_default_roots_refuse_a_self_signed_server_with_a_typed_error<S: Subject>() {
     let (h, url, _) = tls_harness();
-    let c = client::<R>(quick(&url));
+    let c = client::<S>(quick(&url));
     let mut events = c.events();
     c.connect().unwrap();
     let mut attempts = 0;
@@ -246,7 +257,7 @@ pub async fn the_default_roots_refuse_a_self_signed_server_with_a_typed_error<R:
 
 /// A token inside its refresh margin is replaced from the async token source before it
 /// expires, and the channel keeps working past its `exp`.
-pub async fn an_expiring_token_is_refreshed_from_the_token_source<R: FromContext>() {
+pub async fn an_expiring_token_is_refreshed_from_the_token_source<S: Subject>() {
     let secret = b"refresh-secret".to_vec();
     let h = Harness::start(ServerConfig {
         auth: Auth::Jwt { secret: secret.clone() },
@@ -269,7 +280,7 @@ pub async fn an_expiring_token_is_refreshed_from_the_token_source<R: FromContext
         let t = fresh2.clone();
         Box::pin(async move { Some(t) })
     }));
-    let c = client::<R>(config);
+    let c = client::<S>(config);
     let ch = c.channel("refresh", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
     let mut statuses = ch.statuses().await;
     let mut echo = ch.on_broadcast("after").await;
@@ -299,9 +310,9 @@ pub async fn an_expiring_token_is_refreshed_from_the_token_source<R: FromContext
 
 /// The server drops every connection: the client says it lost the link, reconnects by
 /// itself (`Reconnected` with the gap), rejoins, and the channel works.
-pub async fn the_server_dropping_every_connection_is_survived<R: FromContext>() {
+pub async fn the_server_dropping_every_connection_is_survived<S: Subject>() {
     let h = Harness::plain();
-    let c = client::<R>(quick(&h.url()));
+    let c = client::<S>(quick(&h.url()));
     let mut events = c.events();
     let ch = c.channel("survivor", ChannelConfig::new().broadcast_self(true)).await.unwrap();
     let mut statuses = ch.statuses().await;
@@ -320,11 +331,11 @@ pub async fn the_server_dropping_every_connection_is_survived<R: FromContext>() 
 
 /// A link that stays open but goes silent is found by the heartbeat: the client drops it
 /// itself, reconnects, and a heartbeat is answered again.
-pub async fn a_half_open_link_is_found_by_the_heartbeat<R: FromContext>() {
+pub async fn a_half_open_link_is_found_by_the_heartbeat<S: Subject>() {
     let h = Harness::plain();
     let mut config = quick(&h.url());
     config.client = config.client.heartbeat(Duration::from_millis(300));
-    let c = client::<R>(config);
+    let c = client::<S>(config);
     let mut events = c.events();
     let ch = c.channel("beats", ChannelConfig::new().broadcast_self(true)).await.unwrap();
     let mut echo = ch.on_broadcast("echo").await;
@@ -351,9 +362,9 @@ pub async fn a_half_open_link_is_found_by_the_heartbeat<R: FromContext>() {
 }
 
 /// After a restart on the same port (all server state gone) the client comes back by itself.
-pub async fn the_client_comes_back_after_a_restart_on_the_same_port<R: FromContext>() {
+pub async fn the_client_comes_back_after_a_restart_on_the_same_port<S: Subject>() {
     let mut h = Harness::plain();
-    let c = client::<R>(quick(&h.url()));
+    let c = client::<S>(quick(&h.url()));
     let ch = c.channel("phoenix-rises", ChannelConfig::new().broadcast_self(true)).await.unwrap();
     let mut statuses = ch.statuses().await;
     let mut echo = ch.on_broadcast("*").await;
@@ -371,10 +382,10 @@ pub async fn the_client_comes_back_after_a_restart_on_the_same_port<R: FromConte
 
 /// Pushes made while offline wait in the channel's buffer and are written once after the
 /// rejoin; the tracked presence is tracked again without asking.
-pub async fn pushes_buffered_while_offline_are_written_once<R: FromContext>() {
+pub async fn pushes_buffered_while_offline_are_written_once<S: Subject>() {
     let h = Harness::plain();
-    let a = client::<R>(quick(&h.url()));
-    let b = client::<R>(quick(&h.url()));
+    let a = client::<S>(quick(&h.url()));
+    let b = client::<S>(quick(&h.url()));
     let room_a = a.channel("buffer", ChannelConfig::new().broadcast_self(true).presence_key("ana")).await.unwrap();
     let room_b = b.channel("buffer", ChannelConfig::new().presence_key("bo")).await.unwrap();
     let mut statuses_a = room_a.statuses().await;
@@ -427,13 +438,13 @@ pub async fn pushes_buffered_while_offline_are_written_once<R: FromContext>() {
 
 /// A join refused for permission fails `subscribe` with the server's words, classified, and
 /// is not retried; the app may subscribe again once the cause is gone.
-pub async fn a_refused_join_fails_subscribe_and_is_not_retried<R: FromContext>() {
+pub async fn a_refused_join_fails_subscribe_and_is_not_retried<S: Subject>() {
     let h = Harness::plain();
     let reason = "Unauthorized: You do not have permissions to read from this Channel topic: vault";
     h.server().set_join_fault(JoinFault::Fail(reason.into()));
     let mut config = quick(&h.url());
     config.client = config.client.heartbeat(Duration::from_millis(100));
-    let c = client::<R>(config);
+    let c = client::<S>(config);
     let ch = c.channel("vault", ChannelConfig::new()).await.unwrap();
     match ch.subscribe().await {
         Err(Error::Subscribe(ChannelStatus::ChannelError(ChannelErrorReason::JoinRejected(r)))) => {
@@ -450,9 +461,9 @@ pub async fn a_refused_join_fails_subscribe_and_is_not_retried<R: FromContext>()
 }
 
 /// Cloning a channel takes a handle: removing the clone leaves the original joined.
-pub async fn a_cloned_channel_is_a_handle_of_its_own<R: FromContext>() {
+pub async fn a_cloned_channel_is_a_handle_of_its_own<S: Subject>() {
     let h = Harness::plain();
-    let c = client::<R>(quick(&h.url()));
+    let c = client::<S>(quick(&h.url()));
     let room = c.channel("cloned", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
     let mut echo = room.on_broadcast("*").await;
     room.subscribe().await.unwrap();
@@ -469,9 +480,9 @@ pub async fn a_cloned_channel_is_a_handle_of_its_own<R: FromContext>() {
 
 /// `unsubscribe` says the server confirmed the leave; with nothing to leave, that it was
 /// offline; the channel can be subscribed again.
-pub async fn unsubscribe_and_remove_say_how_the_leave_ended<R: FromContext>() {
+pub async fn unsubscribe_and_remove_say_how_the_leave_ended<S: Subject>() {
     let h = Harness::plain();
-    let c = client::<R>(quick(&h.url()));
+    let c = client::<S>(quick(&h.url()));
     let ch = c.channel("leaving", ChannelConfig::new()).await.unwrap();
     let mut statuses = ch.statuses().await;
     ch.subscribe().await.unwrap();
@@ -488,9 +499,9 @@ pub async fn unsubscribe_and_remove_say_how_the_leave_ended<R: FromContext>() {
 
 /// `disconnect_with` closes with the app's code and reason; a code the protocol forbids is a
 /// typed error and nothing closes.
-pub async fn disconnect_with_a_code_and_reason<R: FromContext>() {
+pub async fn disconnect_with_a_code_and_reason<S: Subject>() {
     let h = Harness::plain();
-    let c = client::<R>(quick(&h.url()));
+    let c = client::<S>(quick(&h.url()));
     let mut events = c.events();
     let ch = c.channel("bye", ChannelConfig::new()).await.unwrap();
     ch.subscribe().await.unwrap();
@@ -508,12 +519,12 @@ pub async fn disconnect_with_a_code_and_reason<R: FromContext>() {
 }
 
 /// A port with nothing behind it and a refused upgrade are typed errors with their causes.
-pub async fn a_refused_connection_is_a_typed_error<R: FromContext>() {
+pub async fn a_refused_connection_is_a_typed_error<S: Subject>() {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let c = client::<R>(quick(&format!("ws://127.0.0.1:{port}/socket")));
+    let c = client::<S>(quick(&format!("ws://127.0.0.1:{port}/socket")));
     let mut events = c.events();
     c.connect().unwrap();
     let lost = until(&mut events, "the failed attempt", |e| matches!(e, ClientEvent::Disconnected { .. })).await;
@@ -526,7 +537,7 @@ pub async fn a_refused_connection_is_a_typed_error<R: FromContext>() {
 
     let h = Harness::plain();
     h.server().refuse_connections_for(Duration::from_secs(30));
-    let c = client::<R>(quick(&h.url()));
+    let c = client::<S>(quick(&h.url()));
     let mut events = c.events();
     c.connect().unwrap();
     let lost = until(&mut events, "the refused upgrade", |e| matches!(e, ClientEvent::Disconnected { .. })).await;
@@ -539,9 +550,9 @@ pub async fn a_refused_connection_is_a_typed_error<R: FromContext>() {
 }
 
 /// `shutdown` closes the socket politely and every later call is `Closed`.
-pub async fn shutdown_closes_politely_and_ends_every_stream<R: FromContext>() {
+pub async fn shutdown_closes_politely_and_ends_every_stream<S: Subject>() {
     let h = Harness::plain();
-    let c = client::<R>(quick(&h.url()));
+    let c = client::<S>(quick(&h.url()));
     let room = c.channel("typed", ChannelConfig::new().broadcast_self(true)).await.unwrap();
     let mut statuses = room.statuses().await;
     room.subscribe().await.unwrap();
@@ -555,9 +566,9 @@ pub async fn shutdown_closes_politely_and_ends_every_stream<R: FromContext>() {
 }
 
 /// The last handle dropped ends the client and closes its connection.
-pub async fn dropping_every_handle_closes_the_connection<R: FromContext>() {
+pub async fn dropping_every_handle_closes_the_connection<S: Subject>() {
     let h = Harness::plain();
-    let c = client::<R>(quick(&h.url()));
+    let c = client::<S>(quick(&h.url()));
     let ch = c.channel("bye", ChannelConfig::new()).await.unwrap();
     let mut statuses = ch.statuses().await;
     ch.subscribe().await.unwrap();
@@ -572,9 +583,9 @@ pub async fn dropping_every_handle_closes_the_connection<R: FromContext>() {
 }
 
 /// A send dropped after its first poll still goes out, once; the client stays usable.
-pub async fn a_dropped_send_still_goes_out_once<R: FromContext>() {
+pub async fn a_dropped_send_still_goes_out_once<S: Subject>() {
     let h = Harness::plain();
-    let c = client::<R>(quick(&h.url()));
+    let c = client::<S>(quick(&h.url()));
     let ch = c.channel("cancel", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
     let mut echo = ch.on_broadcast("*").await;
     ch.subscribe().await.unwrap();
@@ -590,9 +601,9 @@ pub async fn a_dropped_send_still_goes_out_once<R: FromContext>() {
 
 /// On a joined channel `subscribe` is answered by the core: at once, or in the postgres ready
 /// mode once the changes are live.
-pub async fn subscribe_on_a_joined_channel_is_answered_by_the_core<R: FromContext>() {
+pub async fn subscribe_on_a_joined_channel_is_answered_by_the_core<S: Subject>() {
     let h = Harness::start(ServerConfig { postgres_ready_delay: Duration::from_millis(300), ..ServerConfig::default() });
-    let c = client::<R>(quick(&h.url()));
+    let c = client::<S>(quick(&h.url()));
     let ch = c.channel("twice", ChannelConfig::new()).await.unwrap();
     ch.subscribe().await.unwrap();
     within("a second subscribe", ch.subscribe()).await.unwrap();
@@ -616,7 +627,7 @@ pub async fn subscribe_on_a_joined_channel_is_answered_by_the_core<R: FromContex
 }
 
 /// Through an HTTP CONNECT proxy (a tiny one, on the server's runtime).
-pub async fn through_an_http_connect_proxy<R: FromContext>() {
+pub async fn through_an_http_connect_proxy<S: Subject>() {
     let h = Harness::plain();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
@@ -634,7 +645,7 @@ pub async fn through_an_http_connect_proxy<R: FromContext>() {
         .await;
     let mut config = quick(&h.url());
     config.proxy = Proxy::Url(format!("http://127.0.0.1:{proxy_port}"));
-    let c = client::<R>(config);
+    let c = client::<S>(config);
     let ch = c.channel("tunnelled", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
     let mut echo = ch.on_broadcast("*").await;
     ch.subscribe().await.unwrap();
@@ -666,15 +677,15 @@ async fn tunnel(mut client: tokio::net::TcpStream, log: Arc<Mutex<Vec<String>>>)
 }
 
 /// With the REST fallback on, a channel that cannot push over the socket sends over HTTP.
-pub async fn the_rest_fallback_sends_over_http<R: FromContext>() {
+pub async fn the_rest_fallback_sends_over_http<S: Subject>() {
     let h = Harness::plain();
-    let listener = client::<R>(quick(&h.url()));
+    let listener = client::<S>(quick(&h.url()));
     let room = listener.channel("fallback", ChannelConfig::new()).await.unwrap();
     let mut got = room.on_broadcast("note").await;
     room.subscribe().await.unwrap();
     let mut config = quick(&h.url());
     config.client.rest_fallback = true;
-    let sender = client::<R>(config);
+    let sender = client::<S>(config);
     h.server().refuse_connections_for(Duration::from_secs(60));
     let ch = sender.channel("fallback", ChannelConfig::new()).await.unwrap();
     poll_once(ch.subscribe());
@@ -686,9 +697,9 @@ pub async fn the_rest_fallback_sends_over_http<R: FromContext>() {
 }
 
 /// `system` messages (postgres changes going live) come on their own stream.
-pub async fn system_messages_come_on_their_own_stream<R: FromContext>() {
+pub async fn system_messages_come_on_their_own_stream<S: Subject>() {
     let h = Harness::plain();
-    let c = client::<R>(quick(&h.url()));
+    let c = client::<S>(quick(&h.url()));
     let ch = c.channel("sys", ChannelConfig::new()).await.unwrap();
     let _changes = ch.on_postgres_changes(Binding::new(ChangeEvent::All, "public").table("t")).await.unwrap();
     let mut messages = ch.on_messages().await;
@@ -789,7 +800,7 @@ fn raw_url(port: u16) -> String {
 /// Pings and the join reply in one write: each ping after the first waits for the previous
 /// pong to be written, so the core leaves bytes; the drive loop offers them again once the
 /// pong is out, and the join reply is read.
-pub async fn bytes_left_behind_a_pending_pong_are_offered_again<R: FromContext>() {
+pub async fn bytes_left_behind_a_pending_pong_are_offered_again<S: Subject>() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let h = Harness::plain();
     let port = h
@@ -812,7 +823,7 @@ pub async fn bytes_left_behind_a_pending_pong_are_offered_again<R: FromContext>(
             port
         })
         .await;
-    let c = client::<R>(quick(&raw_url(port)));
+    let c = client::<S>(quick(&raw_url(port)));
     let ch = c.channel("room", ChannelConfig::new()).await.unwrap();
     within("the subscribe behind the pings", ch.subscribe()).await.unwrap();
     within("the shutdown", c.shutdown()).await.unwrap();
@@ -820,7 +831,7 @@ pub async fn bytes_left_behind_a_pending_pong_are_offered_again<R: FromContext>(
 
 /// A peer that stops reading: writes stall, but timers still run (the heartbeat times out)
 /// and `shutdown` comes back (the polite close is bounded).
-pub async fn a_peer_that_stops_reading_does_not_freeze_the_client<R: FromContext>() {
+pub async fn a_peer_that_stops_reading_does_not_freeze_the_client<S: Subject>() {
     use tokio::io::AsyncWriteExt;
     let h = Harness::plain();
     let port = h
@@ -840,7 +851,7 @@ pub async fn a_peer_that_stops_reading_does_not_freeze_the_client<R: FromContext
         .await;
     let mut config = quick(&raw_url(port));
     config.client = config.client.heartbeat(Duration::from_millis(300));
-    let c = client::<R>(config);
+    let c = client::<S>(config);
     let mut events = c.events();
     let ch = c.channel("room", ChannelConfig::new()).await.unwrap();
     ch.subscribe().await.unwrap();

@@ -9,7 +9,7 @@ use core::time::Duration;
 
 use realtime_core::Instant;
 use realtime_core::phoenix::channel_config::ChannelConfig;
-use realtime_core::phoenix::client::{Client, ConnectionState};
+use realtime_core::phoenix::client::{Client, ConnectionState, TransportKind};
 
 use crate::channel::Channel;
 use crate::config::{Config, Proxy, TokenSource};
@@ -28,6 +28,8 @@ pub(crate) struct Inner<R: Runtime> {
     pub(crate) proxy: Proxy,
     pub(crate) read_buffer: usize,
     pub(crate) token_source: Option<TokenSource>,
+    /// The transport frames by itself (`TransportKind::Messages`).
+    pub(crate) messages: bool,
 }
 
 impl<R: Runtime> Inner<R> {
@@ -119,6 +121,7 @@ impl<R: Runtime> RealtimeClient<R> {
         let seed = rt.entropy().map_err(Error::Entropy)?;
         let mut client_config = config.client;
         client_config.token_source = config.token_source.is_some();
+        let messages = client_config.transport == TransportKind::Messages;
         let client = Client::new(client_config, seed).map_err(Error::Config)?;
         let inner = Shared::new(Inner {
             session: R::Lock::new(Session::new(client, config.stream_capacity)),
@@ -126,6 +129,7 @@ impl<R: Runtime> RealtimeClient<R> {
             proxy: config.proxy,
             read_buffer: config.read_buffer.max(READ_MIN),
             token_source: config.token_source,
+            messages,
         });
         rt.spawn(Drive::new(inner.clone()))?;
         Ok(Self { inner })

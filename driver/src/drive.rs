@@ -15,7 +15,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
-use realtime_core::Instant;
+use realtime_core::{Instant, ws};
 use realtime_core::phoenix::client::{PushId, TransportClosed, TransportCommand, TransportId};
 
 use crate::client::Inner;
@@ -26,6 +26,7 @@ use crate::lock::{Lock, Shared};
 use crate::rest::RestRun;
 use crate::runtime::{BoxFuture, ByteStream, Runtime, Timer};
 use crate::session::Session;
+use crate::socket::{MessageSocket, SocketEvent, SocketOpenError};
 
 /// The longest a polite close (the close frame, then the stream's end) may take.
 pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -46,10 +47,21 @@ enum Link<R: Runtime> {
     None,
     Dialing { id: TransportId, dial: Dial<R> },
     Open { id: TransportId, stream: R::Stream },
+    /// A self-framing socket being opened.
+    SocketOpening { id: TransportId, open: Pin<alloc::boxed::Box<R::OpenSocket>> },
+    /// A self-framing socket, with the message it is sending.
+    Socket { id: TransportId, socket: R::Socket, sending: Option<ws::Message> },
+}
+
+enum Ending<R: Runtime> {
+    /// The rest of the core's bytes, a flush, the stream's end.
+    Stream(R::Stream),
+    /// The socket's own close frame.
+    Socket { socket: R::Socket, code: u16, reason: alloc::string::String },
 }
 
 struct Closing<R: Runtime> {
-    stream: R::Stream,
+    ending: Ending<R>,
     timer: R::Timer,
 }
 
@@ -155,12 +167,18 @@ impl<R: Runtime> Drive<R> {
             {
                 self.token = Some(source());
             }
-            if matches!(self.link, Link::Open { .. }) && self.closing.is_none() {
-                self.fill_out(s);
-                self.feed(s, now);
+            if self.closing.is_none() {
+                match &mut self.link {
+                    Link::Open { .. } => {
+                        self.fill_out(s);
+                        self.feed(s, now);
+                    }
+                    Link::Socket { sending, .. } if sending.is_none() => *sending = s.client.poll_message(),
+                    _ => {}
+                }
             }
             s.drain_events();
-            if self.stopping && self.closing.is_none() && !matches!(self.link, Link::Open { .. }) {
+            if self.stopping && self.closing.is_none() && matches!(self.link, Link::None) {
                 s.end();
                 return (Turn { deadline: None, end: true }, core::mem::take(&mut s.wake));
             }
@@ -177,37 +195,37 @@ impl<R: Runtime> Drive<R> {
         while self.closing.is_none() {
             let Some(cmd) = s.client.poll_transport() else { break };
             match cmd {
-                TransportCommand::Open { target, id, .. } => {
+                TransportCommand::Open { url, target, id } => {
                     self.drop_link();
-                    let dial = Dial::new(&self.inner.rt, &self.inner.proxy, &target);
-                    self.link = Link::Dialing { id, dial };
+                    self.link = if self.inner.messages {
+                        let open = self.inner.rt.open_socket(&url, s.client.headers());
+                        Link::SocketOpening { id, open: alloc::boxed::Box::pin(open) }
+                    } else {
+                        Link::Dialing { id, dial: Dial::new(&self.inner.rt, &self.inner.proxy, &target) }
+                    };
                     s.emit(ClientEvent::Connecting);
                 }
-                TransportCommand::Close { .. } => self.start_close(now),
+                TransportCommand::Close { code, reason } => self.start_close(now, code, reason),
                 TransportCommand::Abort => self.drop_link(),
             }
         }
         if self.stopping && self.closing.is_none() {
             // Ending: a link the core did not ask to close is closed all the same.
-            self.start_close(now);
-            if let Link::Dialing { .. } = self.link {
-                self.drop_link();
-            }
+            self.start_close(now, 1000, alloc::string::String::new());
+            self.drop_link();
         }
     }
 
-    fn start_close(&mut self, now: Instant) {
-        match core::mem::replace(&mut self.link, Link::None) {
-            Link::Open { stream, .. } => {
-                let mut timer = self.inner.rt.timer();
-                timer.reset(now + CLOSE_WAIT);
-                self.closing = Some(Closing { stream, timer });
-            }
-            other => self.link = other,
-        }
-        if !matches!(self.link, Link::Open { .. }) && self.closing.is_none() {
-            self.link = Link::None;
-        }
+    fn start_close(&mut self, now: Instant, code: u16, reason: alloc::string::String) {
+        let ending = match core::mem::replace(&mut self.link, Link::None) {
+            Link::Open { stream, .. } => Ending::Stream(stream),
+            Link::Socket { socket, .. } => Ending::Socket { socket, code, reason },
+            // Not open yet: nothing to close politely.
+            _ => return self.drop_link(),
+        };
+        let mut timer = self.inner.rt.timer();
+        timer.reset(now + CLOSE_WAIT);
+        self.closing = Some(Closing { ending, timer });
     }
 
     /// Forgets the link at once: no flush, no close handshake.
@@ -378,9 +396,13 @@ impl<R: Runtime> Drive<R> {
         if c.timer.poll_fired(cx).is_ready() {
             return Poll::Ready(());
         }
+        let stream = match &mut c.ending {
+            Ending::Socket { socket, code, reason } => return socket.poll_close(cx, *code, reason).map(|_| ()),
+            Ending::Stream(stream) => stream,
+        };
         loop {
             if self.out_pos < self.out_len {
-                match c.stream.poll_write(cx, &self.out[self.out_pos..self.out_len]) {
+                match stream.poll_write(cx, &self.out[self.out_pos..self.out_len]) {
                     Poll::Ready(Ok(n)) if n > 0 => self.out_pos += n,
                     Poll::Ready(_) => return Poll::Ready(()),
                     Poll::Pending => return Poll::Pending,
@@ -394,12 +416,93 @@ impl<R: Runtime> Drive<R> {
             }
             (self.out_pos, self.out_len) = (0, n);
         }
-        match c.stream.poll_flush(cx) {
+        match stream.poll_flush(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(_)) => return Poll::Ready(()),
             Poll::Ready(Ok(())) => {}
         }
-        c.stream.poll_close(cx).map(|_| ())
+        stream.poll_close(cx).map(|_| ())
+    }
+
+    /// The self-framing socket: its opening, the message it sends, what it receives; `true`
+    /// if anything moved.
+    fn poll_socket(&mut self, cx: &mut Context<'_>) -> bool {
+        let now = self.inner.rt.now();
+        match &mut self.link {
+            Link::SocketOpening { id, open } => {
+                let id = *id;
+                let Poll::Ready(opened) = open.as_mut().poll(cx) else { return false };
+                match opened {
+                    Ok(socket) => {
+                        self.link = Link::Socket { id, socket, sending: None };
+                        self.with(|s| s.client.handle_transport_open(now, id));
+                    }
+                    Err(e) => {
+                        self.link = Link::None;
+                        self.with(|s| {
+                            let how = match &e {
+                                SocketOpenError::Rejected { status } => TransportClosed::UpgradeRejected { status: *status },
+                                SocketOpenError::Io(io) => {
+                                    s.last_error = Some(ConnectionError::Connect(io.clone()));
+                                    s.io_error = Some(ConnectionError::Connect(io.clone()));
+                                    TransportClosed::Error
+                                }
+                            };
+                            s.client.handle_transport_closed(now, id, how);
+                        });
+                    }
+                }
+                true
+            }
+            Link::Socket { id, socket, sending } => {
+                let id = *id;
+                let mut progress = false;
+                if sending.is_some() {
+                    match socket.poll_send(cx, sending) {
+                        Poll::Ready(Ok(())) => progress = true,
+                        Poll::Ready(Err(e)) => {
+                            self.socket_lost(id, Err(e));
+                            return true;
+                        }
+                        Poll::Pending => {}
+                    }
+                }
+                match socket.poll_recv(cx) {
+                    Poll::Ready(Ok(SocketEvent::Message(m))) => {
+                        self.with(|s| {
+                            s.client.handle_message(now, m);
+                            s.drain_events();
+                        });
+                        true
+                    }
+                    Poll::Ready(Ok(SocketEvent::Closed { code, reason })) => {
+                        self.socket_lost(id, Ok((code, reason)));
+                        true
+                    }
+                    Poll::Ready(Err(e)) => {
+                        self.socket_lost(id, Err(e));
+                        true
+                    }
+                    Poll::Pending => progress,
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// The socket closed (the server's close frame) or failed.
+    fn socket_lost(&mut self, id: TransportId, how: Result<(Option<u16>, alloc::string::String), crate::IoError>) {
+        self.link = Link::None;
+        let now = self.inner.rt.now();
+        self.with(|s| match &how {
+            Ok((code, reason)) => {
+                s.client.handle_transport_closed(now, id, TransportClosed::Closed { code: *code, reason })
+            }
+            Err(e) => {
+                s.io_error = Some(ConnectionError::Io(e.clone()));
+                s.client.handle_transport_closed(now, id, TransportClosed::Error);
+            }
+        });
     }
 
     /// REST fallback requests; `true` if one ended.
@@ -473,6 +576,7 @@ impl<R: Runtime> Future for Drive<R> {
             progress |= this.poll_write(cx);
             progress |= this.poll_read(cx);
             progress |= this.poll_dial(cx);
+            progress |= this.poll_socket(cx);
             progress |= this.poll_rests(cx);
             progress |= this.poll_token(cx);
             progress |= this.poll_timer(cx, turn.deadline);

@@ -43,6 +43,7 @@ mod lock;
 mod rest;
 mod runtime;
 mod session;
+mod socket;
 mod stream;
 
 pub use channel::{Channel, Leave};
@@ -57,6 +58,7 @@ pub use item::{Broadcast, ClientEvent, Payload};
 pub use lock::StdLock;
 pub use lock::{LocalLock, Lock, Shared};
 pub use runtime::{BoxFuture, ByteStream, FromContext, Runtime, Timer};
+pub use socket::{MessageSocket, NoSocket, NoSocketOpen, SocketEvent, SocketOpenError};
 pub use stream::{Item, Receiver, Typed};
 
 pub use realtime_core;

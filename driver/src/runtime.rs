@@ -11,6 +11,7 @@ use realtime_core::Instant;
 use crate::drive::Drive;
 use crate::error::{Error, IoError};
 use crate::lock::Lock;
+use crate::socket::{MessageSocket, SocketOpenError};
 
 /// A runtime: IO, timers, clock, entropy and spawning, with no protocol logic.
 ///
@@ -31,6 +32,11 @@ pub trait Runtime: Clone + Sized + 'static {
     type Connect: Future<Output = Result<Self::Tcp, IoError>>;
     /// The TLS handshake ([`tls`](Self::tls)).
     type Handshake: Future<Output = Result<Self::Stream, IoError>>;
+    /// A self-framing WebSocket, for `TransportKind::Messages` (a browser's); [`NoSocket`](crate::NoSocket)
+    /// where the runtime has byte streams only.
+    type Socket: MessageSocket;
+    /// Opening one ([`open_socket`](Self::open_socket)); [`NoSocketOpen`](crate::NoSocketOpen) with `NoSocket`.
+    type OpenSocket: Future<Output = Result<Self::Socket, SocketOpenError>>;
 
     /// The monotonic clock, from an epoch of the runtime's choice (the core's `Instant`).
     fn now(&self) -> Instant;
@@ -46,6 +52,8 @@ pub trait Runtime: Clone + Sized + 'static {
     fn plain(&self, tcp: Self::Tcp) -> Self::Stream;
     /// TLS over `tcp` for `server_name` (SNI and certificate checks).
     fn tls(&self, tcp: Self::Tcp, server_name: &str) -> Self::Handshake;
+    /// Opens a self-framing WebSocket to `url` with these upgrade headers.
+    fn open_socket(&self, url: &str, headers: &[(alloc::string::String, alloc::string::String)]) -> Self::OpenSocket;
     /// 32 bytes of entropy to seed the core's generator (masking and handshake keys, jitter).
     fn entropy(&self) -> Result<[u8; 32], IoError>;
     /// Runs the drive loop until it ends (when the client is shut down or every handle is

@@ -28,7 +28,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use realtime_core::Instant;
-use realtime_driver::{ByteStream, Drive, FromContext, IoError, StdLock};
+use realtime_driver::{ByteStream, Drive, FromContext, IoError, NoSocket, NoSocketOpen, StdLock};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -186,6 +186,8 @@ impl realtime_driver::Runtime for Tokio {
     type Stream = Stream;
     type Connect = Boxed<Result<Tcp, IoError>>;
     type Handshake = Boxed<Result<Stream, IoError>>;
+    type Socket = NoSocket;
+    type OpenSocket = NoSocketOpen;
 
     fn now(&self) -> Instant {
         Instant::from_micros(u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX))
@@ -219,6 +221,9 @@ impl realtime_driver::Runtime for Tokio {
             let name = rustls::pki_types::ServerName::try_from(name).map_err(IoError::new)?;
             Ok(Stream::Tls(Box::new(connector.connect(name, tcp.0).await?)))
         })
+    }
+    fn open_socket(&self, _: &str, _: &[(String, String)]) -> NoSocketOpen {
+        NoSocketOpen
     }
     fn entropy(&self) -> Result<[u8; 32], IoError> {
         let mut seed = [0u8; 32];
