@@ -84,9 +84,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // 1. Transport commands.
         while let Some(cmd) = client.poll_transport() {
             match cmd {
-                TransportCommand::Open { url, id } => {
+                TransportCommand::Open { url, target, id } => {
                     println!("open {url}");
-                    let s = TcpStream::connect(("127.0.0.1", port))?;
+                    let s = TcpStream::connect((target.host.as_str(), target.port))?;
                     s.set_nodelay(true)?;
                     s.set_read_timeout(Some(Duration::from_millis(20)))?;
                     stream = Some(s);

@@ -12,6 +12,7 @@
 //! - [`presence`]: presence state (`presence_state` / `presence_diff`, pending diffs).
 //! - [`reason`]: what the server's refusals mean (a class and an action per reason).
 //! - [`rest`]: the REST broadcast endpoints as sans-IO requests.
+//! - [`target`]: where a transport connects (host, port, TLS, path), parsed from a URL.
 //! - [`token`]: access tokens and API keys as secrets (redacted in `Debug`; a JWT's `exp`).
 //! - [`serializer`]: the wire formats: vsn 1.0.0 JSON objects, vsn 2.0.0 JSON arrays, and the
 //!   binary frames (kinds 0-4). Payloads stay raw JSON text or raw bytes; nothing is re-encoded
@@ -29,4 +30,5 @@ pub mod presence;
 pub mod reason;
 pub mod rest;
 pub mod serializer;
+pub mod target;
 pub mod token;

@@ -78,14 +78,17 @@ impl<'a> Url<'a> {
         } else {
             return Err(UrlError::Scheme);
         };
-        if rest.contains('#') {
+        if rest.contains('#') || authority_of(rest).contains('@') {
             return Err(UrlError::Unsupported);
         }
-        let split = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, resource) = rest.split_at(split);
-        if authority.contains('@') {
-            return Err(UrlError::Unsupported);
-        }
+        Self::after_scheme(secure, rest)
+    }
+
+    /// The rest of a URL after `scheme://`: host, port and resource. The callers have dealt
+    /// with fragments and credentials (a WebSocket URL refuses them; a connect target drops
+    /// them), so an `@` left in the authority is not a valid host.
+    pub(crate) fn after_scheme(secure: bool, rest: &'a str) -> Result<Self, UrlError> {
+        let (authority, resource) = rest.split_at(authority_of(rest).len());
         let (host, port) = if authority.starts_with('[') {
             let close = authority.find(']').ok_or(UrlError::Host)?;
             let (h, p) = authority.split_at(close + 1);
@@ -124,7 +127,12 @@ impl<'a> Url<'a> {
     }
 }
 
-fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+/// The authority of the rest of a URL after `scheme://`: everything before the path or query.
+pub(crate) fn authority_of(rest: &str) -> &str {
+    &rest[..rest.find(['/', '?']).unwrap_or(rest.len())]
+}
+
+pub(crate) fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
 }

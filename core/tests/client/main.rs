@@ -2,6 +2,7 @@
 //! time, a fake server that speaks the protocol, and a link that can delay, split, blackhole and
 //! reset.
 
+mod api;
 mod auth;
 mod broadcast;
 mod golden;

@@ -154,8 +154,11 @@ impl World {
         while let Some(cmd) = self.client.poll_transport() {
             moved = true;
             match cmd {
-                TransportCommand::Open { url, id } => {
+                TransportCommand::Open { url, target, id } => {
                     assert!(url.starts_with("ws://sim.test/realtime/v1/websocket?apikey=anon-key"), "{url}");
+                    assert_eq!((target.host.as_str(), target.port, target.tls), ("sim.test", 80, false));
+                    assert_eq!(url.strip_prefix("ws://sim.test"), Some(target.path.as_str()));
+                    assert_eq!(&target, self.client.target());
                     self.retire_server();
                     self.transport = Some(id);
                     if self.refuse_tcp {

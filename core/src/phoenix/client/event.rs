@@ -11,19 +11,23 @@ use crate::phoenix::postgres::{BindingSet, Change, ChangeError};
 use crate::phoenix::presence::{PresenceError, PresenceEvent};
 use crate::phoenix::reason::{ErrorClass, ServerReason, classify_close, classify_upgrade_status};
 use crate::phoenix::serializer::Message;
+use crate::phoenix::target::Target;
 use crate::ws;
 
 /// A request to the runtime about the transport, from [`poll_transport`](super::Client::poll_transport).
 /// Execute them in order. `Debug` hides the URL's credentials.
 #[derive(Clone, PartialEq, Eq)]
 pub enum TransportCommand {
-    /// Open a transport to `url`. A byte transport opens TCP (and TLS for `wss`) to its host and
-    /// port, then calls `handle_transport_open`; the client does the WebSocket handshake itself.
-    /// A self-framing transport opens a WebSocket to `url` with
-    /// [`headers`](super::Client::headers) and calls `handle_transport_open` once it is open.
+    /// Open a transport to `url`. A byte transport opens TCP to `target`'s host and port (and
+    /// TLS with that host as the server name when `target.tls`), then calls
+    /// `handle_transport_open`; the client does the WebSocket handshake itself. A self-framing
+    /// transport opens a WebSocket to `url` with [`headers`](super::Client::headers) and calls
+    /// `handle_transport_open` once it is open.
     Open {
         /// The endpoint, `ws://` or `wss://`.
         url: String,
+        /// `url` parsed: where to connect (the same for every `Open` of a client).
+        target: Target,
         /// Names this transport in `handle_transport_open` and `handle_transport_closed`, so
         /// a late report about an older one is ignored.
         id: TransportId,
@@ -46,9 +50,12 @@ pub enum TransportCommand {
 impl core::fmt::Debug for TransportCommand {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::Open { url, id } => {
-                f.debug_struct("Open").field("url", &super::redacted_url(url)).field("id", id).finish()
-            }
+            Self::Open { url, target, id } => f
+                .debug_struct("Open")
+                .field("url", &super::redacted_url(url))
+                .field("target", target)
+                .field("id", id)
+                .finish(),
             Self::Close { code, reason } => {
                 f.debug_struct("Close").field("code", code).field("reason", reason).finish()
             }

@@ -53,11 +53,13 @@ pub use event::{
 };
 pub use rate::{RateLimit, RateLimitPolicy};
 
+pub use super::target::{Target, TargetError};
+
 use self::channel::{Action, Channel, InFlight, Input, ReadyWait, Waiting, transition};
 use super::backoff::Backoff;
 use super::channel_config::ChannelConfig;
 use super::ending::{self, Decision, Ending, StopReason};
-use super::endpoint::endpoint_url;
+use super::endpoint::{EndpointError, endpoint_url};
 use super::heartbeat::{HEARTBEAT_EVENT, HEARTBEAT_TOPIC, Heartbeat, HeartbeatAction};
 use super::postgres::{Binding, Change, MAX_BINDINGS};
 use super::reason::{ErrorAction, ErrorClass, ServerReason};
@@ -178,6 +180,8 @@ struct Slot {
 pub struct Client {
     // Settings.
     url: String,
+    /// `url` parsed once: the URL is fixed for the client's life.
+    target: Target,
     vsn: Vsn,
     headers: Vec<(String, String)>,
     transport: TransportKind,
@@ -267,6 +271,9 @@ impl Client {
         let params: Vec<(&str, &str)> = config.params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let url = endpoint_url(&config.endpoint, &config.api_key, config.vsn, config.log_level, &params)
             .map_err(ConfigError::Endpoint)?;
+        // `endpoint_url` checked the URL with the WebSocket parser, which the target's shares:
+        // this holds unless the two drift apart, and then it is still the endpoint's fault.
+        let target = Target::parse(&url).map_err(|_| ConfigError::Endpoint(EndpointError::InvalidBase))?;
         let heartbeat = Heartbeat::new(config.heartbeat_interval, config.heartbeat_deadline)
             .map_err(ConfigError::Heartbeat)?;
         config.ws.validate().map_err(ConfigError::WebSocket)?;
@@ -290,6 +297,7 @@ impl Client {
         }
         Ok(Self {
             url,
+            target,
             vsn: config.vsn,
             headers: config.headers,
             transport: config.transport,
@@ -354,6 +362,12 @@ impl Client {
     /// The WebSocket URL, with `apikey`, `vsn` and the other parameters.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Where a byte transport connects: [`url`](Self::url)'s host, port, TLS and path (the
+    /// target of every [`TransportCommand::Open`]).
+    pub fn target(&self) -> &Target {
+        &self.target
     }
 
     /// The upgrade request's extra header fields (a self-framing transport sends them).
@@ -1359,8 +1373,11 @@ impl Client {
         self.conn = Conn::Opening;
         self.transport_id += 1;
         self.connect_deadline = Some(self.now + self.connect_timeout);
-        self.commands
-            .push_back(TransportCommand::Open { url: self.url.clone(), id: TransportId(self.transport_id) });
+        self.commands.push_back(TransportCommand::Open {
+            url: self.url.clone(),
+            target: self.target.clone(),
+            id: TransportId(self.transport_id),
+        });
     }
 
     /// Drains the WebSocket layer's events; returns how many there were.
