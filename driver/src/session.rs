@@ -218,7 +218,7 @@ impl Session {
         }
     }
 
-    fn emit(&mut self, event: ClientEvent) {
+    pub(crate) fn emit(&mut self, event: ClientEvent) {
         let mut wake = core::mem::take(&mut self.wake);
         if let Some((last, rest)) = self.client_events.split_last_mut() {
             for q in rest {
@@ -279,7 +279,7 @@ impl Session {
                 let mut item: Option<Broadcast> = None;
                 for q in &mut l.broadcasts {
                     if let Tag::Event(filter) = &q.tag
-                        && !event_matches(filter, b.event)
+                        && !event_matches(filter, &b.event)
                     {
                         continue;
                     }
