@@ -10,6 +10,8 @@
 //! - [`postgres`]: Postgres Changes: bindings and their filter, id pairing, row changes and the
 //!   lossless column converter.
 //! - [`presence`]: presence state (`presence_state` / `presence_diff`, pending diffs).
+//! - [`proxy`]: HTTP CONNECT proxies: which one a target uses (`NO_PROXY`) and the tunnel
+//!   handshake.
 //! - [`reason`]: what the server's refusals mean (a class and an action per reason).
 //! - [`rest`]: the REST broadcast endpoints as sans-IO requests.
 //! - [`target`]: where a transport connects (host, port, TLS, path), parsed from a URL.
@@ -27,6 +29,7 @@ pub mod heartbeat;
 pub mod message;
 pub mod postgres;
 pub mod presence;
+pub mod proxy;
 pub mod reason;
 pub mod rest;
 pub mod serializer;

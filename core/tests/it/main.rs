@@ -10,6 +10,7 @@ mod close;
 mod fuzz;
 mod handshake;
 mod presence_model;
+mod proxy;
 mod rejections;
 mod rest;
 mod serializer;
