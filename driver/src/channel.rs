@@ -107,6 +107,10 @@ impl<R: Runtime> Channel<R> {
         add: impl FnOnce(&mut Session, crate::stream::Queue<T>, realtime_core::Instant),
     ) -> Result<Receiver<T, R>, Error> {
         let key = self.client.inner.act(|s, now| {
+            // A removed channel's streams end at once (key 0 names no queue).
+            if s.client.channel_state(self.id).is_none() {
+                return 0;
+            }
             let q = s.queue(tag);
             let key = q.key;
             add(s, q, now);

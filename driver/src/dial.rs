@@ -99,7 +99,10 @@ impl<R: Runtime> Future for Dial<R> {
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(ConnectionError::Connect(e))),
                     };
                     if proxied {
-                        let tunnel = Tunnel::new(&this.host, this.port);
+                        let tunnel = match Tunnel::new(&this.host, this.port) {
+                            Ok(t) => t,
+                            Err(e) => return Poll::Ready(Err(ConnectionError::Proxy(ProxyFailure::Refused(e)))),
+                        };
                         let buf = Box::new([0u8; TUNNEL_READ]);
                         this.step = Step::Tunnel { tcp, tunnel, buf, pos: 0, len: 0 };
                     } else if let Some(done) = this.secure(tcp) {

@@ -104,6 +104,7 @@ impl<R: Runtime> core::fmt::Debug for Drive<R> {
 struct Turn {
     deadline: Option<Instant>,
     end: bool,
+    wants_token: bool,
 }
 
 impl<R: Runtime> Drive<R> {
@@ -161,12 +162,8 @@ impl<R: Runtime> Drive<R> {
             while let Some((push, req)) = s.client.poll_rest() {
                 self.rests.push((push, RestRun::new(&inner.rt, &inner.proxy, req)));
             }
-            if core::mem::take(&mut s.token_wanted)
-                && self.token.is_none()
-                && let Some(source) = &inner.token_source
-            {
-                self.token = Some(source());
-            }
+            // The token source is called after the lock is released (it is the app's code).
+            let wants_token = core::mem::take(&mut s.token_wanted);
             if self.closing.is_none() {
                 match &mut self.link {
                     Link::Open { .. } => {
@@ -180,12 +177,18 @@ impl<R: Runtime> Drive<R> {
             s.drain_events();
             if self.stopping && self.closing.is_none() && matches!(self.link, Link::None) {
                 s.end();
-                return (Turn { deadline: None, end: true }, core::mem::take(&mut s.wake));
+                return (Turn { deadline: None, end: true, wants_token }, core::mem::take(&mut s.wake));
             }
-            let turn = Turn { deadline: s.client.poll_timeout(), end: false };
+            let turn = Turn { deadline: s.client.poll_timeout(), end: false, wants_token };
             (turn, core::mem::take(&mut s.wake))
         });
         wake_all(wake);
+        if turn.wants_token
+            && self.token.is_none()
+            && let Some(source) = &inner.token_source
+        {
+            self.token = Some(source());
+        }
         turn
     }
 

@@ -79,8 +79,9 @@ impl Listeners {
             && self.leaves.is_empty()
     }
 
-    /// Ends every stream and answers every waiter: the channel is gone.
-    fn close(&mut self, wake: &mut Vec<Waker>) {
+    /// Ends every stream and answers every waiter: the channel is gone. A leave's outcome
+    /// still comes from the core (`Event::Left`), unless the whole client is ending.
+    fn close(&mut self, wake: &mut Vec<Waker>, ending: bool) {
         self.removed = true;
         for q in &mut self.broadcasts {
             q.close(wake);
@@ -100,8 +101,12 @@ impl Listeners {
         for s in &mut self.first {
             s.fill(ChannelStatus::Closed, wake);
         }
-        for s in &mut self.leaves {
-            s.fill(LeaveOutcome::Offline, wake);
+        if ending {
+            for s in &mut self.leaves {
+                if s.value.is_none() {
+                    s.fill(LeaveOutcome::Offline, wake);
+                }
+            }
         }
     }
 }
@@ -182,7 +187,8 @@ impl Session {
 
     /// Forgets a removed channel's entry once nothing reads it.
     pub(crate) fn prune(&mut self, id: ChannelId) {
-        if self.channels.get(&id).is_some_and(|l| l.removed && l.is_unused()) {
+        let gone = self.client.channel_state(id).is_none();
+        if self.channels.get(&id).is_some_and(|l| (l.removed || gone) && l.is_unused()) {
             self.channels.remove(&id);
         }
     }
@@ -197,7 +203,7 @@ impl Session {
         self.ended = true;
         let mut wake = core::mem::take(&mut self.wake);
         for l in self.channels.values_mut() {
-            l.close(&mut wake);
+            l.close(&mut wake, true);
         }
         for q in &mut self.client_events {
             q.close(&mut wake);
@@ -246,7 +252,7 @@ impl Session {
                     }
                     // A removed channel's last status: its streams end after what they hold.
                     if gone {
-                        l.close(&mut wake);
+                        l.close(&mut wake, false);
                     }
                 }
                 if gone {

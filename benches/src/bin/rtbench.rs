@@ -2,25 +2,29 @@
 //!
 //! ```text
 //! rtbench send <url> [--count 20000] [--rate 2000] [--topic bench]
-//! rtbench recv <ours|supabase-rs> <url> [--count 20000] [--topic bench]
+//! rtbench recv <floor|ours|supabase-rs> <url> [--count 20000] [--topic bench] [--flavour current|multi]
 //! rtbench memory <url> [--clients 10000] [--cert FILE] [--concurrency 200] [--step 1000]
 //! ```
 //!
 //! `recv` prints `ready` once subscribed, then one JSON line (`RecvReport`); `send` and
-//! `memory` print one JSON line each. Every run uses a current-thread tokio runtime.
-//! `supabase-rs` needs the `peer-supabase-rs` feature. The payload, latency clock and meter are
+//! `memory` print one JSON line each. `recv` runs the receiver as a task spawned on a tokio
+//! runtime of the given flavour (`current`, the default: current-thread; `multi`: multi-thread
+//! with 2 workers), as an app that spawns its work would; `memory` runs on a current-thread
+//! runtime. `supabase-rs` needs the `peer-supabase-rs` feature. The payload, latency clock and meter are
 //! `realtime_cli::load`'s, the same code `realtime bench` measures with.
 
+use std::future::Future;
 use std::io::Write;
+use std::pin::Pin;
 use std::process::ExitCode;
 
 use realtime_benches::live::{self, TOPIC};
-use realtime_cli::load::Waits;
+use realtime_cli::load::{RecvReport, Waits};
 
 fn usage() -> ExitCode {
     eprintln!(
         "usage: rtbench send <url> [--count N] [--rate R] [--topic T]\n       \
-         rtbench recv <ours|supabase-rs> <url> [--count N] [--topic T]\n       \
+         rtbench recv <floor|ours|supabase-rs> <url> [--count N] [--topic T] [--flavour current|multi]\n       \
          rtbench memory <url> [--clients N] [--cert FILE] [--concurrency C] [--step S]"
     );
     ExitCode::from(2)
@@ -54,6 +58,38 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build()
 }
 
+/// The runtime of `rtbench recv --flavour`: current-thread, or multi-thread with 2 workers.
+fn flavoured_runtime(flavour: &str) -> Result<tokio::runtime::Runtime, String> {
+    let mut b = match flavour {
+        "current" => tokio::runtime::Builder::new_current_thread(),
+        "multi" => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        }
+        other => return Err(format!("unknown flavour {other} (current or multi)")),
+    };
+    b.enable_all().build().map_err(|e| e.to_string())
+}
+
+type RecvFuture = Pin<Box<dyn Future<Output = Result<RecvReport, String>> + Send>>;
+
+/// The receiver `which` as a future the runtime can spawn.
+fn receiver(which: &str, url: String, topic: String, count: u64) -> Result<RecvFuture, String> {
+    let waits = Waits::default();
+    Ok(match which {
+        "floor" => Box::pin(async move { live::recv_floor(&url, &topic, count, waits, ready).await }),
+        "ours" => Box::pin(async move { live::recv_ours(&url, &topic, count, waits, ready).await }),
+        #[cfg(feature = "peer-supabase-rs")]
+        "supabase-rs" => {
+            Box::pin(async move { live::recv_supabase_rs(&url, &topic, count, waits, ready).await })
+        }
+        other => {
+            return Err(format!("unknown receiver {other} (supabase-rs needs --features peer-supabase-rs)"));
+        }
+    })
+}
+
 fn run(args: &[String]) -> Result<(), String> {
     match args {
         [cmd, url, rest @ ..] if cmd == "send" => {
@@ -70,19 +106,11 @@ fn run(args: &[String]) -> Result<(), String> {
         [cmd, which, url, rest @ ..] if cmd == "recv" => {
             let o = Opts(rest.to_vec());
             let (topic, count) = (o.get("--topic", TOPIC.to_string())?, o.get("--count", 20_000)?);
-            let rt = runtime().map_err(|e| e.to_string())?;
-            let report = match which.as_str() {
-                "ours" => rt.block_on(live::recv_ours(url, &topic, count, Waits::default(), ready))?,
-                #[cfg(feature = "peer-supabase-rs")]
-                "supabase-rs" => {
-                    rt.block_on(live::recv_supabase_rs(url, &topic, count, Waits::default(), ready))?
-                }
-                other => {
-                    return Err(format!(
-                        "unknown receiver {other} (supabase-rs needs --features peer-supabase-rs)"
-                    ));
-                }
-            };
+            let rt = flavoured_runtime(&o.get("--flavour", "current".to_string())?)?;
+            let fut = receiver(which, url.clone(), topic, count)?;
+            // Spawned, so that on the multi-thread runtime it runs on a worker (the thread that
+            // polls the IO driver), not on the thread blocked in `block_on`.
+            let report = rt.block_on(async { tokio::spawn(fut).await.map_err(|e| e.to_string())? })?;
             print_json(&report);
         }
         [cmd, url, rest @ ..] if cmd == "memory" => {

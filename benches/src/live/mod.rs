@@ -4,10 +4,13 @@
 //!   channel over vsn 2.0.0 and pushes kind-3 binary user broadcasts, each carrying the same
 //!   200-byte JSON object ([`Tick`], with its own sequence number and send time), at a fixed
 //!   rate; each receiver process ([`recv_ours`], `recv_supabase_rs`, `benches/js/recv.mjs`)
-//!   joins the channel in its own wire format, deserializes every payload into a [`Tick`] and
-//!   reports a [`RecvReport`]: its CPU time (user + sys, `getrusage`) from the first to the last
-//!   message, per message, its peak RSS (`VmHWM`) and the latency from the sender's clock
-//!   (`sent_us`, Unix microseconds) to the moment the payload is deserialized.
+//!   joins the channel in its own wire format and deserializes every payload into a [`Tick`].
+//!   The floor ([`recv_floor`]) reads the same stream over a bare tokio `TcpStream` and throws
+//!   it away, walking only the frame headers: the cost of the syscalls and wake-ups every
+//!   receiver pays. Each reports a [`RecvReport`]: its CPU time (user + sys, `getrusage`) from
+//!   the first to the last message, per message, its peak RSS (`VmHWM`) and the latency from
+//!   the sender's clock (`sent_us`, Unix microseconds) to the moment the payload is
+//!   deserialized (the floor: read in place).
 //! - Memory ([`memory_ours`]): N clients of ours in one process, each connected and joined to
 //!   its own channel; RSS growth per client once all are subscribed.
 //!
@@ -16,12 +19,14 @@
 //! CPU and RSS) live in the CLI's library (`realtime_cli::load`), which `realtime bench` uses
 //! too; they are re-exported here.
 
+mod floor;
 mod memory;
 mod ours;
 mod sender;
 #[cfg(feature = "peer-supabase-rs")]
 mod supabase_rs;
 
+pub use floor::recv_floor;
 pub use memory::{MemReport, memory_ours};
 pub use ours::recv_ours;
 // The payload, the latency clock, the meter and the process figures are the CLI's (`realtime

@@ -7,7 +7,8 @@ use realtime_cli::load::{Meter, RecvReport, Tick, Waits};
 
 /// Subscribes to `topic` on `url`, calls `ready` once subscribed, then receives `expected`
 /// broadcasts (or until a wait in `waits` passes) and reports. Runs on the caller's tokio
-/// runtime (the `rtbench` binary uses a current-thread runtime for every Rust receiver).
+/// runtime (`rtbench recv --flavour` picks current-thread or multi-thread for every Rust
+/// receiver).
 pub async fn recv_ours(
     url: &str,
     topic: &str,
