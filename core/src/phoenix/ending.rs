@@ -48,6 +48,18 @@ pub enum StopReason {
     Idle,
 }
 
+impl core::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Manual => f.write_str("disconnected by the app"),
+            Self::Auth { status } => write!(f, "the server refused the credentials (http {status})"),
+            Self::TenantNotFound => f.write_str("the server does not know the project"),
+            Self::RetriesExhausted => f.write_str("the last reconnect attempt failed"),
+            Self::Idle => f.write_str("no channels were left"),
+        }
+    }
+}
+
 /// What the socket does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {

@@ -61,6 +61,34 @@ impl ErrorClass {
     }
 }
 
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Token => "the access token was refused",
+            Self::Permission => "permission denied",
+            Self::RateLimited => "rate limited",
+            Self::TransientServer => "the server is momentarily unable",
+            Self::Permanent => "the request can never succeed",
+            Self::PayloadTooLarge => "a message was too large",
+            Self::ServerShutdown => "the server is shutting down",
+            Self::Transport => "the connection failed",
+            Self::Timeout => "no answer in time",
+            Self::Unknown => "an unknown failure",
+        })
+    }
+}
+
+impl fmt::Display for ErrorAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::RefreshToken => "ask for a new token",
+            Self::Stop => "stop",
+            Self::BackoffLongest => "retry after the longest backoff step",
+            Self::Rejoin => "retry on the backoff schedule",
+        })
+    }
+}
+
 /// A failure the server reported: its class and its words.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ServerReason {

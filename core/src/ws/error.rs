@@ -63,13 +63,14 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Protocol(e) => write!(f, "websocket protocol error: {e}"),
+            // The rule broken and the handshake's fault are the `source`.
+            Self::Protocol(_) => f.write_str("the server broke the websocket protocol"),
             Self::InvalidUtf8 => f.write_str("invalid utf-8 in a text message or close reason"),
             Self::FrameTooLong { len, max } => write!(f, "frame of {len} bytes exceeds the limit of {max}"),
             Self::MessageTooLong { len, max } => {
                 write!(f, "message of {len} bytes exceeds the limit of {max}")
             }
-            Self::Handshake(e) => write!(f, "websocket handshake failed: {e}"),
+            Self::Handshake(_) => f.write_str("the websocket handshake failed"),
             Self::HandshakeTimeout => f.write_str("websocket handshake timed out"),
             Self::CloseTimeout => f.write_str("websocket close handshake timed out"),
             Self::ConnectionReset => f.write_str("connection ended without a close frame"),
@@ -77,7 +78,15 @@ impl fmt::Display for Error {
     }
 }
 
-impl core::error::Error for Error {}
+impl core::error::Error for Error {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Protocol(e) => Some(e),
+            Self::Handshake(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// A framing rule of RFC 6455 section 5 that the server broke; one variant per rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +134,8 @@ impl fmt::Display for ProtocolError {
     }
 }
 
+impl core::error::Error for ProtocolError {}
+
 /// Why the server's handshake response was not a valid WebSocket upgrade.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -164,3 +175,5 @@ impl fmt::Display for HandshakeError {
         })
     }
 }
+
+impl core::error::Error for HandshakeError {}

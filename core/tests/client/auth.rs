@@ -252,3 +252,45 @@ fn a_token_set_while_the_join_is_in_flight_follows_it_once_joined() {
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
     assert!(w.violations.is_empty(), "{:?}", w.violations);
 }
+
+/// The request bytes of a REST broadcast from a client with `token` and a wall clock at
+/// 1,000,000 s.
+fn rest_bytes(token: &str) -> String {
+    let mut config = World::config();
+    config.access_token = Some(token.into());
+    let mut client = realtime_core::phoenix::client::Client::new(config, [0; 32]).unwrap();
+    let now = realtime_core::Instant::ZERO + 5 * S;
+    client.set_wall_clock(now, 1_000_000_000);
+    let body = realtime_core::phoenix::rest::RestBody::Json(r#"{"x":1}"#);
+    let mut request = client.rest_broadcast(now, "room1", "cursor", true, body).unwrap();
+    let mut bytes = Vec::new();
+    let mut out = [0u8; 64];
+    loop {
+        let n = request.poll_transmit(&mut out);
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&out[..n]);
+    }
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn rest_broadcasts_follow_the_token_rule() {
+    let valid = jwt(2_000_000);
+    let sent = rest_bytes(&valid);
+    assert!(
+        sent.starts_with("POST /realtime/v1/api/broadcast/room1/events/cursor?private=true HTTP/1.1\r\n"),
+        "{sent}"
+    );
+    assert!(sent.contains("\r\napikey: anon-key\r\n"), "{sent}");
+    assert!(sent.contains(&format!("\r\nAuthorization: Bearer {valid}\r\n")), "{sent}");
+    assert!(sent.ends_with("\r\n\r\n{\"x\":1}"), "{sent}");
+    // An API key is only ever the `apikey`; a JWT the wall clock says expired is not sent.
+    for token in ["sb_publishable_abc123".to_string(), jwt(999_000)] {
+        let sent = rest_bytes(&token);
+        assert!(!sent.contains("Authorization"), "{sent}");
+        assert!(!sent.contains(&token), "{sent}");
+        assert!(sent.contains("\r\napikey: anon-key\r\n"), "{sent}");
+    }
+}

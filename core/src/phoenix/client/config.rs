@@ -181,16 +181,26 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Endpoint(e) => write!(f, "endpoint: {e}"),
-            Self::Heartbeat(e) => write!(f, "heartbeat: {e}"),
-            Self::WebSocket(e) => write!(f, "websocket: {e}"),
+            // What is wrong with it is the `source`.
+            Self::Endpoint(_) => f.write_str("the endpoint cannot be used"),
+            Self::Heartbeat(_) => f.write_str("the heartbeat timings cannot be used"),
+            Self::WebSocket(_) => f.write_str("the websocket limits cannot be used"),
             Self::Zero(what) => write!(f, "{what} must be above zero"),
             Self::InvalidHeader => f.write_str("header names and values must not hold control characters"),
         }
     }
 }
 
-impl core::error::Error for ConfigError {}
+impl core::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Endpoint(e) => Some(e),
+            Self::Heartbeat(e) => Some(e),
+            Self::WebSocket(e) => Some(e),
+            Self::Zero(_) | Self::InvalidHeader => None,
+        }
+    }
+}
 
 impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -72,9 +72,17 @@ impl fmt::Display for PushError {
             Self::InvalidJson => f.write_str("the payload is not valid json"),
             Self::InvalidHeader => f.write_str("an api key or token with a control character"),
             Self::Unsupported => f.write_str("binary broadcasts need the 2.0.0 serializer"),
-            Self::Encode(e) => write!(f, "{e}"),
+            // Which field is too long is the `source`.
+            Self::Encode(_) => f.write_str("the push cannot be framed"),
         }
     }
 }
 
-impl core::error::Error for PushError {}
+impl core::error::Error for PushError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Encode(e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -3,6 +3,7 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt;
 use core::time::Duration;
 
 use super::channel::ChannelId;
@@ -47,8 +48,8 @@ pub enum TransportCommand {
     Abort,
 }
 
-impl core::fmt::Debug for TransportCommand {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+impl fmt::Debug for TransportCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Open { url, target, id } => f
                 .debug_struct("Open")
@@ -366,4 +367,186 @@ pub enum TokenReason {
     Expiring,
     /// The server refused it (a token-class join error or `system` error).
     Rejected,
+}
+
+// ---------------------------------------------------------------- Display, for people
+
+/// A duration as people read it: `850 µs`, `12 ms`, `2.5 s`.
+struct Human(Duration);
+
+impl fmt::Display for Human {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let us = self.0.as_micros();
+        if us < 1_000 {
+            write!(f, "{us} µs")
+        } else if us < 1_000_000 {
+            write!(f, "{} ms", us / 1_000)
+        } else {
+            let tenths = us / 100_000;
+            match tenths % 10 {
+                0 => write!(f, "{} s", tenths / 10),
+                d => write!(f, "{}.{d} s", tenths / 10),
+            }
+        }
+    }
+}
+
+/// The server's words in a JSON response or body: its `reason`, `message` or `error` string
+/// (the fields the Realtime server and its gateways write), or `None`.
+fn server_words(json: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Words {
+        #[serde(default)]
+        reason: Option<String>,
+        #[serde(default)]
+        message: Option<String>,
+        #[serde(default)]
+        error: Option<String>,
+    }
+    let w: Words = serde_json::from_str(json).ok()?;
+    w.reason.or(w.message).or(w.error).filter(|s| !s.is_empty())
+}
+
+/// Writes `: <the server's words>` when the text has some: the words of a JSON response, the
+/// text itself when it is not JSON. A JSON value without words (`{}`) adds nothing.
+fn write_words(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(());
+    }
+    match server_words(text) {
+        Some(words) => write!(f, ": {words}"),
+        None if serde_json::from_str::<&serde_json::value::RawValue>(text).is_ok() => Ok(()),
+        None => write!(f, ": {text}"),
+    }
+}
+
+impl fmt::Display for ConnectionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Disconnected => f.write_str("disconnected"),
+            Self::Connecting => f.write_str("connecting"),
+            Self::Open => f.write_str("open"),
+            Self::Closing => f.write_str("closing"),
+            Self::WaitingToReconnect { attempt, .. } => write!(f, "waiting to reconnect (attempt {attempt})"),
+        }
+    }
+}
+
+impl fmt::Display for ConnectionEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Manual => f.write_str("disconnected by the app"),
+            Self::UpgradeRejected { status, body } => {
+                write!(f, "the server refused the websocket upgrade with http {status}")?;
+                write_words(f, body)
+            }
+            Self::ServerClosed { code, reason } => {
+                write!(f, "the server closed the connection with code {code}")?;
+                if !reason.is_empty() {
+                    write!(f, ": {reason}")?;
+                }
+                Ok(())
+            }
+            Self::HeartbeatTimeout => f.write_str("no heartbeat reply in time"),
+            Self::PingTimeout => f.write_str("no websocket pong in time"),
+            Self::ConnectTimeout => f.write_str("the connection did not open in time"),
+            Self::WebSocket(e) => {
+                // The whole chain on one line: this is what an app shows for a lost connection.
+                write!(f, "{e}")?;
+                let mut source = core::error::Error::source(e);
+                while let Some(s) = source {
+                    write!(f, ": {s}")?;
+                    source = s.source();
+                }
+                Ok(())
+            }
+            Self::TransportLost => f.write_str("the connection was lost"),
+        }
+    }
+}
+
+impl fmt::Display for Next {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Reconnect { after, attempt } => {
+                write!(f, "reconnecting in {} (attempt {attempt})", Human(*after))
+            }
+            Self::Stop(reason) => write!(f, "stopped: {reason}"),
+        }
+    }
+}
+
+impl fmt::Display for HeartbeatStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sent => f.write_str("heartbeat sent"),
+            Self::Ok { latency } => write!(f, "heartbeat answered in {}", Human(*latency)),
+            Self::Error { latency } => write!(f, "heartbeat answered with an error in {}", Human(*latency)),
+            Self::TimedOut => f.write_str("no heartbeat reply in time"),
+        }
+    }
+}
+
+impl fmt::Display for ChannelStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Subscribed => f.write_str("subscribed"),
+            Self::TimedOut => f.write_str("the join got no reply in time"),
+            Self::Closed => f.write_str("closed"),
+            Self::ChannelError(reason) => write!(f, "channel error: {reason}"),
+        }
+    }
+}
+
+impl fmt::Display for ChannelErrorReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::JoinRejected(r) => write!(f, "the server refused the join: {r}"),
+            Self::System(r) => write!(f, "the server stopped the channel: {r}"),
+            Self::ServerError(payload) => {
+                f.write_str("the channel failed on the server")?;
+                write_words(f, payload)
+            }
+            Self::Disconnected => f.write_str("the connection was lost"),
+            Self::BindingMismatch => {
+                f.write_str("the server's postgres_changes bindings do not match the channel's")
+            }
+            Self::PostgresChanges(r) => write!(f, "postgres changes could not start: {r}"),
+            Self::PostgresNotReady => f.write_str("postgres changes did not start in time"),
+        }
+    }
+}
+
+impl fmt::Display for PushOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ok(_) => f.write_str("ok"),
+            Self::Error(response) => {
+                f.write_str("the server replied with an error")?;
+                write_words(f, response)
+            }
+            Self::TimedOut => f.write_str("no reply in time (it may or may not have arrived)"),
+            Self::NotSent(reason) => write!(f, "not sent: {reason}"),
+        }
+    }
+}
+
+impl fmt::Display for NotSentReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Dropped => "dropped as the oldest in a full push buffer",
+            Self::ChannelClosed => "the channel closed",
+        })
+    }
+}
+
+impl fmt::Display for TokenReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Missing => "no access token",
+            Self::Expiring => "the access token expires soon",
+            Self::Rejected => "the server refused the access token",
+        })
+    }
 }

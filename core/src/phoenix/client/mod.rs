@@ -807,8 +807,6 @@ impl Client {
         let ch = self.get(id).ok_or(PushError::UnknownChannel)?;
         check_body(self.vsn, &ch.topic, &body)?;
         let name = ch.topic.strip_prefix(TOPIC_PREFIX).unwrap_or(&ch.topic);
-        let token = wire_token(self.access_token.as_ref(), self.wall_clock, now);
-        let auth = Auth { api_key: self.api_key.expose(), access_token: token };
         let private = ch.config.is_private();
         let request = match &body {
             PushBody::Json { payload, .. } => {
@@ -822,23 +820,14 @@ impl Client {
                     payload: &'a RawValue,
                 }
                 let s: Socket<'_> = serde_json::from_str(payload).map_err(|_| PushError::InvalidJson)?;
-                RestRequest::single(
-                    &self.url,
-                    auth,
-                    name,
-                    &s.event,
-                    private,
-                    RestBody::Json(s.payload.get()),
-                    now,
-                    self.timeout,
-                )
+                self.rest_broadcast(now, name, &s.event, private, RestBody::Json(s.payload.get()))
             }
             PushBody::UserBroadcast { event, data, .. } => {
                 let body = match data {
                     BroadcastData::Json(j) => RestBody::Json(j),
                     BroadcastData::Binary(b) => RestBody::Binary(b),
                 };
-                RestRequest::single(&self.url, auth, name, event, private, body, now, self.timeout)
+                self.rest_broadcast(now, name, event, private, body)
             }
         }
         .map_err(|e| match e {
@@ -854,6 +843,29 @@ impl Client {
         let deadline = now + self.timeout + self.timeout;
         self.rest_out.push_back((id, push, request, deadline));
         Ok(push)
+    }
+
+    /// One REST broadcast of `event` to channel `name` (without `realtime:`), for the runtime
+    /// to carry out: `POST /api/broadcast/{name}/events/{event}` on this client's host, with
+    /// its API key and its push timeout. The access token goes as `Authorization: Bearer` only
+    /// where a join would carry it: never an `sb_` API key, never a JWT expired by the wall
+    /// clock at `now`.
+    ///
+    /// # Errors
+    ///
+    /// [`RestError::InvalidJson`] for a JSON body that is not JSON, [`RestError::InvalidHeader`]
+    /// for credentials with control characters.
+    pub fn rest_broadcast(
+        &self,
+        now: Instant,
+        name: &str,
+        event: &str,
+        private: bool,
+        body: RestBody<'_>,
+    ) -> Result<RestRequest, RestError> {
+        let token = wire_token(self.access_token.as_ref(), self.wall_clock, now);
+        let auth = Auth { api_key: self.api_key.expose(), access_token: token };
+        RestRequest::single(&self.url, auth, name, event, private, body, now, self.timeout)
     }
 
     /// The next broadcast to send over REST (the opt-in fallback): connect to its host and
