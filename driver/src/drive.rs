@@ -169,6 +169,8 @@ impl<R: Runtime> Drive<R> {
                     Link::Open { .. } => {
                         self.fill_out(s);
                         self.feed(s, now);
+                        // What the input called for (a pong, a join after the upgrade).
+                        self.fill_out(s);
                     }
                     Link::Socket { sending, .. } if sending.is_none() => *sending = s.client.poll_message(),
                     _ => {}

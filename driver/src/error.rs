@@ -116,7 +116,8 @@ impl StdError for ConnectionError {
         match self {
             Self::Connect(e) | Self::Tls(e) | Self::Io(e) => Some(e),
             Self::Proxy(e) => Some(e),
-            Self::Ended(e) => Some(e),
+            // The core's `Display` of the end already says its cause on one line.
+            Self::Ended(_) => None,
         }
     }
 }

@@ -396,6 +396,12 @@ impl Client {
         self.get(id).map(|c| c.state)
     }
 
+    /// How many handles hold a channel (`channel` calls and `retain_channel`, less
+    /// `remove_channel`), or `None` for a removed channel. Zero while its last leave is under way.
+    pub fn channel_handles(&self, id: ChannelId) -> Option<u32> {
+        self.get(id).map(|c| c.handles)
+    }
+
     /// A channel's topic (`realtime:<name>`).
     pub fn channel_topic(&self, id: ChannelId) -> Option<&str> {
         self.get(id).map(|c| c.topic.as_str())
