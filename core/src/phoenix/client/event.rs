@@ -204,6 +204,17 @@ pub enum ChannelStatus {
     ChannelError(ChannelErrorReason),
 }
 
+/// What [`subscribe`](super::Client::subscribe) answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subscription {
+    /// The channel is joined and, in the postgres ready mode, its changes are live: the
+    /// subscription stands, and no status follows for this call.
+    Subscribed,
+    /// The outcome is the channel's next [`Event::Status`]: `Subscribed`, or why not
+    /// (`ChannelError`, `TimedOut`, `Closed`).
+    Pending,
+}
+
 /// Why a channel errored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -547,6 +558,15 @@ impl fmt::Display for TokenReason {
             Self::Missing => "no access token",
             Self::Expiring => "the access token expires soon",
             Self::Rejected => "the server refused the access token",
+        })
+    }
+}
+
+impl fmt::Display for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Subscribed => "subscribed",
+            Self::Pending => "subscribing",
         })
     }
 }

@@ -49,7 +49,8 @@ pub use config::{
 pub use error::{ChannelError, PushError};
 pub use event::{
     ChannelErrorReason, ChannelStatus, ConnectionEnd, ConnectionState, Event, HeartbeatStatus, Next,
-    NotSentReason, PushId, PushOutcome, TokenReason, TransportClosed, TransportCommand, TransportId,
+    NotSentReason, PushId, PushOutcome, Subscription, TokenReason, TransportClosed, TransportCommand,
+    TransportId,
 };
 pub use rate::{RateLimit, RateLimitPolicy};
 
@@ -700,21 +701,50 @@ impl Client {
         Ok(())
     }
 
-    /// Joins the channel (connecting the socket if it is disconnected). Statuses follow as
-    /// events. A channel that is leaving joins again once the leave is done.
-    pub fn subscribe(&mut self, now: Instant, id: ChannelId) -> Result<(), ChannelError> {
+    /// Joins the channel (connecting the socket if it is disconnected), and says whether that
+    /// is already so: [`Subscription::Subscribed`] for a joined channel (in the postgres ready
+    /// mode, once its changes are live), else [`Subscription::Pending`], and the channel's
+    /// next [`Event::Status`] is the outcome.
+    ///
+    /// A channel that is leaving joins again once the leave is done (the leave's `Closed` is
+    /// not reported then: the next status is the new join's). In the ready mode, a joined
+    /// channel whose wait for the changes ran out waits again, so a `ChannelError` or
+    /// `Subscribed` follows this call too.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::UnknownChannel`] for a removed channel.
+    pub fn subscribe(&mut self, now: Instant, id: ChannelId) -> Result<Subscription, ChannelError> {
         self.now = now;
         let ch = self.get_mut(id).ok_or(ChannelError::UnknownChannel)?;
         ch.rejoin_on_token = false;
-        if ch.state == ChannelState::Leaving {
-            ch.resubscribe = true;
-        } else {
-            self.apply(id.index, Input::Subscribe, None);
-        }
+        let answer = match (ch.state, ch.ready) {
+            // Joined outside the ready mode, or live in it: `Subscribed` was reported already.
+            (ChannelState::Joined, ReadyWait::No) => Subscription::Subscribed,
+            (ChannelState::Joined, ReadyWait::Until(_)) => Subscription::Pending,
+            (ChannelState::Joined, ReadyWait::Late) => {
+                // The wait ran out and was reported: nothing would answer this call but a late
+                // ok, which may never come. A new wait ends in a status either way.
+                if let Some(wait) = ch.config.postgres_ready_timeout() {
+                    ch.ready = ReadyWait::Until(now + wait);
+                }
+                Subscription::Pending
+            }
+            (ChannelState::Leaving, _) => {
+                ch.resubscribe = true;
+                // The leave's `Closed` would come first and read as this call's outcome.
+                ch.quiet_close = true;
+                Subscription::Pending
+            }
+            _ => {
+                self.apply(id.index, Input::Subscribe, None);
+                Subscription::Pending
+            }
+        };
         if matches!(self.conn, Conn::Idle | Conn::Closing) {
             self.connect(now);
         }
-        Ok(())
+        Ok(answer)
     }
 
     /// Leaves the channel; it reports `Closed` when the server confirms (or at once when
