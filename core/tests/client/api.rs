@@ -106,7 +106,7 @@ fn in_the_ready_mode_a_wait_that_ran_out_starts_again() {
     let (mut w, ch) = World::subscribing_with(World::config(), ready_config(), 43, JoinMode::Ok);
     w.run_for(DEFAULT_POSTGRES_READY_TIMEOUT + S);
     let not_ready = ChannelStatus::ChannelError(ChannelErrorReason::PostgresNotReady);
-    assert_eq!(w.statuses(0), [not_ready.clone()]);
+    assert_eq!(w.statuses(0), std::slice::from_ref(&not_ready));
     let from = w.events.len();
     assert_eq!(w.client.subscribe(w.now, ch), Ok(Subscription::Pending));
     w.run_for(DEFAULT_POSTGRES_READY_TIMEOUT - S);
