@@ -92,6 +92,10 @@ const PRESENCE_WINDOW: Duration = Duration::from_secs(30);
 const MAX_SEEN_IDS: usize = 256;
 /// Longest `meta.id` remembered (a UUID is 36 bytes); longer ones are not de-duplicated.
 const MAX_META_ID: usize = 64;
+/// How far a wall clock reading may stray from the one the client has (carried forward by the
+/// monotonic clock) and still count as the same clock: rounding, a runtime reading the two
+/// clocks a little apart, NTP slewing. Past it, the machine slept or the clock was set.
+pub const WALL_CLOCK_TOLERANCE: Duration = Duration::from_secs(1);
 /// An automatic replay starts this much before the last message seen, for clock skew between
 /// client and server; the overlap is dropped by `meta.id`.
 const REPLAY_MARGIN_MS: u64 = 5_000;
@@ -469,8 +473,20 @@ impl Client {
     }
 
     /// The wall clock (Unix milliseconds) at `now`, when the runtime has one. It is used only to
-    /// check a JWT's `exp` before sending it; without it, that check is skipped.
+    /// check a JWT's `exp` (before sending it, and to ask for a new one in time) and for a
+    /// replay's `since`; without it, those are skipped.
+    ///
+    /// Call it before every input: a reading consistent with the last one taken (the wall
+    /// clock advanced as much as `now`, within [`WALL_CLOCK_TOLERANCE`]) changes nothing and
+    /// costs nothing. Any other reading (the machine slept, so the monotonic clock stood still
+    /// while the wall clock ran; or the clock was set) is taken, and the token refresh is
+    /// planned again from it: a token that expired meanwhile is asked about at once.
     pub fn set_wall_clock(&mut self, now: Instant, unix_ms: u64) {
+        self.now = now;
+        let tolerance = u64::try_from(WALL_CLOCK_TOLERANCE.as_millis()).unwrap_or(u64::MAX);
+        if wall_ms(self.wall_clock, now).is_some_and(|expected| expected.abs_diff(unix_ms) <= tolerance) {
+            return;
+        }
         self.wall_clock = Some((now, unix_ms));
         self.arm_token_refresh();
     }
