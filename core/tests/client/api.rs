@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use realtime_core::phoenix::channel_config::{ChannelConfig, DEFAULT_POSTGRES_READY_TIMEOUT};
 use realtime_core::phoenix::client::{
-    ChannelErrorReason, ChannelState, ChannelStatus, Client, ClientConfig, ConfigError, Subscription, Target,
-    TransportCommand,
+    ChannelError, ChannelErrorReason, ChannelState, ChannelStatus, Client, ClientConfig, ConfigError,
+    Subscription, Target, TransportCommand,
 };
 use realtime_core::phoenix::endpoint::EndpointError;
 use realtime_core::phoenix::postgres::{Binding, ChangeEvent};
@@ -129,4 +129,20 @@ fn subscribe_while_leaving_answers_with_the_new_join_not_the_leave() {
         "the leave's Closed is not this call's outcome"
     );
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
+}
+
+#[test]
+fn a_retained_channel_needs_one_more_remove() {
+    let (mut w, ch) = World::joined(World::config());
+    w.client.retain_channel(ch).unwrap();
+    w.client.remove_channel(w.now, ch).unwrap();
+    w.run_for(S);
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined), "the clone still holds it");
+    assert!(w.frames.iter().all(|(_, f)| f.event != "phx_leave"));
+    w.client.remove_channel(w.now, ch).unwrap();
+    assert_eq!(w.client.retain_channel(ch), Err(ChannelError::UnknownChannel), "nobody holds it");
+    w.run_for(S);
+    assert_eq!(w.client.channel_state(ch), None, "left and deleted");
+    assert_eq!(w.frames.iter().filter(|(_, f)| f.event == "phx_leave").count(), 1);
+    assert_eq!(w.client.retain_channel(ch), Err(ChannelError::UnknownChannel));
 }

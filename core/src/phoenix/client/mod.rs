@@ -684,6 +684,21 @@ impl Client {
         Ok(ChannelId { index: index32, generation: slot.generation })
     }
 
+    /// One more handle to an existing channel, as [`channel`](Self::channel) gives for an
+    /// equal config. A runtime calls it when it clones a channel handle, so every clone counts:
+    /// the channel leaves only once [`remove_channel`](Self::remove_channel) was called for
+    /// each.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::UnknownChannel`] for a removed channel, or one whose last handle was
+    /// removed (it is leaving for good; `channel` makes a new handle to its topic).
+    pub fn retain_channel(&mut self, id: ChannelId) -> Result<(), ChannelError> {
+        let ch = self.get_mut(id).filter(|c| c.handles > 0).ok_or(ChannelError::UnknownChannel)?;
+        ch.handles = ch.handles.saturating_add(1);
+        Ok(())
+    }
+
     /// Adds a postgres changes binding to a channel that is not subscribed (closed: new, or
     /// left); the next join carries it. Its index in each change's
     /// [`BindingSet`](crate::phoenix::postgres::BindingSet) is returned. Every handle of the
