@@ -6,7 +6,7 @@ use std::time::Duration;
 use realtime_core::phoenix::channel_config::{ChannelConfig, DEFAULT_POSTGRES_READY_TIMEOUT};
 use realtime_core::phoenix::client::{
     ChannelError, ChannelErrorReason, ChannelState, ChannelStatus, Client, ClientConfig, ConfigError,
-    Subscription, Target, TransportCommand,
+    ConnectionState, DisconnectError, Subscription, Target, TransportCommand, TransportKind,
 };
 use realtime_core::phoenix::endpoint::EndpointError;
 use realtime_core::phoenix::postgres::{Binding, ChangeEvent};
@@ -145,4 +145,64 @@ fn a_retained_channel_needs_one_more_remove() {
     assert_eq!(w.client.channel_state(ch), None, "left and deleted");
     assert_eq!(w.frames.iter().filter(|(_, f)| f.event == "phx_leave").count(), 1);
     assert_eq!(w.client.retain_channel(ch), Err(ChannelError::UnknownChannel));
+}
+
+#[test]
+fn disconnect_with_puts_the_code_and_reason_in_the_close_frame() {
+    let (mut w, _) = World::joined(World::config());
+    w.client.disconnect_with(w.now, 4001, "signed out").unwrap();
+    w.run_for(S);
+    assert_eq!(w.closes, [(4001, "signed out".to_string())]);
+    assert_eq!(w.client.state(), ConnectionState::Disconnected);
+    // `disconnect` means 1000.
+    w.client.connect(w.now);
+    w.run_for(S);
+    w.client.disconnect(w.now);
+    w.run_for(S);
+    assert_eq!(w.closes[1..], [(1000, String::new())]);
+}
+
+#[test]
+fn disconnect_with_refuses_codes_and_reasons_a_close_frame_cannot_carry() {
+    let (mut w, _) = World::joined(World::config());
+    for code in [0, 999, 1001, 1005, 1006, 1011, 2999, 5000, 65535] {
+        assert_eq!(w.client.disconnect_with(w.now, code, ""), Err(DisconnectError::InvalidCode(code)));
+    }
+    let long = "é".repeat(62);
+    assert_eq!(
+        w.client.disconnect_with(w.now, 1000, &long),
+        Err(DisconnectError::ReasonTooLong { len: 124 })
+    );
+    w.run_for(S);
+    assert_eq!(w.client.state(), ConnectionState::Open, "refused: nothing changed");
+    assert!(w.closes.is_empty());
+    let longest = "x".repeat(123);
+    w.client.disconnect_with(w.now, 3000, &longest).unwrap();
+    w.run_for(S);
+    assert_eq!(w.closes, [(3000, longest)]);
+}
+
+#[test]
+fn a_self_framing_transport_is_told_the_code() {
+    let mut config = World::config();
+    config.transport = TransportKind::Messages;
+    let mut client = Client::new(config, [0; 32]).unwrap();
+    let t = realtime_core::Instant::ZERO;
+    client.connect(t);
+    let Some(TransportCommand::Open { id, .. }) = client.poll_transport() else { panic!("no open") };
+    client.handle_transport_open(t, id);
+    assert_eq!(client.state(), ConnectionState::Open);
+    client.disconnect_with(t, 4999, "bye").unwrap();
+    assert_eq!(client.poll_transport(), Some(TransportCommand::Close { code: 4999, reason: "bye".into() }));
+    // The next connection's end is not the app's: 1000 again.
+    client.connect(t);
+    let Some(TransportCommand::Open { id, .. }) = client.poll_transport() else { panic!("no open") };
+    client.handle_transport_open(t, id);
+    client.handle_transport_closed(t, id, realtime_core::phoenix::client::TransportClosed::Error);
+    assert_eq!(client.poll_transport(), None, "a transport that is gone is not closed");
+    client.connect(t);
+    let Some(TransportCommand::Open { id, .. }) = client.poll_transport() else { panic!("no open") };
+    client.handle_transport_open(t, id);
+    client.disconnect(t);
+    assert_eq!(client.poll_transport(), Some(TransportCommand::Close { code: 1000, reason: String::new() }));
 }

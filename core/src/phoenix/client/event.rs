@@ -38,7 +38,8 @@ pub enum TransportCommand {
     /// code and reason. The client treats the connection as ended from here on; reporting
     /// `handle_transport_closed` for it afterwards is allowed and ignored.
     Close {
-        /// The close code (1000 for a manual disconnect).
+        /// The close code (1000, or the one given to
+        /// [`disconnect_with`](super::Client::disconnect_with)).
         code: u16,
         /// The close reason.
         reason: String,

@@ -46,7 +46,7 @@ pub use config::{
     ClientConfig, ConfigError, DEFAULT_MAX_EVENTS, DEFAULT_MAX_OUTGOING, DEFAULT_PROBE_TIMEOUT,
     DEFAULT_PUSH_BUFFER, DEFAULT_TIMEOUT, Overflow, TransportKind,
 };
-pub use error::{ChannelError, PushError};
+pub use error::{ChannelError, DisconnectError, PushError};
 pub use event::{
     ChannelErrorReason, ChannelStatus, ConnectionEnd, ConnectionState, Event, HeartbeatStatus, Next,
     NotSentReason, PushId, PushOutcome, Subscription, TokenReason, TransportClosed, TransportCommand,
@@ -267,6 +267,8 @@ pub struct Client {
     connect_after_close: bool,
     /// The transport is already gone: `finish` must not ask to close it.
     transport_gone: bool,
+    /// The close code and reason of a manual disconnect, for the `Close` command.
+    close_frame: Option<(u16, String)>,
 }
 
 impl Client {
@@ -359,6 +361,7 @@ impl Client {
             probe_timeout: config.probe_timeout,
             connect_after_close: false,
             transport_gone: false,
+            close_frame: None,
         })
     }
 
@@ -579,8 +582,31 @@ impl Client {
     }
 
     /// Disconnects and cancels any reconnect. Channels stay subscribed in intent: they rejoin
-    /// (without an error status) on the next `connect`.
+    /// (without an error status) on the next `connect`. The close frame says 1000 (normal).
     pub fn disconnect(&mut self, now: Instant) {
+        self.disconnect_inner(now, CloseCode::NORMAL, "");
+    }
+
+    /// [`disconnect`](Self::disconnect) with this close code and reason in the close frame (a
+    /// byte transport's, or the one a self-framing transport sends for
+    /// [`TransportCommand::Close`]). A disconnect already under way keeps its own.
+    ///
+    /// # Errors
+    ///
+    /// [`DisconnectError::InvalidCode`] unless `code` is 1000 or 3000-4999, and
+    /// [`DisconnectError::ReasonTooLong`] for a reason over 123 bytes; nothing changes then.
+    pub fn disconnect_with(&mut self, now: Instant, code: u16, reason: &str) -> Result<(), DisconnectError> {
+        if !matches!(code, 1000 | 3000..=4999) {
+            return Err(DisconnectError::InvalidCode(code));
+        }
+        if reason.len() > ws::MAX_CLOSE_REASON {
+            return Err(DisconnectError::ReasonTooLong { len: reason.len() });
+        }
+        self.disconnect_inner(now, CloseCode(code), reason);
+        Ok(())
+    }
+
+    fn disconnect_inner(&mut self, now: Instant, code: CloseCode, reason: &str) {
         self.now = now;
         self.lost_at = None;
         self.reconnect_attempt = 0;
@@ -598,12 +624,16 @@ impl Client {
             }
             Conn::Opening | Conn::Handshaking => {
                 self.ending = Some(ConnectionEnd::Manual);
+                self.close_frame = Some((code.0, String::from(reason)));
                 self.finish(Finish::Close);
             }
             Conn::Open => {
                 self.ending = Some(ConnectionEnd::Manual);
+                // For the `Close` command when the connection ends (now, or once a byte
+                // link's close handshake is done).
+                self.close_frame = Some((code.0, String::from(reason)));
                 let closing = match &mut self.link {
-                    Link::Bytes(ws) => ws.close(now, CloseCode::NORMAL, "").is_ok(),
+                    Link::Bytes(ws) => ws.close(now, code, reason).is_ok(),
                     _ => false,
                 };
                 if closing {
@@ -1535,10 +1565,12 @@ impl Client {
                 if let Link::Bytes(ws) = link {
                     self.draining = Some(ws);
                 }
-                self.commands
-                    .push_back(TransportCommand::Close { code: CloseCode::NORMAL.0, reason: String::new() });
+                let (code, reason) = self.close_frame.take().unwrap_or((CloseCode::NORMAL.0, String::new()));
+                self.commands.push_back(TransportCommand::Close { code, reason });
             }
         }
+        // A manual disconnect's code belongs to this connection only.
+        self.close_frame = None;
         let end = self.ending.take().unwrap_or(ConnectionEnd::TransportLost);
         self.heartbeat.stop();
         self.ping = None;
