@@ -3,7 +3,7 @@
 //! [`TransportCommand::Open`](super::client::TransportCommand::Open) target; a proxy URL from
 //! the environment gives where the tunnel starts.
 //!
-//! The host and port rules are the WebSocket layer's ([`ws::Url`]): one parser, so the target
+//! The host and port rules are the WebSocket layer's ([`ws::Url`](crate::ws::Url)): one parser, so the target
 //! the runtime dials is the host the upgrade request names.
 
 use alloc::string::String;

@@ -294,3 +294,43 @@ fn rest_broadcasts_follow_the_token_rule() {
         assert!(sent.contains("\r\napikey: anon-key\r\n"), "{sent}");
     }
 }
+
+/// A laptop sleeps for an hour: the monotonic clock stood still, the wall clock did not. The
+/// runtime's next reading (it gives one before every input) must be taken, though readings
+/// that agree with the clock the client has change nothing.
+#[test]
+fn a_wall_clock_jump_after_sleep_is_taken_and_the_expired_token_asked_about() {
+    let mut config = with_source();
+    // exp 10 minutes after the wall clock's start.
+    let token = jwt(1_000_600);
+    config.access_token = Some(token.clone());
+    let mut w = World::new(config, 38);
+    let start = 1_000_000_000;
+    w.client.set_wall_clock(w.now, start);
+    let ch = w.client.channel(w.now, "room1", ChannelConfig::new()).unwrap();
+    w.client.subscribe(w.now, ch).unwrap();
+    // Readings every turn, consistent with the monotonic clock (and 300 ms off, within the
+    // tolerance): nothing to do.
+    for _ in 0..5 {
+        w.run_for(S);
+        w.client.set_wall_clock(w.now, start + w.now.as_micros() / 1000 + 300);
+    }
+    assert_eq!(join_tokens(&w), [Some(token.clone())]);
+    assert!(token_events(&w).is_empty(), "fresh for 9 more minutes");
+    // The wake-up: one second of monotonic time, one hour of wall time.
+    w.run_for(S);
+    let frames = w.frames.len();
+    let woke = w.now;
+    w.client.set_wall_clock(w.now, start + w.now.as_micros() / 1000 + 3_600_000);
+    w.run_for(S);
+    assert_eq!(token_events(&w), [(woke, TokenReason::Expiring)], "asked at once, not at minute 9");
+    // The connection is gone after the sleep; the rejoin does not carry the expired token.
+    w.reset();
+    w.run_for(20 * S);
+    let later: Vec<_> = w.frames[frames..].iter().map(|(_, f)| f).collect();
+    assert!(later.iter().any(|f| f.event == "phx_join"), "it rejoined");
+    for f in &later {
+        assert_ne!(f.payload.get("access_token").and_then(Value::as_str), Some(token.as_str()), "{f:?}");
+    }
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
+}

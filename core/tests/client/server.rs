@@ -78,8 +78,8 @@ pub(crate) struct Server {
     pub(crate) frames: Vec<Frame>,
     /// Invariant violations seen.
     pub(crate) violations: Vec<String>,
-    /// The client sent a close frame.
-    pub(crate) got_close: Option<u16>,
+    /// The client sent a close frame: its code and reason.
+    pub(crate) got_close: Option<(u16, String)>,
     sent_close: bool,
     /// The ids the server gave each topic's postgres changes bindings at its last join.
     pub(crate) pg_ids: HashMap<String, Vec<u64>>,
@@ -149,7 +149,9 @@ impl Server {
                 }
                 8 => {
                     let code = (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
-                    self.got_close = Some(code.unwrap_or(1005));
+                    let reason =
+                        payload.get(2..).map(|r| String::from_utf8(r.to_vec()).expect("utf-8 reason"));
+                    self.got_close = Some((code.unwrap_or(1005), reason.unwrap_or_default()));
                     if !self.sent_close {
                         self.out.extend(server_frame(8, &payload));
                     }

@@ -25,6 +25,8 @@ pub(crate) struct World {
     /// Every frame any server received, in order, with the connection's number.
     pub(crate) frames: Vec<(usize, Frame)>,
     pub(crate) violations: Vec<String>,
+    /// The close frames servers received (code and reason), in order.
+    pub(crate) closes: Vec<(u16, String)>,
     /// Connections opened so far.
     pub(crate) connections: usize,
     pub(crate) delay: Duration,
@@ -59,6 +61,7 @@ impl World {
             events: Vec::new(),
             frames: Vec::new(),
             violations: Vec::new(),
+            closes: Vec::new(),
             connections: 0,
             delay: Duration::from_millis(10),
             split: false,
@@ -116,6 +119,7 @@ impl World {
     fn retire_server(&mut self) {
         if let Some(s) = self.server.take() {
             self.violations.extend(s.violations);
+            self.closes.extend(s.got_close);
         }
         self.to_server.clear();
         self.to_client.clear();

@@ -3,6 +3,7 @@
 use core::fmt;
 
 use crate::phoenix::serializer::EncodeError;
+use crate::ws::MAX_CLOSE_REASON;
 
 /// A channel command was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,3 +87,33 @@ impl core::error::Error for PushError {
         }
     }
 }
+
+/// A disconnect's close frame was refused; nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectError {
+    /// A close code an application may not send: only 1000 and 3000-4999 are its own (what the
+    /// browser WebSocket API allows too); the others belong to the protocol or are reserved.
+    InvalidCode(u16),
+    /// A close reason longer than [`MAX_CLOSE_REASON`] bytes of UTF-8 (a close frame holds 125
+    /// bytes, the code included).
+    ReasonTooLong {
+        /// The reason's length in bytes.
+        len: usize,
+    },
+}
+
+impl fmt::Display for DisconnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidCode(code) => {
+                write!(f, "close code {code} is not an application's (1000 or 3000-4999)")
+            }
+            Self::ReasonTooLong { len } => {
+                write!(f, "a close reason of {len} bytes is over the {MAX_CLOSE_REASON} a close frame holds")
+            }
+        }
+    }
+}
+
+impl core::error::Error for DisconnectError {}

@@ -38,7 +38,8 @@ pub enum TransportCommand {
     /// code and reason. The client treats the connection as ended from here on; reporting
     /// `handle_transport_closed` for it afterwards is allowed and ignored.
     Close {
-        /// The close code (1000 for a manual disconnect).
+        /// The close code (1000, or the one given to
+        /// [`disconnect_with`](super::Client::disconnect_with)).
         code: u16,
         /// The close reason.
         reason: String,
@@ -202,6 +203,17 @@ pub enum ChannelStatus {
     Closed,
     /// The join was refused or the channel failed; it retries with backoff.
     ChannelError(ChannelErrorReason),
+}
+
+/// What [`subscribe`](super::Client::subscribe) answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subscription {
+    /// The channel is joined and, in the postgres ready mode, its changes are live: the
+    /// subscription stands, and no status follows for this call.
+    Subscribed,
+    /// The outcome is the channel's next [`Event::Status`]: `Subscribed`, or why not
+    /// (`ChannelError`, `TimedOut`, `Closed`).
+    Pending,
 }
 
 /// Why a channel errored.
@@ -547,6 +559,15 @@ impl fmt::Display for TokenReason {
             Self::Missing => "no access token",
             Self::Expiring => "the access token expires soon",
             Self::Rejected => "the server refused the access token",
+        })
+    }
+}
+
+impl fmt::Display for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Subscribed => "subscribed",
+            Self::Pending => "subscribing",
         })
     }
 }

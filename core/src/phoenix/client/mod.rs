@@ -46,10 +46,11 @@ pub use config::{
     ClientConfig, ConfigError, DEFAULT_MAX_EVENTS, DEFAULT_MAX_OUTGOING, DEFAULT_PROBE_TIMEOUT,
     DEFAULT_PUSH_BUFFER, DEFAULT_TIMEOUT, Overflow, TransportKind,
 };
-pub use error::{ChannelError, PushError};
+pub use error::{ChannelError, DisconnectError, PushError};
 pub use event::{
     ChannelErrorReason, ChannelStatus, ConnectionEnd, ConnectionState, Event, HeartbeatStatus, Next,
-    NotSentReason, PushId, PushOutcome, TokenReason, TransportClosed, TransportCommand, TransportId,
+    NotSentReason, PushId, PushOutcome, Subscription, TokenReason, TransportClosed, TransportCommand,
+    TransportId,
 };
 pub use rate::{RateLimit, RateLimitPolicy};
 
@@ -91,6 +92,10 @@ const PRESENCE_WINDOW: Duration = Duration::from_secs(30);
 const MAX_SEEN_IDS: usize = 256;
 /// Longest `meta.id` remembered (a UUID is 36 bytes); longer ones are not de-duplicated.
 const MAX_META_ID: usize = 64;
+/// How far a wall clock reading may stray from the one the client has (carried forward by the
+/// monotonic clock) and still count as the same clock: rounding, a runtime reading the two
+/// clocks a little apart, NTP slewing. Past it, the machine slept or the clock was set.
+pub const WALL_CLOCK_TOLERANCE: Duration = Duration::from_secs(1);
 /// An automatic replay starts this much before the last message seen, for clock skew between
 /// client and server; the overlap is dropped by `meta.id`.
 const REPLAY_MARGIN_MS: u64 = 5_000;
@@ -262,6 +267,8 @@ pub struct Client {
     connect_after_close: bool,
     /// The transport is already gone: `finish` must not ask to close it.
     transport_gone: bool,
+    /// The close code and reason of a manual disconnect, for the `Close` command.
+    close_frame: Option<(u16, String)>,
 }
 
 impl Client {
@@ -354,6 +361,7 @@ impl Client {
             probe_timeout: config.probe_timeout,
             connect_after_close: false,
             transport_gone: false,
+            close_frame: None,
         })
     }
 
@@ -474,8 +482,20 @@ impl Client {
     }
 
     /// The wall clock (Unix milliseconds) at `now`, when the runtime has one. It is used only to
-    /// check a JWT's `exp` before sending it; without it, that check is skipped.
+    /// check a JWT's `exp` (before sending it, and to ask for a new one in time) and for a
+    /// replay's `since`; without it, those are skipped.
+    ///
+    /// Call it before every input: a reading consistent with the last one taken (the wall
+    /// clock advanced as much as `now`, within [`WALL_CLOCK_TOLERANCE`]) changes nothing and
+    /// costs nothing. Any other reading (the machine slept, so the monotonic clock stood still
+    /// while the wall clock ran; or the clock was set) is taken, and the token refresh is
+    /// planned again from it: a token that expired meanwhile is asked about at once.
     pub fn set_wall_clock(&mut self, now: Instant, unix_ms: u64) {
+        self.now = now;
+        let tolerance = u64::try_from(WALL_CLOCK_TOLERANCE.as_millis()).unwrap_or(u64::MAX);
+        if wall_ms(self.wall_clock, now).is_some_and(|expected| expected.abs_diff(unix_ms) <= tolerance) {
+            return;
+        }
         self.wall_clock = Some((now, unix_ms));
         self.arm_token_refresh();
     }
@@ -568,8 +588,31 @@ impl Client {
     }
 
     /// Disconnects and cancels any reconnect. Channels stay subscribed in intent: they rejoin
-    /// (without an error status) on the next `connect`.
+    /// (without an error status) on the next `connect`. The close frame says 1000 (normal).
     pub fn disconnect(&mut self, now: Instant) {
+        self.disconnect_inner(now, CloseCode::NORMAL, "");
+    }
+
+    /// [`disconnect`](Self::disconnect) with this close code and reason in the close frame (a
+    /// byte transport's, or the one a self-framing transport sends for
+    /// [`TransportCommand::Close`]). A disconnect already under way keeps its own.
+    ///
+    /// # Errors
+    ///
+    /// [`DisconnectError::InvalidCode`] unless `code` is 1000 or 3000-4999, and
+    /// [`DisconnectError::ReasonTooLong`] for a reason over 123 bytes; nothing changes then.
+    pub fn disconnect_with(&mut self, now: Instant, code: u16, reason: &str) -> Result<(), DisconnectError> {
+        if !matches!(code, 1000 | 3000..=4999) {
+            return Err(DisconnectError::InvalidCode(code));
+        }
+        if reason.len() > ws::MAX_CLOSE_REASON {
+            return Err(DisconnectError::ReasonTooLong { len: reason.len() });
+        }
+        self.disconnect_inner(now, CloseCode(code), reason);
+        Ok(())
+    }
+
+    fn disconnect_inner(&mut self, now: Instant, code: CloseCode, reason: &str) {
         self.now = now;
         self.lost_at = None;
         self.reconnect_attempt = 0;
@@ -587,12 +630,16 @@ impl Client {
             }
             Conn::Opening | Conn::Handshaking => {
                 self.ending = Some(ConnectionEnd::Manual);
+                self.close_frame = Some((code.0, String::from(reason)));
                 self.finish(Finish::Close);
             }
             Conn::Open => {
                 self.ending = Some(ConnectionEnd::Manual);
+                // For the `Close` command when the connection ends (now, or once a byte
+                // link's close handshake is done).
+                self.close_frame = Some((code.0, String::from(reason)));
                 let closing = match &mut self.link {
-                    Link::Bytes(ws) => ws.close(now, CloseCode::NORMAL, "").is_ok(),
+                    Link::Bytes(ws) => ws.close(now, code, reason).is_ok(),
                     _ => false,
                 };
                 if closing {
@@ -673,6 +720,21 @@ impl Client {
         Ok(ChannelId { index: index32, generation: slot.generation })
     }
 
+    /// One more handle to an existing channel, as [`channel`](Self::channel) gives for an
+    /// equal config. A runtime calls it when it clones a channel handle, so every clone counts:
+    /// the channel leaves only once [`remove_channel`](Self::remove_channel) was called for
+    /// each.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::UnknownChannel`] for a removed channel, or one whose last handle was
+    /// removed (it is leaving for good; `channel` makes a new handle to its topic).
+    pub fn retain_channel(&mut self, id: ChannelId) -> Result<(), ChannelError> {
+        let ch = self.get_mut(id).filter(|c| c.handles > 0).ok_or(ChannelError::UnknownChannel)?;
+        ch.handles = ch.handles.saturating_add(1);
+        Ok(())
+    }
+
     /// Adds a postgres changes binding to a channel that is not subscribed (closed: new, or
     /// left); the next join carries it. Its index in each change's
     /// [`BindingSet`](crate::phoenix::postgres::BindingSet) is returned. Every handle of the
@@ -706,21 +768,50 @@ impl Client {
         Ok(())
     }
 
-    /// Joins the channel (connecting the socket if it is disconnected). Statuses follow as
-    /// events. A channel that is leaving joins again once the leave is done.
-    pub fn subscribe(&mut self, now: Instant, id: ChannelId) -> Result<(), ChannelError> {
+    /// Joins the channel (connecting the socket if it is disconnected), and says whether that
+    /// is already so: [`Subscription::Subscribed`] for a joined channel (in the postgres ready
+    /// mode, once its changes are live), else [`Subscription::Pending`], and the channel's
+    /// next [`Event::Status`] is the outcome.
+    ///
+    /// A channel that is leaving joins again once the leave is done (the leave's `Closed` is
+    /// not reported then: the next status is the new join's). In the ready mode, a joined
+    /// channel whose wait for the changes ran out waits again, so a `ChannelError` or
+    /// `Subscribed` follows this call too.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::UnknownChannel`] for a removed channel.
+    pub fn subscribe(&mut self, now: Instant, id: ChannelId) -> Result<Subscription, ChannelError> {
         self.now = now;
         let ch = self.get_mut(id).ok_or(ChannelError::UnknownChannel)?;
         ch.rejoin_on_token = false;
-        if ch.state == ChannelState::Leaving {
-            ch.resubscribe = true;
-        } else {
-            self.apply(id.index, Input::Subscribe, None);
-        }
+        let answer = match (ch.state, ch.ready) {
+            // Joined outside the ready mode, or live in it: `Subscribed` was reported already.
+            (ChannelState::Joined, ReadyWait::No) => Subscription::Subscribed,
+            (ChannelState::Joined, ReadyWait::Until(_)) => Subscription::Pending,
+            (ChannelState::Joined, ReadyWait::Late) => {
+                // The wait ran out and was reported: nothing would answer this call but a late
+                // ok, which may never come. A new wait ends in a status either way.
+                if let Some(wait) = ch.config.postgres_ready_timeout() {
+                    ch.ready = ReadyWait::Until(now + wait);
+                }
+                Subscription::Pending
+            }
+            (ChannelState::Leaving, _) => {
+                ch.resubscribe = true;
+                // The leave's `Closed` would come first and read as this call's outcome.
+                ch.quiet_close = true;
+                Subscription::Pending
+            }
+            _ => {
+                self.apply(id.index, Input::Subscribe, None);
+                Subscription::Pending
+            }
+        };
         if matches!(self.conn, Conn::Idle | Conn::Closing) {
             self.connect(now);
         }
-        Ok(())
+        Ok(answer)
     }
 
     /// Leaves the channel; it reports `Closed` when the server confirms (or at once when
@@ -1480,10 +1571,12 @@ impl Client {
                 if let Link::Bytes(ws) = link {
                     self.draining = Some(ws);
                 }
-                self.commands
-                    .push_back(TransportCommand::Close { code: CloseCode::NORMAL.0, reason: String::new() });
+                let (code, reason) = self.close_frame.take().unwrap_or((CloseCode::NORMAL.0, String::new()));
+                self.commands.push_back(TransportCommand::Close { code, reason });
             }
         }
+        // A manual disconnect's code belongs to this connection only.
+        self.close_frame = None;
         let end = self.ending.take().unwrap_or(ConnectionEnd::TransportLost);
         self.heartbeat.stop();
         self.ping = None;
