@@ -193,7 +193,7 @@ pub enum Error {
     /// A REST request's connection failed.
     RestConnection(ConnectionError),
     /// The close code or reason cannot be sent (`disconnect_with`).
-    CloseCode(realtime_core::phoenix::client::CloseCodeError),
+    CloseCode(realtime_core::phoenix::client::DisconnectError),
     /// A stream fell behind (see [`Lagged`]); from the typed streams.
     Lagged(Lagged),
 }
