@@ -112,7 +112,9 @@ pub fn connection(channel: &str, event: &ClientEvent) -> Option<Value> {
     let (name, reason) = match event {
         ClientEvent::Connecting => ("connecting", None),
         ClientEvent::Connected => ("open", None),
-        ClientEvent::Disconnected { reason, next: Next::Reconnect { .. } } => ("waiting_to_reconnect", Some(reason)),
+        ClientEvent::Disconnected { reason, next: Next::Reconnect { .. } } => {
+            ("waiting_to_reconnect", Some(reason))
+        }
         ClientEvent::Disconnected { reason, .. } => ("disconnected", Some(reason)),
         _ => return None,
     };

@@ -8,8 +8,8 @@ use std::time::Duration;
 use realtime_core::phoenix::serializer::Vsn;
 use realtime_testkit::{Auth, Config as ServerConfig, Server};
 use realtime_tokio::{
-    Binding, ChangeEvent, ChannelConfig, ChannelStatus, Config, Presence, PresenceEvent, RealtimeClient,
-    Lagged, Receiver, Roots,
+    Binding, ChangeEvent, ChannelConfig, ChannelStatus, Config, Lagged, Presence, PresenceEvent,
+    RealtimeClient, Receiver, Roots,
 };
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -80,7 +80,8 @@ pub(crate) async fn subscribe(
     channel: &realtime_tokio::Channel,
 ) -> Result<(), Failure> {
     let cannot_connect = |client: &RealtimeClient| {
-        let why = client.last_error().map_or_else(|| "no answer (unreachable host?)".into(), |e| lines::chain(&e));
+        let why =
+            client.last_error().map_or_else(|| "no answer (unreachable host?)".into(), |e| lines::chain(&e));
         Failure::runtime(format!("subscribe failed: cannot connect: {why}"))
     };
     match tokio::time::timeout(SUBSCRIBE_WAIT, channel.subscribe()).await {

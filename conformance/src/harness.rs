@@ -134,8 +134,8 @@ pub async fn until<T: Item + Debug, R: Runtime>(
     want: impl Fn(&T) -> bool,
 ) -> T {
     let mut skipped = Vec::new();
-    let found = select(
-        std::pin::pin!(async {
+    let found = {
+        let search = std::pin::pin!(async {
             loop {
                 match rx.recv().await {
                     Some(Ok(item)) if want(&item) => return item,
@@ -143,14 +143,13 @@ pub async fn until<T: Item + Debug, R: Runtime>(
                     None => panic!("{what}: the stream ended"),
                 }
             }
-        }),
-        futures_timer::Delay::new(WAIT),
-    )
-    .await;
-    match found {
-        Either::Left((item, _)) => item,
-        Either::Right(_) => panic!("no {what} within {WAIT:?}; skipped {skipped:#?}"),
-    }
+        });
+        match select(search, futures_timer::Delay::new(WAIT)).await {
+            Either::Left((item, _)) => Some(item),
+            Either::Right(_) => None,
+        }
+    };
+    found.unwrap_or_else(|| panic!("no {what} within {WAIT:?}; skipped {skipped:#?}"))
 }
 
 /// Waits (within the guard) until `cond` holds, looking again every few milliseconds: for

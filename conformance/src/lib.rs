@@ -12,8 +12,8 @@
 mod harness;
 pub mod scenarios;
 
-pub use realtime_driver;
 pub use harness::{Harness, WAIT, eventually, next, quick, sleep, unix_now, until, within};
+pub use realtime_driver;
 
 /// One test per scenario, for the runtime `$rt`, each under the test attribute given (the
 /// runtime's own, such as `#[tokio::test]`).

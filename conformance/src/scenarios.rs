@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use realtime_core::phoenix::reason::ErrorClass;
 use realtime_driver::{
-    Binding, ChangeEvent, ChannelConfig, ChannelErrorReason, ChannelStatus, ClientEvent, Config, ConnectionEnd,
-    ConnectionError, ConnectionState, Error, Filter, FromContext, HeartbeatStatus, LeaveOutcome, Payload,
-    PresenceEvent, Proxy, RealtimeClient, Roots,
+    Binding, ChangeEvent, ChannelConfig, ChannelErrorReason, ChannelStatus, ClientEvent, Config,
+    ConnectionEnd, ConnectionError, ConnectionState, Error, Filter, FromContext, HeartbeatStatus,
+    LeaveOutcome, Payload, PresenceEvent, Proxy, RealtimeClient, Roots,
 };
 use realtime_testkit::{Auth, Config as ServerConfig, JoinFault, RowChange, jwt};
 use rustls_pki_types::CertificateDer;
@@ -114,7 +114,8 @@ pub async fn a_room_larger_than_the_stream_lags_then_syncs<S: Subject>() {
         ch.track(&json!({"i": i})).await.unwrap();
         members.push((c, ch));
     }
-    eventually("every member tracked", || h.frames(Some("realtime:big-room"), "presence").len() >= MEMBERS).await;
+    eventually("every member tracked", || h.frames(Some("realtime:big-room"), "presence").len() >= MEMBERS)
+        .await;
     let mut config = quick(&h.url());
     config.stream_capacity = CAPACITY;
     let viewer = client::<S>(config);
@@ -179,9 +180,13 @@ pub async fn postgres_changes_reach_their_bindings<S: Subject>() {
         )
         .await
         .unwrap();
-    let mut all = ch.on_postgres_changes(Binding::new(ChangeEvent::All, "public").table("messages")).await.unwrap();
+    let mut all =
+        ch.on_postgres_changes(Binding::new(ChangeEvent::All, "public").table("messages")).await.unwrap();
     ch.subscribe().await.unwrap();
-    assert!(ch.on_postgres_changes(Binding::new(ChangeEvent::All, "public")).await.is_err(), "after subscribe");
+    assert!(
+        ch.on_postgres_changes(Binding::new(ChangeEvent::All, "public")).await.is_err(),
+        "after subscribe"
+    );
     let row = |kind: &str, room: i64, id: i64| RowChange {
         schema: "public".into(),
         table: "messages".into(),
@@ -281,17 +286,26 @@ pub async fn an_expiring_token_is_refreshed_from_the_token_source<S: Subject>() 
         Box::pin(async move { Some(t) })
     }));
     let c = client::<S>(config);
-    let ch = c.channel("refresh", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
+    let ch =
+        c.channel("refresh", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
     let mut statuses = ch.statuses().await;
     let mut echo = ch.on_broadcast("after").await;
     ch.subscribe().await.unwrap();
     let joins = h.frames(Some("realtime:refresh"), "phx_join");
-    assert_eq!(joins[0].message.payload["access_token"], json!(short), "the first join has the configured token");
+    assert_eq!(
+        joins[0].message.payload["access_token"],
+        json!(short),
+        "the first join has the configured token"
+    );
     let carries_fresh = |event: &str| {
-        h.frames(Some("realtime:refresh"), event).iter().any(|o| o.message.payload["access_token"] == json!(fresh))
+        h.frames(Some("realtime:refresh"), event)
+            .iter()
+            .any(|o| o.message.payload["access_token"] == json!(fresh))
     };
-    eventually("the fresh token at the server", || carries_fresh("access_token") || carries_fresh("phx_join"))
-        .await;
+    eventually("the fresh token at the server", || {
+        carries_fresh("access_token") || carries_fresh("phx_join")
+    })
+    .await;
     assert!(calls.load(Ordering::SeqCst) >= 1, "the source was asked");
     ch.send("after", &json!({"n": 1})).await.unwrap();
     assert_eq!(next(&mut echo).await.event, "after");
@@ -340,15 +354,22 @@ pub async fn a_half_open_link_is_found_by_the_heartbeat<S: Subject>() {
     let ch = c.channel("beats", ChannelConfig::new().broadcast_self(true)).await.unwrap();
     let mut echo = ch.on_broadcast("echo").await;
     ch.subscribe().await.unwrap();
-    until(&mut events, "an answered heartbeat", |e| matches!(e, ClientEvent::Heartbeat(HeartbeatStatus::Ok { .. })))
-        .await;
+    until(&mut events, "an answered heartbeat", |e| {
+        matches!(e, ClientEvent::Heartbeat(HeartbeatStatus::Ok { .. }))
+    })
+    .await;
     assert!(c.heartbeat_latency().is_some());
     h.server().set_heartbeat_replies(false);
-    until(&mut events, "the missed heartbeat", |e| matches!(e, ClientEvent::Heartbeat(HeartbeatStatus::TimedOut)))
-        .await;
+    until(&mut events, "the missed heartbeat", |e| {
+        matches!(e, ClientEvent::Heartbeat(HeartbeatStatus::TimedOut))
+    })
+    .await;
     let lost = until(&mut events, "the drop", |e| matches!(e, ClientEvent::Disconnected { .. })).await;
     assert!(
-        matches!(&lost, ClientEvent::Disconnected { reason: ConnectionError::Ended(ConnectionEnd::HeartbeatTimeout), .. }),
+        matches!(
+            &lost,
+            ClientEvent::Disconnected { reason: ConnectionError::Ended(ConnectionEnd::HeartbeatTimeout), .. }
+        ),
         "{lost:?}"
     );
     h.server().set_heartbeat_replies(true);
@@ -372,8 +393,10 @@ pub async fn the_client_comes_back_after_a_restart_on_the_same_port<S: Subject>(
     let port = h.server().addr().port();
     h.restart().await;
     assert_eq!(h.server().addr().port(), port);
-    until(&mut statuses, "the disconnect", |s| *s == ChannelStatus::ChannelError(ChannelErrorReason::Disconnected))
-        .await;
+    until(&mut statuses, "the disconnect", |s| {
+        *s == ChannelStatus::ChannelError(ChannelErrorReason::Disconnected)
+    })
+    .await;
     until(&mut statuses, "Subscribed again", |s| *s == ChannelStatus::Subscribed).await;
     ch.send("back", &json!({})).await.unwrap();
     assert_eq!(next(&mut echo).await.event, "back");
@@ -386,7 +409,8 @@ pub async fn pushes_buffered_while_offline_are_written_once<S: Subject>() {
     let h = Harness::plain();
     let a = client::<S>(quick(&h.url()));
     let b = client::<S>(quick(&h.url()));
-    let room_a = a.channel("buffer", ChannelConfig::new().broadcast_self(true).presence_key("ana")).await.unwrap();
+    let room_a =
+        a.channel("buffer", ChannelConfig::new().broadcast_self(true).presence_key("ana")).await.unwrap();
     let room_b = b.channel("buffer", ChannelConfig::new().presence_key("bo")).await.unwrap();
     let mut statuses_a = room_a.statuses().await;
     let mut mine = room_a.on_broadcast("*").await;
@@ -395,15 +419,18 @@ pub async fn pushes_buffered_while_offline_are_written_once<S: Subject>() {
     room_b.subscribe().await.unwrap();
     room_a.track(&json!({"name": "Ana"})).await.unwrap();
     let first =
-        until(&mut seen_by_b, "ana's join", |e| matches!(e, PresenceEvent::Join { key, .. } if key == "ana")).await;
+        until(&mut seen_by_b, "ana's join", |e| matches!(e, PresenceEvent::Join { key, .. } if key == "ana"))
+            .await;
     let PresenceEvent::Join { joined, .. } = first else { unreachable!("matched above") };
     let old_ref = joined[0].presence_ref.clone();
     let first_socket = h.frames(Some("realtime:buffer"), "phx_join")[0].socket;
 
     h.server().refuse_connections_for(Duration::from_secs(1));
     assert_eq!(h.server().drop_all_connections(), 2);
-    until(&mut statuses_a, "the disconnect", |s| *s == ChannelStatus::ChannelError(ChannelErrorReason::Disconnected))
-        .await;
+    until(&mut statuses_a, "the disconnect", |s| {
+        *s == ChannelStatus::ChannelError(ChannelErrorReason::Disconnected)
+    })
+    .await;
     // Pushes made now wait in the channel's buffer, all at once.
     let sends: Vec<_> = (0..5)
         .map(|i| {
@@ -454,7 +481,8 @@ pub async fn a_refused_join_fails_subscribe_and_is_not_retried<S: Subject>() {
         other => panic!("expected a refused join, got {other:?}"),
     }
     let beats_then = h.frames(Some("phoenix"), "heartbeat").len();
-    eventually("five more heartbeats", || h.frames(Some("phoenix"), "heartbeat").len() >= beats_then + 5).await;
+    eventually("five more heartbeats", || h.frames(Some("phoenix"), "heartbeat").len() >= beats_then + 5)
+        .await;
     assert_eq!(h.frames(Some("realtime:vault"), "phx_join").len(), 1, "no retry after a permission refusal");
     h.server().set_join_fault(JoinFault::None);
     ch.subscribe().await.unwrap();
@@ -464,7 +492,8 @@ pub async fn a_refused_join_fails_subscribe_and_is_not_retried<S: Subject>() {
 pub async fn a_cloned_channel_is_a_handle_of_its_own<S: Subject>() {
     let h = Harness::plain();
     let c = client::<S>(quick(&h.url()));
-    let room = c.channel("cloned", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
+    let room =
+        c.channel("cloned", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
     let mut echo = room.on_broadcast("*").await;
     room.subscribe().await.unwrap();
     let outcome = room.clone().remove().await.unwrap();
@@ -511,7 +540,10 @@ pub async fn disconnect_with_a_code_and_reason<S: Subject>() {
     c.disconnect_with(4000, "going to the tunnel").unwrap();
     let end = until(&mut events, "the disconnect", |e| matches!(e, ClientEvent::Disconnected { .. })).await;
     assert!(
-        matches!(&end, ClientEvent::Disconnected { reason: ConnectionError::Ended(ConnectionEnd::Manual), .. }),
+        matches!(
+            &end,
+            ClientEvent::Disconnected { reason: ConnectionError::Ended(ConnectionEnd::Manual), .. }
+        ),
         "{end:?}"
     );
     eventually("the server to see the socket go", || h.server().connections() == 0).await;
@@ -527,7 +559,8 @@ pub async fn a_refused_connection_is_a_typed_error<S: Subject>() {
     let c = client::<S>(quick(&format!("ws://127.0.0.1:{port}/socket")));
     let mut events = c.events();
     c.connect().unwrap();
-    let lost = until(&mut events, "the failed attempt", |e| matches!(e, ClientEvent::Disconnected { .. })).await;
+    let lost =
+        until(&mut events, "the failed attempt", |e| matches!(e, ClientEvent::Disconnected { .. })).await;
     let ClientEvent::Disconnected { reason, .. } = lost else { unreachable!() };
     let ConnectionError::Connect(io) = &reason else { panic!("a connect error: {reason:?}") };
     let kind = io.get_ref().downcast_ref::<std::io::Error>().map(std::io::Error::kind);
@@ -540,9 +573,13 @@ pub async fn a_refused_connection_is_a_typed_error<S: Subject>() {
     let c = client::<S>(quick(&h.url()));
     let mut events = c.events();
     c.connect().unwrap();
-    let lost = until(&mut events, "the refused upgrade", |e| matches!(e, ClientEvent::Disconnected { .. })).await;
+    let lost =
+        until(&mut events, "the refused upgrade", |e| matches!(e, ClientEvent::Disconnected { .. })).await;
     match lost {
-        ClientEvent::Disconnected { reason: ConnectionError::Ended(ConnectionEnd::UpgradeRejected { status, .. }), .. } => {
+        ClientEvent::Disconnected {
+            reason: ConnectionError::Ended(ConnectionEnd::UpgradeRejected { status, .. }),
+            ..
+        } => {
             assert!(status >= 400, "{status}");
         }
         other => panic!("a refused upgrade: {other:?}"),
@@ -586,7 +623,8 @@ pub async fn dropping_every_handle_closes_the_connection<S: Subject>() {
 pub async fn a_dropped_send_still_goes_out_once<S: Subject>() {
     let h = Harness::plain();
     let c = client::<S>(quick(&h.url()));
-    let ch = c.channel("cancel", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
+    let ch =
+        c.channel("cancel", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
     let mut echo = ch.on_broadcast("*").await;
     ch.subscribe().await.unwrap();
     poll_once(ch.send("dropped", &json!({"n": 1})));
@@ -602,7 +640,10 @@ pub async fn a_dropped_send_still_goes_out_once<S: Subject>() {
 /// On a joined channel `subscribe` is answered by the core: at once, or in the postgres ready
 /// mode once the changes are live.
 pub async fn subscribe_on_a_joined_channel_is_answered_by_the_core<S: Subject>() {
-    let h = Harness::start(ServerConfig { postgres_ready_delay: Duration::from_millis(300), ..ServerConfig::default() });
+    let h = Harness::start(ServerConfig {
+        postgres_ready_delay: Duration::from_millis(300),
+        ..ServerConfig::default()
+    });
     let c = client::<S>(quick(&h.url()));
     let ch = c.channel("twice", ChannelConfig::new()).await.unwrap();
     ch.subscribe().await.unwrap();
@@ -613,7 +654,8 @@ pub async fn subscribe_on_a_joined_channel_is_answered_by_the_core<S: Subject>()
 
     let config = ChannelConfig::new().wait_for_postgres_ready(Duration::from_secs(5));
     let ready = c.channel("ready", config.clone()).await.unwrap();
-    let _changes = ready.on_postgres_changes(Binding::new(ChangeEvent::All, "public").table("t")).await.unwrap();
+    let _changes =
+        ready.on_postgres_changes(Binding::new(ChangeEvent::All, "public").table("t")).await.unwrap();
     let mut system = ready.on_messages().await;
     let second = c.channel("ready", config).await.unwrap();
     // The first subscribe starts the join; the second, while the changes are not live yet,
@@ -646,7 +688,8 @@ pub async fn through_an_http_connect_proxy<S: Subject>() {
     let mut config = quick(&h.url());
     config.proxy = Proxy::Url(format!("http://127.0.0.1:{proxy_port}"));
     let c = client::<S>(config);
-    let ch = c.channel("tunnelled", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
+    let ch =
+        c.channel("tunnelled", ChannelConfig::new().broadcast_self(true).broadcast_ack(true)).await.unwrap();
     let mut echo = ch.on_broadcast("*").await;
     ch.subscribe().await.unwrap();
     ch.send("through", &json!({"ok": true})).await.unwrap();
@@ -689,11 +732,16 @@ pub async fn the_rest_fallback_sends_over_http<S: Subject>() {
     h.server().refuse_connections_for(Duration::from_secs(60));
     let ch = sender.channel("fallback", ChannelConfig::new()).await.unwrap();
     poll_once(ch.subscribe());
-    eventually("the subscribe to start connecting", || sender.connection_state() != ConnectionState::Disconnected)
-        .await;
+    eventually("the subscribe to start connecting", || {
+        sender.connection_state() != ConnectionState::Disconnected
+    })
+    .await;
     ch.send("note", &json!({"via": "rest"})).await.unwrap();
     assert_eq!(next(&mut got).await.json::<serde_json::Value>().unwrap(), json!({"via": "rest"}));
-    assert!(h.server().observed().iter().all(|o| o.message.event != "broadcast"), "nothing went over a socket");
+    assert!(
+        h.server().observed().iter().all(|o| o.message.event != "broadcast"),
+        "nothing went over a socket"
+    );
 }
 
 /// `system` messages (postgres changes going live) come on their own stream.
@@ -707,7 +755,10 @@ pub async fn system_messages_come_on_their_own_stream<S: Subject>() {
     let (event, payload) = next(&mut messages).await;
     assert_eq!(event, "system");
     let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
-    assert_eq!((payload["extension"].as_str(), payload["status"].as_str()), (Some("postgres_changes"), Some("ok")));
+    assert_eq!(
+        (payload["extension"].as_str(), payload["status"].as_str()),
+        (Some("postgres_changes"), Some("ok"))
+    );
 }
 
 /// A raw WebSocket server for the drive loop's edge cases: a tokio listener on the harness's
@@ -788,7 +839,8 @@ mod raw {
     }
 
     pub(super) fn join_ok(join: &serde_json::Value) -> Vec<u8> {
-        let reply = serde_json::json!([join[0], join[1], join[2], "phx_reply", {"status": "ok", "response": {}}]);
+        let reply =
+            serde_json::json!([join[0], join[1], join[2], "phx_reply", {"status": "ok", "response": {}}]);
         frame(1, reply.to_string().as_bytes())
     }
 }
@@ -860,7 +912,9 @@ pub async fn a_peer_that_stops_reading_does_not_freeze_the_client<S: Subject>() 
     for i in 0..64 {
         poll_once(ch.send(&format!("e{i}"), &big));
     }
-    until(&mut events, "the missed heartbeat", |e| matches!(e, ClientEvent::Heartbeat(HeartbeatStatus::TimedOut)))
-        .await;
+    until(&mut events, "the missed heartbeat", |e| {
+        matches!(e, ClientEvent::Heartbeat(HeartbeatStatus::TimedOut))
+    })
+    .await;
     within("the shutdown", c.shutdown()).await.unwrap();
 }

@@ -204,7 +204,13 @@ pub fn phoenix_client(data: &[u8]) {
     while let Some((&op, tail)) = rest.split_first() {
         rest = tail;
         match op % 16 {
+            // The wall clock jumps around (sleeps, clocks set) between readings.
+            0 if op / 16 % 2 == 1 => c.set_wall_clock(now, u64::from(op / 32) * 1_800_000),
             0 => c.connect(now),
+            1 if op / 16 % 2 == 1 => {
+                let code = [1000, 1001, 3000, 4999, 5000][usize::from(op / 32) % 5];
+                let _ = c.disconnect_with(now, code, "bye");
+            }
             1 => c.disconnect(now),
             2 if op / 16 % 2 == 0 => c.resume(now),
             2 => c.set_access_token(now, (op / 32 % 2 == 0).then(|| String::from("a.eyJleHAiOjF9.c"))),
@@ -228,6 +234,14 @@ pub fn phoenix_client(data: &[u8]) {
             4 | 5 => {
                 if let Some(&id) = ids.get(usize::from(op / 16) % ids.len().max(1)) {
                     let _ = c.subscribe(now, id);
+                }
+            }
+            // A runtime's handle clone: one more handle to remove.
+            6 if op / 128 == 1 => {
+                if let Some(&id) = ids.get(usize::from(op / 16) % ids.len().max(1))
+                    && c.retain_channel(id).is_ok()
+                {
+                    ids.push(id);
                 }
             }
             6 => {

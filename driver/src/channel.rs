@@ -116,7 +116,12 @@ impl<R: Runtime> Channel<R> {
             add(s, q, now);
             key
         })?;
-        Ok(Receiver { inner: self.client.inner.clone(), place: Place::Channel(self.id), key, _t: PhantomData })
+        Ok(Receiver {
+            inner: self.client.inner.clone(),
+            place: Place::Channel(self.id),
+            key,
+            _t: PhantomData,
+        })
     }
 
     /// A receiver that ends at once (the client is gone).
@@ -290,12 +295,19 @@ impl<R: Runtime> Channel<R> {
     pub fn remove(self) -> Leave<R> {
         let id = self.id;
         // Only the last handle's removal leaves; the others report nothing.
-        self.leave(|s, now| s.client.remove_channel(now, id).map(|()| s.client.channel_handles(id) == Some(0) || s.client.channel_state(id).is_none()))
+        self.leave(|s, now| {
+            s.client
+                .remove_channel(now, id)
+                .map(|()| s.client.channel_handles(id) == Some(0) || s.client.channel_state(id).is_none())
+        })
     }
 
     fn leave(
         &self,
-        f: impl FnOnce(&mut Session, realtime_core::Instant) -> Result<bool, realtime_core::phoenix::client::ChannelError>,
+        f: impl FnOnce(
+            &mut Session,
+            realtime_core::Instant,
+        ) -> Result<bool, realtime_core::phoenix::client::ChannelError>,
     ) -> Leave<R> {
         let id = self.id;
         let started = self.client.inner.act(|s, now| {
@@ -328,7 +340,12 @@ impl<R: Runtime> Channel<R> {
     ///
     /// Cancel: dropping it may leave the request sent and unanswered; the server may still
     /// deliver it.
-    pub async fn http_send<T: Serialize + ?Sized>(&self, event: &str, payload: &T, private: bool) -> Result<(), Error> {
+    pub async fn http_send<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        payload: &T,
+        private: bool,
+    ) -> Result<(), Error> {
         let text = serde_json::to_string(payload).map_err(Error::Json)?;
         let inner = &self.client.inner;
         let req = inner
@@ -344,7 +361,12 @@ impl<R: Runtime> Channel<R> {
     }
 }
 
-fn first_slot(s: &mut Session, id: ChannelId, key: u64, waker: &core::task::Waker) -> Poll<Result<ChannelStatus, Error>> {
+fn first_slot(
+    s: &mut Session,
+    id: ChannelId,
+    key: u64,
+    waker: &core::task::Waker,
+) -> Poll<Result<ChannelStatus, Error>> {
     if s.ended {
         return Poll::Ready(Err(Error::Closed));
     }

@@ -19,7 +19,11 @@ use crate::runtime::{ByteStream, Runtime};
 const TUNNEL_READ: usize = 512;
 
 /// Where the TCP connection goes: the proxy to use for `target`, if any.
-fn proxy_target<R: Runtime>(rt: &R, proxy: &Proxy, target: &Target) -> Result<Option<Target>, ConnectionError> {
+fn proxy_target<R: Runtime>(
+    rt: &R,
+    proxy: &Proxy,
+    target: &Target,
+) -> Result<Option<Target>, ConnectionError> {
     let url = match proxy {
         Proxy::None => return Ok(None),
         Proxy::Url(u) => u.clone(),
@@ -37,8 +41,17 @@ fn proxy_target<R: Runtime>(rt: &R, proxy: &Proxy, target: &Target) -> Result<Op
 }
 
 enum Step<R: Runtime> {
-    Tcp { connect: Pin<Box<R::Connect>>, proxied: bool },
-    Tunnel { tcp: R::Tcp, tunnel: Tunnel, buf: Box<[u8; TUNNEL_READ]>, pos: usize, len: usize },
+    Tcp {
+        connect: Pin<Box<R::Connect>>,
+        proxied: bool,
+    },
+    Tunnel {
+        tcp: R::Tcp,
+        tunnel: Tunnel,
+        buf: Box<[u8; TUNNEL_READ]>,
+        pos: usize,
+        len: usize,
+    },
     Tls(Pin<Box<R::Handshake>>),
     /// Failed before the first poll (a proxy URL that cannot be parsed).
     Failed(ConnectionError),
@@ -101,7 +114,9 @@ impl<R: Runtime> Future for Dial<R> {
                     if proxied {
                         let tunnel = match Tunnel::new(&this.host, this.port) {
                             Ok(t) => t,
-                            Err(e) => return Poll::Ready(Err(ConnectionError::Proxy(ProxyFailure::Refused(e)))),
+                            Err(e) => {
+                                return Poll::Ready(Err(ConnectionError::Proxy(ProxyFailure::Refused(e))));
+                            }
                         };
                         let buf = Box::new([0u8; TUNNEL_READ]);
                         this.step = Step::Tunnel { tcp, tunnel, buf, pos: 0, len: 0 };

@@ -15,8 +15,8 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
-use realtime_core::{Instant, ws};
 use realtime_core::phoenix::client::{PushId, TransportClosed, TransportCommand, TransportId};
+use realtime_core::{Instant, ws};
 
 use crate::client::Inner;
 use crate::dial::Dial;
@@ -45,12 +45,25 @@ pub const TURNS_BEFORE_YIELD: u32 = 64;
 
 enum Link<R: Runtime> {
     None,
-    Dialing { id: TransportId, dial: Dial<R> },
-    Open { id: TransportId, stream: R::Stream },
+    Dialing {
+        id: TransportId,
+        dial: Dial<R>,
+    },
+    Open {
+        id: TransportId,
+        stream: R::Stream,
+    },
     /// A self-framing socket being opened.
-    SocketOpening { id: TransportId, open: Pin<alloc::boxed::Box<R::OpenSocket>> },
+    SocketOpening {
+        id: TransportId,
+        open: Pin<alloc::boxed::Box<R::OpenSocket>>,
+    },
     /// A self-framing socket, with the message it is sending.
-    Socket { id: TransportId, socket: R::Socket, sending: Option<ws::Message> },
+    Socket {
+        id: TransportId,
+        socket: R::Socket,
+        sending: Option<ws::Message>,
+    },
 }
 
 enum Ending<R: Runtime> {
@@ -282,7 +295,9 @@ impl<R: Runtime> Drive<R> {
         let failed = loop {
             if self.out_pos < self.out_len {
                 match stream.poll_write(cx, &self.out[self.out_pos..self.out_len]) {
-                    Poll::Ready(Ok(0)) => break Some(crate::IoError::msg("the stream accepts no more bytes")),
+                    Poll::Ready(Ok(0)) => {
+                        break Some(crate::IoError::msg("the stream accepts no more bytes"));
+                    }
                     Poll::Ready(Ok(n)) => {
                         self.out_pos += n;
                         self.unflushed = true;
@@ -319,7 +334,9 @@ impl<R: Runtime> Drive<R> {
                 self.inbuf.copy_within(self.in_start..self.in_end, 0);
                 (self.in_start, self.in_end) = (0, self.in_end - self.in_start);
             } else if self.inbuf.len() >= MAX_READ_BUFFER {
-                let e = crate::IoError::msg("the server sent more than the read buffer's bound without a whole frame");
+                let e = crate::IoError::msg(
+                    "the server sent more than the read buffer's bound without a whole frame",
+                );
                 self.lost(id, Some(ConnectionError::Io(e)));
                 return true;
             } else {
@@ -402,7 +419,9 @@ impl<R: Runtime> Drive<R> {
             return Poll::Ready(());
         }
         let stream = match &mut c.ending {
-            Ending::Socket { socket, code, reason } => return socket.poll_close(cx, *code, reason).map(|_| ()),
+            Ending::Socket { socket, code, reason } => {
+                return socket.poll_close(cx, *code, reason).map(|_| ());
+            }
             Ending::Stream(stream) => stream,
         };
         loop {
@@ -446,7 +465,9 @@ impl<R: Runtime> Drive<R> {
                         self.link = Link::None;
                         self.with(|s| {
                             let how = match &e {
-                                SocketOpenError::Rejected { status } => TransportClosed::UpgradeRejected { status: *status },
+                                SocketOpenError::Rejected { status } => {
+                                    TransportClosed::UpgradeRejected { status: *status }
+                                }
                                 SocketOpenError::Io(io) => {
                                     s.last_error = Some(ConnectionError::Connect(io.clone()));
                                     s.io_error = Some(ConnectionError::Connect(io.clone()));
@@ -496,7 +517,11 @@ impl<R: Runtime> Drive<R> {
     }
 
     /// The socket closed (the server's close frame) or failed.
-    fn socket_lost(&mut self, id: TransportId, how: Result<(Option<u16>, alloc::string::String), crate::IoError>) {
+    fn socket_lost(
+        &mut self,
+        id: TransportId,
+        how: Result<(Option<u16>, alloc::string::String), crate::IoError>,
+    ) {
         self.link = Link::None;
         let now = self.inner.rt.now();
         self.with(|s| match &how {

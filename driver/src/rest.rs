@@ -40,7 +40,8 @@ impl<R: Runtime> Unpin for RestRun<R> {}
 
 impl<R: Runtime> RestRun<R> {
     pub(crate) fn new(rt: &R, proxy: &Proxy, req: RestRequest) -> Self {
-        let target = Target { host: req.host().into(), port: req.port(), tls: req.is_tls(), path: "/".into() };
+        let target =
+            Target { host: req.host().into(), port: req.port(), tls: req.is_tls(), path: "/".into() };
         let mut timer = rt.timer();
         if let Some(at) = req.poll_timeout() {
             timer.reset(at);

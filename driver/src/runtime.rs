@@ -53,7 +53,11 @@ pub trait Runtime: Clone + Sized + 'static {
     /// TLS over `tcp` for `server_name` (SNI and certificate checks).
     fn tls(&self, tcp: Self::Tcp, server_name: &str) -> Self::Handshake;
     /// Opens a self-framing WebSocket to `url` with these upgrade headers.
-    fn open_socket(&self, url: &str, headers: &[(alloc::string::String, alloc::string::String)]) -> Self::OpenSocket;
+    fn open_socket(
+        &self,
+        url: &str,
+        headers: &[(alloc::string::String, alloc::string::String)],
+    ) -> Self::OpenSocket;
     /// 32 bytes of entropy to seed the core's generator (masking and handshake keys, jitter).
     fn entropy(&self) -> Result<[u8; 32], IoError>;
     /// Runs the drive loop until it ends (when the client is shut down or every handle is

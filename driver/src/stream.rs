@@ -5,6 +5,10 @@
 //! event is lost silently and nothing is buffered without bound. A presence stream follows
 //! the gap with a `Sync`, the point to read the whole state again.
 
+// `Item` is sealed: its supertrait's methods name crate-private types on purpose, so that no
+// other crate can implement it or call them.
+#![allow(private_interfaces)]
+
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use core::marker::PhantomData;
@@ -56,7 +60,14 @@ pub(crate) enum Tag {
 
 impl<T> Queue<T> {
     pub(crate) fn new(key: u64, capacity: usize) -> Self {
-        Self { key, entries: VecDeque::new(), capacity: capacity.max(1), waker: None, closed: false, tag: Tag::All }
+        Self {
+            key,
+            entries: VecDeque::new(),
+            capacity: capacity.max(1),
+            waker: None,
+            closed: false,
+            tag: Tag::All,
+        }
     }
 
     /// Queues `item`, or counts it as dropped when the queue is full. The reader's waker, if
@@ -99,24 +110,26 @@ pub(crate) enum Place {
 }
 
 mod sealed {
-    pub trait Sealed {}
-}
+    use super::{Place, Queue, Session};
 
-/// The item types of the client's streams.
-pub trait Item: sealed::Sealed + Sized {
-    #[doc(hidden)]
-    fn queues(session: &mut Session, place: Place) -> Option<&mut alloc::vec::Vec<Queue<Self>>>;
-    /// What follows a gap (a presence stream's `Sync`).
-    #[doc(hidden)]
-    fn after_gap() -> Option<Self> {
-        None
+    /// Where a stream's items live in the session (private: `Item` is sealed).
+    pub trait Sealed: Sized {
+        fn queues(session: &mut Session, place: Place) -> Option<&mut alloc::vec::Vec<Queue<Self>>>;
+        /// What follows a gap (a presence stream's `Sync`).
+        fn after_gap() -> Option<Self> {
+            None
+        }
     }
 }
+use sealed::Sealed;
+
+/// The item types of the client's streams (sealed).
+pub trait Item: Sealed {}
 
 macro_rules! item {
     ($t:ty, $field:ident) => {
-        impl sealed::Sealed for $t {}
-        impl Item for $t {
+        impl Item for $t {}
+        impl Sealed for $t {
             fn queues(session: &mut Session, place: Place) -> Option<&mut alloc::vec::Vec<Queue<Self>>> {
                 match place {
                     Place::Channel(id) => session.channels.get_mut(&id).map(|l| &mut l.$field),
@@ -132,8 +145,8 @@ item!(ChannelStatus, statuses);
 item!((String, String), messages);
 item!(Shared<Change>, changes);
 
-impl sealed::Sealed for PresenceEvent {}
-impl Item for PresenceEvent {
+impl Item for PresenceEvent {}
+impl Sealed for PresenceEvent {
     fn queues(session: &mut Session, place: Place) -> Option<&mut alloc::vec::Vec<Queue<Self>>> {
         match place {
             Place::Channel(id) => session.channels.get_mut(&id).map(|l| &mut l.presence),
@@ -145,8 +158,8 @@ impl Item for PresenceEvent {
     }
 }
 
-impl sealed::Sealed for ClientEvent {}
-impl Item for ClientEvent {
+impl Item for ClientEvent {}
+impl Sealed for ClientEvent {
     fn queues(session: &mut Session, place: Place) -> Option<&mut alloc::vec::Vec<Queue<Self>>> {
         match place {
             Place::Client => Some(&mut session.client_events),
@@ -269,10 +282,7 @@ impl<T: DeserializeOwned, R: Runtime> Typed<T, R> {
 impl<T: DeserializeOwned, R: Runtime> futures_core::Stream for Typed<T, R> {
     type Item = Result<T, Error>;
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut()
-            .inner
-            .poll_recv(cx)
-            .map(|o| o.map(|r| r.map_err(Error::Lagged).and_then(|b| b.json())))
+        self.get_mut().inner.poll_recv(cx).map(|o| o.map(|r| r.map_err(Error::Lagged).and_then(|b| b.json())))
     }
 }
 

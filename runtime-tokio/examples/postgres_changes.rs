@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use realtime_core::phoenix::postgres::Value;
 use realtime_testkit::{Config as ServerConfig, RowChange, Server};
-use realtime_tokio::{Binding, Change, ChangeEvent, ChannelConfig, Config, Filter, Lagged, RealtimeClient, Receiver};
+use realtime_tokio::{
+    Binding, Change, ChangeEvent, ChannelConfig, Config, Filter, Lagged, RealtimeClient, Receiver,
+};
 use serde_json::json;
 
 /// A guard against hanging if the server never answers, not a timing claim.

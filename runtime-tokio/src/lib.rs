@@ -34,9 +34,9 @@ use tokio::net::TcpStream;
 
 pub use realtime_driver::{
     Binding, Broadcast, Change, ChangeEvent, ChannelConfig, ChannelErrorReason, ChannelStatus, ClientConfig,
-    ClientEvent, Config, ConnectionEnd, ConnectionError, ConnectionState, Error, Filter, HeartbeatStatus, Item,
-    Lagged, LeaveOutcome, Next, Payload, Presence, PresenceEvent, Proxy, ProxyFailure, PushOutcome, Roots,
-    TokenSource,
+    ClientEvent, Config, ConnectionEnd, ConnectionError, ConnectionState, Error, Filter, HeartbeatStatus,
+    Item, Lagged, LeaveOutcome, Next, Payload, Presence, PresenceEvent, Proxy, ProxyFailure, PushOutcome,
+    Roots, TokenSource,
 };
 
 /// The client on tokio.
@@ -86,79 +86,60 @@ impl FromContext for Tokio {
 }
 
 /// A connected stream, plain or TLS.
-pub enum Stream {
-    /// TCP.
-    Plain(TcpStream),
-    /// TLS over TCP.
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-fn read<S: AsyncRead + Unpin>(s: &mut S, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Result<usize, IoError>> {
-    let mut rb = ReadBuf::new(buf);
-    Pin::new(s).poll_read(cx, &mut rb).map(|r| r.map(|()| rb.filled().len()).map_err(IoError::from))
-}
-
-/// A tokio stream as the driver's [`ByteStream`].
-macro_rules! byte_stream {
-    ($t:ty, $this:ident => $s:ident) => {
-        impl ByteStream for $t {
-            fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Result<usize, IoError>> {
-                let $this = self;
-                byte_stream!(@each $this, $s => read($s, cx, buf))
-            }
-            fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize, IoError>> {
-                let $this = self;
-                byte_stream!(@each $this, $s => Pin::new($s).poll_write(cx, buf).map_err(IoError::from))
-            }
-            fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), IoError>> {
-                let $this = self;
-                byte_stream!(@each $this, $s => Pin::new($s).poll_flush(cx).map_err(IoError::from))
-            }
-            fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), IoError>> {
-                let $this = self;
-                byte_stream!(@each $this, $s => Pin::new($s).poll_shutdown(cx).map_err(IoError::from))
-            }
-        }
-    };
-    (@each $this:ident, $s:ident => $e:expr) => {
-        $this.with_io(|$s| $e, |$s| $e)
-    };
-}
-
-/// A connected stream, plain or TLS.
 #[derive(Debug)]
 pub enum Stream {
     /// TCP.
     Plain(TcpStream),
     /// TLS over TCP.
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl Stream {
-    fn with_io<T>(
-        &mut self,
-        plain: impl FnOnce(&mut TcpStream) -> T,
-        tls: impl FnOnce(&mut tokio_rustls::client::TlsStream<TcpStream>) -> T,
-    ) -> T {
-        match self {
-            Self::Plain(s) => plain(s),
-            Self::Tls(s) => tls(s),
-        }
-    }
 }
 
 /// TCP before it becomes a [`Stream`] (a proxy tunnel runs over it first).
 #[derive(Debug)]
 pub struct Tcp(TcpStream);
 
-impl Tcp {
-    fn with_io<T>(&mut self, plain: impl FnOnce(&mut TcpStream) -> T, _: impl FnOnce(&mut TcpStream) -> T) -> T {
-        plain(&mut self.0)
+/// Both halves of a tokio stream.
+trait Duplex: AsyncRead + AsyncWrite + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Unpin> Duplex for T {}
+
+impl Stream {
+    fn io(&mut self) -> Pin<&mut dyn Duplex> {
+        match self {
+            Self::Plain(s) => Pin::new(s),
+            Self::Tls(s) => Pin::new(&mut **s),
+        }
     }
 }
 
-byte_stream!(Stream, this => s);
-byte_stream!(Tcp, this => s);
+impl Tcp {
+    fn io(&mut self) -> Pin<&mut dyn Duplex> {
+        Pin::new(&mut self.0)
+    }
+}
+
+/// A tokio stream as the driver's [`ByteStream`].
+macro_rules! byte_stream {
+    ($t:ty) => {
+        impl ByteStream for $t {
+            fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Result<usize, IoError>> {
+                let mut rb = ReadBuf::new(buf);
+                self.io().poll_read(cx, &mut rb).map(|r| r.map(|()| rb.filled().len()).map_err(IoError::from))
+            }
+            fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize, IoError>> {
+                self.io().poll_write(cx, buf).map_err(IoError::from)
+            }
+            fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), IoError>> {
+                self.io().poll_flush(cx).map_err(IoError::from)
+            }
+            fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), IoError>> {
+                self.io().poll_shutdown(cx).map_err(IoError::from)
+            }
+        }
+    };
+}
+
+byte_stream!(Stream);
+byte_stream!(Tcp);
 
 /// A tokio `Sleep`, reset to each new deadline (one per client: creating one per wake-up
 /// costs a timer-wheel insert and removal per message).

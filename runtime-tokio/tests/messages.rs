@@ -47,7 +47,11 @@ impl MessageSocket for Socket {
             });
         }
     }
-    fn poll_send(&mut self, cx: &mut Context<'_>, msg: &mut Option<ws::Message>) -> Poll<Result<(), IoError>> {
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        msg: &mut Option<ws::Message>,
+    ) -> Poll<Result<(), IoError>> {
         let mut sink = Pin::new(&mut self.0);
         if let Some(m) = msg.take() {
             std::task::ready!(sink.as_mut().poll_ready(cx)).map_err(io)?;
@@ -136,12 +140,13 @@ impl FromContext for Framed {
 }
 
 fn messages(mut config: Config) -> Config {
-    config.client.transport = realtime_driver::realtime_core::phoenix::client::TransportKind::Messages;
+    config.client.transport = realtime_core::phoenix::client::TransportKind::Messages;
     config
 }
 
 realtime_conformance::suite!(
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)] Framed,
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    Framed,
     config = messages,
     only = [
         subscribe_reports_the_connection,

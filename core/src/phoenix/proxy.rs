@@ -69,7 +69,9 @@ impl core::error::Error for ProxyError {}
 /// result. Bytes after the head belong to the server (TLS or the WebSocket upgrade) and are
 /// never consumed.
 ///
-/// Interim answers (`100 Continue` and the other 1xx but `101`) are skipped. The result is
+/// Interim answers (`100 Continue` and the other 1xx but `101`) are skipped, each bounded on
+/// its own; the runtime's connect timeout bounds how long a proxy may keep sending them. The
+/// result is
 /// decided at one byte of the answer whatever the pieces it came in, so any split gives the
 /// same result and the same count of bytes consumed: the last byte of the final head, the
 /// first byte that cannot start `HTTP/`, the line end where a head stops parsing, or the byte

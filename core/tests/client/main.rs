@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod broadcast;
 mod golden;
+mod leave;
 mod postgres;
 mod random;
 mod regressions;

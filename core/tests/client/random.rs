@@ -1,13 +1,14 @@
 //! 1,000 seeds of random operation sequences against a misbehaving server and link, with the
 //! invariants checked after every step: no panic, no duplicate ref, nothing pushed to a
-//! channel that is not joined, every push ends exactly once, the next deadline never lies in
-//! the past.
+//! channel that is not joined, every push ends exactly once, every leave the app asks for
+//! reports its outcome exactly once, the next deadline never lies in the past.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use realtime_core::phoenix::channel_config::ChannelConfig;
 use realtime_core::phoenix::client::{
-    ChannelId, ChannelState, ChannelStatus, ConnectionEnd, Event, PushBody, PushOutcome,
+    ChannelId, ChannelState, ChannelStatus, ConnectionEnd, Event, LeaveOutcome, PushBody, PushOutcome,
 };
 use realtime_core::phoenix::postgres::{Binding, ChangeEvent, ChangeKind};
 use realtime_core::rng::Rng;
@@ -30,6 +31,40 @@ struct Coverage {
     connections: usize,
     heartbeat_timeouts: usize,
     changes: usize,
+    left: usize,
+    leaves_timed_out: usize,
+    leaves_offline: usize,
+}
+
+/// The leaves the app asked for, by handle id, against the `Left` events that answer them.
+#[derive(Default)]
+struct Leaves {
+    /// Handles the app holds, by id (equal configs share an id).
+    handles: HashMap<ChannelId, usize>,
+    /// Ids whose leave is asked and not yet answered.
+    waiting: HashSet<ChannelId>,
+    /// `Left` events seen so far (an index into the world's events).
+    seen: usize,
+}
+
+impl Leaves {
+    /// The app asks `id` to leave: a leave under way for that id answers this ask too.
+    fn ask(&mut self, id: ChannelId) {
+        self.waiting.insert(id);
+    }
+
+    /// Takes the events since the last look: every `Left` answers a waiting ask, once.
+    fn look(&mut self, w: &World, seed: u64) {
+        for (_, e) in &w.events[self.seen..] {
+            if let Event::Left { channel, .. } = e {
+                assert!(
+                    self.waiting.remove(channel),
+                    "seed {seed}: Left for {channel:?}, which asked nothing"
+                );
+            }
+        }
+        self.seen = w.events.len();
+    }
 }
 
 fn run(seed: u64, cov: &mut Coverage) {
@@ -46,6 +81,7 @@ fn run(seed: u64, cov: &mut Coverage) {
     }
     let mut w = World::new(config, seed);
     let mut ids: Vec<ChannelId> = Vec::new();
+    let mut leaves = Leaves::default();
     let mut pushes = Vec::new();
     for _ in 0..OPS {
         let pick = |rng: &mut Rng, ids: &[ChannelId]| {
@@ -93,6 +129,7 @@ fn run(seed: u64, cov: &mut Coverage) {
                 }
                 if let Ok(id) = w.client.channel(w.now, name, config) {
                     ids.push(id);
+                    *leaves.handles.entry(id).or_default() += 1;
                 }
             }
             5 | 6 => {
@@ -101,14 +138,21 @@ fn run(seed: u64, cov: &mut Coverage) {
                 }
             }
             7 => {
-                if let Some(id) = pick(&mut rng, &ids) {
-                    let _ = w.client.unsubscribe(w.now, id);
+                if let Some(id) = pick(&mut rng, &ids)
+                    && w.client.unsubscribe(w.now, id).is_ok()
+                {
+                    leaves.ask(id);
                 }
             }
             8 => {
                 if !ids.is_empty() {
                     let id = ids.swap_remove(rng.below(ids.len() as u32) as usize);
-                    let _ = w.client.remove_channel(w.now, id);
+                    assert_eq!(w.client.remove_channel(w.now, id), Ok(()), "seed {seed}: a held handle");
+                    let held = leaves.handles.get_mut(&id).expect("counted");
+                    *held -= 1;
+                    if *held == 0 {
+                        leaves.ask(id);
+                    }
                 }
             }
             11 => {
@@ -177,12 +221,15 @@ fn run(seed: u64, cov: &mut Coverage) {
         let ms = u64::from(rng.below(8_000));
         w.run_for(Duration::from_millis(ms));
         assert!(w.violations.is_empty(), "seed {seed}: {:?}", w.violations);
+        leaves.look(&w, seed);
     }
     // A healthy world again: every push ends, exactly once.
     w.dead = false;
     w.refuse_tcp = false;
     w.run_for(Duration::from_secs(200));
     assert!(w.violations.is_empty(), "seed {seed}: {:?}", w.violations);
+    leaves.look(&w, seed);
+    assert!(leaves.waiting.is_empty(), "seed {seed}: leaves never answered: {:?}", leaves.waiting);
     for p in &pushes {
         assert_eq!(
             w.outcomes.get(p),
@@ -199,6 +246,9 @@ fn run(seed: u64, cov: &mut Coverage) {
             Event::Status { status: ChannelStatus::Subscribed, .. } => cov.subscribed += 1,
             Event::Status { status: ChannelStatus::ChannelError(_), .. } => cov.channel_errors += 1,
             Event::Disconnected { end: ConnectionEnd::HeartbeatTimeout, .. } => cov.heartbeat_timeouts += 1,
+            Event::Left { outcome: LeaveOutcome::Left, .. } => cov.left += 1,
+            Event::Left { outcome: LeaveOutcome::TimedOut, .. } => cov.leaves_timed_out += 1,
+            Event::Left { outcome: LeaveOutcome::Offline, .. } => cov.leaves_offline += 1,
             Event::PostgresChange { bindings, change, .. } => {
                 // The `*` binding takes every change; the INSERT one only inserts.
                 assert!(bindings.contains(1), "seed {seed}: {bindings:?}");
@@ -233,4 +283,8 @@ fn random_operation_sequences_keep_the_invariants() {
     assert!(cov.subscribed > seeds && cov.channel_errors > seeds / 10, "{cov:?}");
     assert!(cov.connections > 2 * seeds && cov.heartbeat_timeouts > seeds / 10, "{cov:?}");
     assert!(cov.changes > seeds / 20, "{cov:?}");
+    assert!(
+        cov.left > seeds / 8 && cov.leaves_timed_out > seeds / 20 && cov.leaves_offline > seeds,
+        "{cov:?}"
+    );
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use realtime_core::Instant;
 use realtime_core::phoenix::client::{
     ChannelError, ChannelErrorReason, ChannelStatus, ConfigError, ConnectionEnd, ConnectionState,
-    HeartbeatStatus, Next, NotSentReason, PushError, PushOutcome, TargetError, TokenReason,
+    DisconnectError, HeartbeatStatus, LeaveOutcome, Next, NotSentReason, PushError, PushOutcome,
+    Subscription, TargetError, TokenReason,
 };
 use realtime_core::phoenix::ending::StopReason;
 use realtime_core::phoenix::endpoint::EndpointError;
@@ -121,6 +122,11 @@ fn channel_and_push_types_read_as_sentences() {
         case(PushOutcome::NotSent(NotSentReason::Dropped)),
         case(NotSentReason::Dropped),
         case(NotSentReason::ChannelClosed),
+        case(LeaveOutcome::Left),
+        case(LeaveOutcome::TimedOut),
+        case(LeaveOutcome::Offline),
+        case(Subscription::Subscribed),
+        case(Subscription::Pending),
     ]);
     let mut classes: Vec<_> = [
         ErrorClass::Token,
@@ -217,6 +223,8 @@ fn errors_read_as_sentences_and_chain_their_causes() {
         case(ProxyError::HeadTooLong),
         case(ProxyError::Eof),
         case(ProxyError::InvalidHost),
+        case(DisconnectError::InvalidCode(1001)),
+        case(DisconnectError::ReasonTooLong { len: 124 }),
     ]);
     check(&cases);
     // A wrapper names what failed; its source says why, and the two do not repeat each other.

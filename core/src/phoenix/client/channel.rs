@@ -6,7 +6,7 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::event::PushId;
+use super::event::{LeaveOutcome, PushId};
 use super::rate::Limiter;
 use crate::Instant;
 use crate::phoenix::channel_config::ChannelConfig;
@@ -65,8 +65,10 @@ pub(super) enum Input {
     ServerClose,
     /// The app unsubscribes (or removed the last handle).
     Unsubscribe,
-    /// The leave got a reply or timed out.
-    LeaveDone,
+    /// The leave got a reply.
+    LeaveReplied,
+    /// The leave got no reply in time.
+    LeaveTimeout,
     /// The join's ok reply did not pair with the postgres changes bindings.
     JoinMismatch,
     /// The app started presence on a channel whose join did not ask for it: the server only
@@ -104,6 +106,9 @@ pub(super) enum Action {
     ReportError,
     /// Report `Closed`.
     ReportClosed,
+    /// Report how the leave the app asked for ended (`Event::Left`), once per handle that
+    /// asked.
+    ReportLeft(LeaveOutcome),
 }
 
 /// The result of a transition.
@@ -123,6 +128,7 @@ pub(super) fn transition(from: ChannelState, input: Input, socket_open: bool) ->
     use Action::*;
     use ChannelState::*;
     use Input::*;
+    use LeaveOutcome::*;
     match (from, input) {
         // Subscribing: join now, or when the socket opens.
         (Closed | Errored, Subscribe) if socket_open => go(Joining, &[ResetRejoin, SendJoin]),
@@ -139,27 +145,32 @@ pub(super) fn transition(from: ChannelState, input: Input, socket_open: bool) ->
             go(Errored, &[SendCleanupLeave, CancelJoin, ReportTimedOut, ScheduleRejoin])
         }
 
-        // The server's lifecycle events.
+        // The server's lifecycle events. A close while leaving is the server's answer too.
         (Joining | Joined, ServerError) => go(Errored, &[CancelJoin, ReportError, ScheduleRejoin]),
-        (Joining | Joined | Errored | Leaving, ServerClose) => {
-            go(Closed, &[CancelJoin, EndPushes, ReportClosed])
-        }
+        (Joining | Joined | Errored, ServerClose) => go(Closed, &[CancelJoin, EndPushes, ReportClosed]),
+        (Leaving, ServerClose) => go(Closed, &[CancelJoin, EndPushes, ReportLeft(Left), ReportClosed]),
 
         // The socket. A lost connection errors the channel; it rejoins when the socket opens
         // (not on the backoff timer: the socket's own schedule paces the attempts).
         (Joining | Joined, SocketLost) => go(Errored, &[CancelJoin, ResetRejoin, ReportError]),
         (Joining | Joined, SocketStopped) => go(Errored, &[CancelJoin, ResetRejoin]),
         (Errored, SocketLost | SocketStopped) => go(Errored, &[ResetRejoin]),
-        (Leaving, SocketLost | SocketStopped) => go(Closed, &[CancelJoin, EndPushes, ReportClosed]),
+        // The leave went out; the connection ended before its reply.
+        (Leaving, SocketLost | SocketStopped) => {
+            go(Closed, &[CancelJoin, EndPushes, ReportLeft(TimedOut), ReportClosed])
+        }
         (Joining | Errored, SocketOpen) => go(Joining, &[SendJoin]),
         (Errored, RejoinDue) if socket_open => go(Joining, &[SendJoin]),
 
-        // Leaving: a leave goes out when the server knows the channel.
+        // Leaving: a leave goes out when the server knows the channel; otherwise it closes
+        // here at once, and so does a channel closed already (its leave is answered too).
         (Joining | Joined, Unsubscribe) if socket_open => go(Leaving, &[CancelJoin, SendLeave]),
         (Joining | Joined | Errored, Unsubscribe) => {
-            go(Closed, &[CancelJoin, ResetRejoin, EndPushes, ReportClosed])
+            go(Closed, &[CancelJoin, ResetRejoin, EndPushes, ReportLeft(Offline), ReportClosed])
         }
-        (Leaving, LeaveDone) => go(Closed, &[EndPushes, ReportClosed]),
+        (Closed, Unsubscribe) => go(Closed, &[ReportLeft(Offline)]),
+        (Leaving, LeaveReplied) => go(Closed, &[EndPushes, ReportLeft(Left), ReportClosed]),
+        (Leaving, LeaveTimeout) => go(Closed, &[EndPushes, ReportLeft(TimedOut), ReportClosed]),
 
         // The server joined with bindings other than ours: leave it, and say why.
         (Joining, JoinMismatch) => go(Closed, &[SendCleanupLeave, CancelJoin, EndPushes, ReportError]),
@@ -244,8 +255,13 @@ pub(super) struct Channel {
     pub(super) in_flight: VecDeque<InFlight>,
     /// The app subscribed while it was leaving: join again once closed.
     pub(super) resubscribe: bool,
-    /// The next `Closed` is not reported (it ends a leave of a previous owner).
+    /// The next `Closed` is not reported (it ends a leave of a previous owner, or one the app
+    /// subscribed again during).
     pub(super) quiet_close: bool,
+    /// The generations of the handles that asked for the leave under way (`unsubscribe`, the
+    /// last `remove_channel`): each hears how it ended, also after `channel` took the channel
+    /// over under a new generation.
+    pub(super) leave_waiters: Vec<u32>,
     /// Its join waits for a token (`TokenNeeded`).
     pub(super) join_held: bool,
     /// The server closed it for its token: subscribe again when a new token is set.
@@ -293,6 +309,7 @@ impl Channel {
             in_flight: VecDeque::new(),
             resubscribe: false,
             quiet_close: false,
+            leave_waiters: Vec::new(),
             join_held: false,
             rejoin_on_token: false,
             limiter: Limiter::new(),
@@ -345,26 +362,30 @@ mod tests {
         ChannelState::Errored,
     ];
 
+    const INPUTS: [Input; 17] = [
+        Input::Subscribe,
+        Input::SocketOpen,
+        Input::SocketLost,
+        Input::SocketStopped,
+        Input::JoinOk,
+        Input::JoinError,
+        Input::JoinThrottled,
+        Input::JoinRefused,
+        Input::JoinTimeout,
+        Input::RejoinDue,
+        Input::ServerError,
+        Input::ServerClose,
+        Input::Unsubscribe,
+        Input::LeaveReplied,
+        Input::LeaveTimeout,
+        Input::JoinMismatch,
+        Input::PresenceOn,
+    ];
+
     #[test]
     fn every_report_matches_its_target_state() {
-        let inputs = [
-            Input::Subscribe,
-            Input::SocketOpen,
-            Input::SocketLost,
-            Input::SocketStopped,
-            Input::JoinOk,
-            Input::JoinError,
-            Input::JoinThrottled,
-            Input::JoinRefused,
-            Input::JoinTimeout,
-            Input::RejoinDue,
-            Input::ServerError,
-            Input::ServerClose,
-            Input::Unsubscribe,
-            Input::LeaveDone,
-        ];
         for from in STATES {
-            for input in inputs {
+            for input in INPUTS {
                 for open in [false, true] {
                     let Some(t) = transition(from, input, open) else { continue };
                     for action in t.actions {
@@ -374,13 +395,16 @@ mod tests {
                             Action::ReportTimedOut
                             | Action::ScheduleRejoin
                             | Action::ScheduleRejoinLongest => t.to == ChannelState::Errored,
+                            // A join refused for good, or paired wrongly: reported and closed.
                             Action::ReportError => {
-                                t.to == ChannelState::Errored || input == Input::JoinRefused
+                                t.to == ChannelState::Errored
+                                    || matches!(input, Input::JoinRefused | Input::JoinMismatch)
                             }
                             Action::SendJoin => {
                                 t.to == ChannelState::Joining && (open || input == Input::SocketOpen)
                             }
                             Action::SendLeave => t.to == ChannelState::Leaving && open,
+                            Action::ReportLeft(_) => t.to == ChannelState::Closed,
                             _ => true,
                         };
                         assert!(ok, "{from:?} + {input:?} (open {open}) -> {t:?}");
@@ -390,14 +414,63 @@ mod tests {
         }
     }
 
+    /// Every leave the app asks for ends in exactly one report of how: a leave that closes at
+    /// once, and every way out of `Leaving`. Nothing else reports one.
     #[test]
-    fn a_closed_channel_ignores_everything_but_subscribe() {
+    fn every_leave_reports_its_outcome_once() {
+        for from in STATES {
+            for input in INPUTS {
+                for open in [false, true] {
+                    let Some(t) = transition(from, input, open) else { continue };
+                    let lefts: Vec<_> = t
+                        .actions
+                        .iter()
+                        .filter_map(|a| match a {
+                            Action::ReportLeft(o) => Some(*o),
+                            _ => None,
+                        })
+                        .collect();
+                    let ends_a_leave = from == ChannelState::Leaving && t.to == ChannelState::Closed;
+                    let closes_at_once = input == Input::Unsubscribe && t.to == ChannelState::Closed;
+                    let want = usize::from(ends_a_leave || closes_at_once);
+                    assert_eq!(lefts.len(), want, "{from:?} + {input:?} (open {open}) -> {t:?}");
+                    let outcome = lefts.first().copied();
+                    if closes_at_once {
+                        assert_eq!(outcome, Some(LeaveOutcome::Offline), "nothing was sent");
+                    }
+                    if ends_a_leave {
+                        let answered = matches!(input, Input::LeaveReplied | Input::ServerClose);
+                        assert_eq!(outcome == Some(LeaveOutcome::Left), answered, "{input:?}");
+                    }
+                }
+            }
+            assert!(
+                from == ChannelState::Leaving || transition(from, Input::Unsubscribe, false).is_some(),
+                "{from:?}: an unsubscribe must end somewhere"
+            );
+        }
+        // A leave is never left hanging: every way out of `Leaving` that a connection or a
+        // timer brings is in the table.
+        for input in [
+            Input::LeaveReplied,
+            Input::LeaveTimeout,
+            Input::ServerClose,
+            Input::SocketLost,
+            Input::SocketStopped,
+        ] {
+            assert!(transition(ChannelState::Leaving, input, true).is_some(), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn a_closed_channel_ignores_everything_but_subscribe_and_unsubscribe() {
         for input in [
             Input::JoinOk,
             Input::JoinError,
             Input::ServerError,
             Input::ServerClose,
-            Input::LeaveDone,
+            Input::LeaveReplied,
+            Input::LeaveTimeout,
             Input::SocketOpen,
         ] {
             assert_eq!(transition(ChannelState::Closed, input, true), None, "{input:?}");

@@ -243,6 +243,20 @@ pub enum ChannelErrorReason {
     PostgresNotReady,
 }
 
+/// How a leave the app asked for ended ([`Event::Left`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LeaveOutcome {
+    /// The server answered the leave (or closed the channel): it is gone there too.
+    Left,
+    /// The leave went out but no answer came: its timeout passed, or the connection ended
+    /// first. The channel is closed here; the server drops it with the connection or on its
+    /// own.
+    TimedOut,
+    /// Nothing went out: the channel was not joined (closed, errored, or its join not yet
+    /// sent) or the socket was not open. The channel is closed here.
+    Offline,
+}
+
 /// How a push ended. Every push ends exactly once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PushOutcome {
@@ -309,6 +323,17 @@ pub enum Event {
         channel: ChannelId,
         /// Its status.
         status: ChannelStatus,
+    },
+    /// A leave the app asked for ended, right before the channel's `Closed` status (which is
+    /// not reported when the app subscribed again meanwhile). One per handle id that asked:
+    /// `unsubscribe`, the last `remove_channel`, or `remove_all_channels` for each channel. A
+    /// call on a channel already leaving adds no second one for the same id: the leave under
+    /// way answers it.
+    Left {
+        /// The channel, as the handle that asked names it.
+        channel: ChannelId,
+        /// How it ended.
+        outcome: LeaveOutcome,
     },
     /// A message for a channel that is not a reply or lifecycle event (a broadcast, presence,
     /// postgres change or system message).
@@ -568,6 +593,16 @@ impl fmt::Display for Subscription {
         f.write_str(match self {
             Self::Subscribed => "subscribed",
             Self::Pending => "subscribing",
+        })
+    }
+}
+
+impl fmt::Display for LeaveOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Left => "left",
+            Self::TimedOut => "the leave got no answer in time; closed here",
+            Self::Offline => "nothing to leave on the server; closed here",
         })
     }
 }

@@ -48,8 +48,8 @@ pub use config::{
 };
 pub use error::{ChannelError, DisconnectError, PushError};
 pub use event::{
-    ChannelErrorReason, ChannelStatus, ConnectionEnd, ConnectionState, Event, HeartbeatStatus, Next,
-    NotSentReason, PushId, PushOutcome, Subscription, TokenReason, TransportClosed, TransportCommand,
+    ChannelErrorReason, ChannelStatus, ConnectionEnd, ConnectionState, Event, HeartbeatStatus, LeaveOutcome,
+    Next, NotSentReason, PushId, PushOutcome, Subscription, TokenReason, TransportClosed, TransportCommand,
     TransportId,
 };
 pub use rate::{RateLimit, RateLimitPolicy};
@@ -814,19 +814,39 @@ impl Client {
         Ok(answer)
     }
 
-    /// Leaves the channel; it reports `Closed` when the server confirms (or at once when
-    /// offline).
+    /// Leaves the channel. [`Event::Left`] says how the leave ended, right before the
+    /// `Closed` status: when the server answers, when the leave times out, or at once when
+    /// there is nothing to leave (offline, or not joined).
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::UnknownChannel`] for a removed channel.
     pub fn unsubscribe(&mut self, now: Instant, id: ChannelId) -> Result<(), ChannelError> {
         self.now = now;
         let ch = self.get_mut(id).ok_or(ChannelError::UnknownChannel)?;
         ch.resubscribe = false;
         ch.quiet_close = false;
         ch.rejoin_on_token = false;
-        self.apply(id.index, Input::Unsubscribe, None);
+        self.leave(id);
         Ok(())
     }
 
-    /// Drops one handle; the last one leaves the channel and deletes it once closed.
+    /// The app asks channel `id` to leave: the handle waits for the outcome.
+    fn leave(&mut self, id: ChannelId) {
+        if let Some(ch) = self.slots[id.index as usize].channel.as_mut()
+            && !ch.leave_waiters.contains(&id.generation)
+        {
+            ch.leave_waiters.push(id.generation);
+        }
+        self.apply(id.index, Input::Unsubscribe, None);
+    }
+
+    /// Drops one handle; the last one leaves the channel ([`Event::Left`] says how) and deletes
+    /// it once closed.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::UnknownChannel`] for a removed channel.
     pub fn remove_channel(&mut self, now: Instant, id: ChannelId) -> Result<(), ChannelError> {
         self.now = now;
         let ch = self.get_mut(id).ok_or(ChannelError::UnknownChannel)?;
@@ -839,7 +859,8 @@ impl Client {
         Ok(())
     }
 
-    /// Drops every handle of every channel: all leave and are deleted once closed.
+    /// Drops every handle of every channel: all leave (an [`Event::Left`] for each channel not
+    /// leaving already) and are deleted once closed.
     pub fn remove_all_channels(&mut self, now: Instant) {
         self.now = now;
         for index in 0..self.slots.len() as u32 {
@@ -1743,8 +1764,10 @@ impl Client {
                         self.apply(index, input, Some(ChannelErrorReason::JoinRejected(reason)));
                     }
                 } else if ch.leave.is_some_and(|(leave_ref, _)| leave_ref == r) {
+                    // Any status: an error (`unmatched topic`) says the server has no such
+                    // channel either.
                     ch.leave = None;
-                    self.apply(index, Input::LeaveDone, None);
+                    self.apply(index, Input::LeaveReplied, None);
                 } else if let Some(pos) = ch.in_flight.iter().position(|p| p.msg_ref == r) {
                     let push = ch.in_flight.remove(pos).map(|p| p.id);
                     let outcome = if ok { PushOutcome::Ok(response) } else { PushOutcome::Error(response) };
@@ -2033,6 +2056,15 @@ impl Client {
                     self.status(id, ChannelStatus::Closed);
                 }
             }
+            Action::ReportLeft(outcome) => {
+                // Only the app's `unsubscribe` and `remove_channel` enter the transitions that
+                // report a leave, and both name a waiter first.
+                debug_assert!(!ch.leave_waiters.is_empty(), "a leave nobody asked for");
+                for generation in ch.leave_waiters.drain(..) {
+                    let channel = ChannelId { index, generation };
+                    self.events.push_back(Event::Left { channel, outcome });
+                }
+            }
             Action::ReportError => {
                 let reason = reason.cloned().unwrap_or(ChannelErrorReason::Disconnected);
                 self.status(id, ChannelStatus::ChannelError(reason));
@@ -2135,7 +2167,7 @@ impl Client {
         let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
         if ch.leave.is_some_and(|(_, at)| now >= at) {
             ch.leave = None;
-            self.apply(index, Input::LeaveDone, None);
+            self.apply(index, Input::LeaveTimeout, None);
         }
         let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
         let events = &mut self.events;
@@ -2155,14 +2187,10 @@ impl Client {
         });
     }
 
-    /// The last handle is gone: leave, and delete once closed.
+    /// The last handle is gone: leave, and delete once closed (at once, when it is).
     fn release(&mut self, index: u32) {
-        let Some(ch) = self.slots[index as usize].channel.as_ref() else { return };
-        if ch.state == ChannelState::Closed {
-            self.delete(index);
-        } else {
-            self.apply(index, Input::Unsubscribe, None);
-        }
+        let id = self.id(index);
+        self.leave(id);
     }
 
     fn delete(&mut self, index: u32) {
