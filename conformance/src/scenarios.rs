@@ -319,7 +319,27 @@ pub async fn an_expiring_token_is_refreshed_from_the_token_source<S: Subject>() 
             other => bad.push(other),
         }
     }
-    assert!(bad.is_empty(), "the channel never failed: {bad:?}");
+    let pushes: Vec<String> = h
+        .server()
+        .observed()
+        .iter()
+        .filter(|o| o.message.topic == "realtime:refresh")
+        .map(|o| {
+            format!(
+                "{} {} {}",
+                o.socket,
+                o.message.event,
+                o.message.payload["access_token"].as_str().map_or("-", |t| if *t == *fresh {
+                    "fresh"
+                } else if *t == *short {
+                    "short"
+                } else {
+                    "other"
+                })
+            )
+        })
+        .collect();
+    assert!(bad.is_empty(), "the channel never failed: {bad:?}; frames {pushes:#?}");
 }
 
 /// The server drops every connection: the client says it lost the link, reconnects by
@@ -653,11 +673,12 @@ pub async fn subscribe_on_a_joined_channel_is_answered_by_the_core<S: Subject>()
     assert_eq!(h.frames(Some("realtime:twice"), "phx_join").len(), 1);
 
     let config = ChannelConfig::new().wait_for_postgres_ready(Duration::from_secs(5));
-    let ready = c.channel("ready", config.clone()).await.unwrap();
+    let ready = c.channel("ready", config).await.unwrap();
     let _changes =
         ready.on_postgres_changes(Binding::new(ChangeEvent::All, "public").table("t")).await.unwrap();
     let mut system = ready.on_messages().await;
-    let second = c.channel("ready", config).await.unwrap();
+    // Another handle on the channel (a clone is one).
+    let second = ready.clone();
     // The first subscribe starts the join; the second, while the changes are not live yet,
     // waits for them as the first does.
     poll_once(ready.subscribe());

@@ -172,11 +172,6 @@ impl<R: Runtime> Drive<R> {
                 s.client.disconnect(now);
             }
             self.transport_commands(s, now);
-            while let Some((push, req)) = s.client.poll_rest() {
-                self.rests.push((push, RestRun::new(&inner.rt, &inner.proxy, req)));
-            }
-            // The token source is called after the lock is released (it is the app's code).
-            let wants_token = core::mem::take(&mut s.token_wanted);
             if self.closing.is_none() {
                 match &mut self.link {
                     Link::Open { .. } => {
@@ -190,6 +185,14 @@ impl<R: Runtime> Drive<R> {
                 }
             }
             s.drain_events();
+            // What the input and the events called for: a close the server asked for, REST
+            // fallback requests, a token (the source is called once the lock is released: it
+            // is the app's code).
+            self.transport_commands(s, now);
+            while let Some((push, req)) = s.client.poll_rest() {
+                self.rests.push((push, RestRun::new(&inner.rt, &inner.proxy, req)));
+            }
+            let wants_token = core::mem::take(&mut s.token_wanted);
             if self.stopping && self.closing.is_none() && matches!(self.link, Link::None) {
                 s.end();
                 return (Turn { deadline: None, end: true, wants_token }, core::mem::take(&mut s.wake));

@@ -80,11 +80,8 @@ pub async fn recv_floor(
     let mut quiet = (0u64, Instant::now());
     let mut next_heartbeat = Instant::now() + HEARTBEAT;
     let mut heartbeat_ref = 1u64;
-    loop {
-        match r.walk(&mut meter)? {
-            Step::More => {}
-            Step::Done | Step::Closed => break,
-        }
+    // Until `expected` are in or the server closes.
+    while let Step::More = r.walk(&mut meter)? {
         if !r.out.is_empty() {
             stream.write_all(&r.out).await.map_err(err)?;
             r.out.clear();

@@ -35,6 +35,7 @@ pub async fn recv_ours(
         }
     }
     let report = meter.finish("ours");
-    let _ = channel.unsubscribe();
+    // The leave starts at once; its outcome does not matter here.
+    drop(channel.unsubscribe());
     Ok(report)
 }
