@@ -596,15 +596,16 @@ impl<R: Runtime> Future for Drive<R> {
         }
         for _ in 0..TURNS_BEFORE_YIELD {
             let mut progress = false;
-            if this.closing.is_some() && this.poll_closing(cx).is_ready() {
-                this.closing = None;
-                (this.out_pos, this.out_len, this.unflushed) = (0, 0, false);
-                progress = true;
-            }
             let turn = this.turn(cx);
             if turn.end {
                 this.ended = true;
                 return Poll::Ready(());
+            }
+            // A close the turn started is polled at once (it registers its waker).
+            if this.closing.is_some() && this.poll_closing(cx).is_ready() {
+                this.closing = None;
+                (this.out_pos, this.out_len, this.unflushed) = (0, 0, false);
+                progress = true;
             }
             progress |= this.poll_write(cx);
             progress |= this.poll_read(cx);
