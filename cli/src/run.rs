@@ -409,13 +409,11 @@ async fn presence(a: PresenceArgs) -> Result<(), Failure> {
     let outcome = loop {
         tokio::select! {
             Some(e) = events.recv() => {
-                let e = match e {
-                    Ok(e) => e,
-                    Err(_) => {
-                        let state = channel.presence_state().await.unwrap_or_default();
-                        mirror.0 = state.into_iter().collect();
-                        continue;
-                    }
+                let Ok(e) = e else {
+                    // Fell behind: start again from the client's state.
+                    let state = channel.presence_state().await.unwrap_or_default();
+                    mirror.0 = state.into_iter().collect();
+                    continue;
                 };
                 mirror.apply(&e);
                 if e == PresenceEvent::Sync {

@@ -870,32 +870,44 @@ fn raw_url(port: u16) -> String {
     format!("ws://127.0.0.1:{port}/socket")
 }
 
+/// Starts a raw server on the harness's runtime that upgrades one client, reads its join and
+/// hands the stream and the join to `then`; returns its port.
+async fn serve_one<F, Fut>(h: &Harness, then: F) -> u16
+where
+    F: FnOnce(tokio::net::TcpStream, serde_json::Value) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    h.on_server(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut s = raw::upgrade(&listener).await;
+            let join = raw::read_join(&mut s).await;
+            then(s, join).await;
+        });
+        port
+    })
+    .await
+}
+
 /// Pings and the join reply in one write: each ping after the first waits for the previous
 /// pong to be written, so the core leaves bytes; the drive loop offers them again once the
 /// pong is out, and the join reply is read.
 pub async fn bytes_left_behind_a_pending_pong_are_offered_again<S: Subject>() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let h = Harness::plain();
-    let port = h
-        .on_server(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = listener.local_addr().unwrap().port();
-            tokio::spawn(async move {
-                let mut s = raw::upgrade(&listener).await;
-                let join = raw::read_join(&mut s).await;
-                let mut burst = Vec::new();
-                for i in 0..3u8 {
-                    burst.extend(raw::frame(9, &[b'a' + i]));
-                }
-                burst.extend(raw::join_ok(&join));
-                s.write_all(&burst).await.unwrap();
-                // Then quiet, but keep reading (pongs, heartbeats).
-                let mut sink = vec![0u8; 4096];
-                while s.read(&mut sink).await.is_ok_and(|n| n > 0) {}
-            });
-            port
-        })
-        .await;
+    let port = serve_one(&h, |mut s, join| async move {
+        let mut burst = Vec::new();
+        for i in 0..3u8 {
+            burst.extend(raw::frame(9, &[b'a' + i]));
+        }
+        burst.extend(raw::join_ok(&join));
+        s.write_all(&burst).await.unwrap();
+        // Then quiet, but keep reading (pongs, heartbeats).
+        let mut sink = vec![0u8; 4096];
+        while s.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+    })
+    .await;
     let c = client::<S>(quick(&raw_url(port)));
     let ch = c.channel("room", ChannelConfig::new()).await.unwrap();
     within("the subscribe behind the pings", ch.subscribe()).await.unwrap();
@@ -907,21 +919,13 @@ pub async fn bytes_left_behind_a_pending_pong_are_offered_again<S: Subject>() {
 pub async fn a_peer_that_stops_reading_does_not_freeze_the_client<S: Subject>() {
     use tokio::io::AsyncWriteExt;
     let h = Harness::plain();
-    let port = h
-        .on_server(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = listener.local_addr().unwrap().port();
-            tokio::spawn(async move {
-                let mut s = raw::upgrade(&listener).await;
-                let join = raw::read_join(&mut s).await;
-                s.write_all(&raw::join_ok(&join)).await.unwrap();
-                // Never read again; keep the socket open.
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                drop(s);
-            });
-            port
-        })
-        .await;
+    let port = serve_one(&h, |mut s, join| async move {
+        s.write_all(&raw::join_ok(&join)).await.unwrap();
+        // Never read again; keep the socket open.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(s);
+    })
+    .await;
     let mut config = quick(&raw_url(port));
     config.client = config.client.heartbeat(Duration::from_millis(300));
     let c = client::<S>(config);

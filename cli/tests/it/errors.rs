@@ -55,7 +55,7 @@ async fn unreachable_hosts_are_one_line_and_exit_code_1() {
     let listen = client("listen", NOWHERE, &["--channel", "c"]);
     run(&listen)
         .await
-        .assert_failed(1, "subscribe failed: cannot connect: connect failed: Connection refused");
+        .assert_failed(1, "subscribe failed: cannot connect: could not connect: Connection refused");
     let presence = client("presence", NOWHERE, &["--channel", "c"]);
     run(&presence).await.assert_failed(1, "subscribe failed: cannot connect");
     let send = client("send", NOWHERE, &["--channel", "c", "--event", "e", "--payload", "1"]);
