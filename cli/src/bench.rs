@@ -16,7 +16,7 @@ use realtime_tokio::{Channel, ChannelConfig, ChannelStatus, ClientEvent, Realtim
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::Failure;
+use crate::{Failure, lines};
 use crate::args::Bench;
 use crate::load::{
     EVENT, Ledger, Percentiles, Tally, Tick, expected_deliveries, process_cpu, raise_open_files, tick_json,
@@ -271,7 +271,7 @@ async fn join(
     let channel = client
         .channel(topic, ChannelConfig::new().broadcast_self(receive_own))
         .await
-        .map_err(|e| Failure::runtime(e.to_string()))?;
+        .map_err(|e| Failure::runtime(lines::chain(&e)))?;
     let mut broadcasts = channel.on_broadcast(EVENT).await;
     subscribe(&client, &channel).await?;
     let mut statuses = channel.statuses().await;

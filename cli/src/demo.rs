@@ -13,7 +13,7 @@ use realtime_tokio::{ChannelConfig, Config, PresenceEvent, Proxy, RealtimeClient
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::Failure;
+use crate::{Failure, lines};
 use crate::args::Demo;
 
 /// The room everybody joins.
@@ -193,11 +193,11 @@ pub(crate) async fn demo(a: Demo) -> Result<(), Failure> {
     }
 
     // The viewer: listens to the room, is not in it.
-    let viewer = client(&url).map_err(|e| Failure::runtime(e.to_string()))?;
+    let viewer = client(&url).map_err(|e| Failure::runtime(lines::chain(&e)))?;
     let room = viewer
         .channel(ROOM, ChannelConfig::new().presence_enabled(true))
         .await
-        .map_err(|e| Failure::runtime(e.to_string()))?;
+        .map_err(|e| Failure::runtime(lines::chain(&e)))?;
     let mut messages = room.on_broadcast(MESSAGE).await;
     let mut presence = room.on_presence().await;
     crate::run::subscribe(&viewer, &room).await?;

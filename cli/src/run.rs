@@ -70,7 +70,7 @@ pub(crate) fn client(conn: &Connection) -> Result<RealtimeClient, Failure> {
         }
         config.roots = Roots::Custom(certs);
     }
-    RealtimeClient::new(config).map_err(|e| Failure::input(e.to_string()))
+    RealtimeClient::new(config).map_err(|e| Failure::input(lines::chain(&e)))
 }
 
 /// Subscribes, or fails with the first status and, when it could not connect, the reason the
@@ -97,7 +97,7 @@ pub(crate) async fn subscribe(
                 line["reason"].as_str().unwrap_or("")
             )))
         }
-        Ok(Err(e)) => Err(Failure::runtime(format!("subscribe failed: {e}"))),
+        Ok(Err(e)) => Err(Failure::runtime(format!("subscribe failed: {}", lines::chain(&e)))),
         Err(_) => Err(cannot_connect(client)),
     }
 }
@@ -257,10 +257,10 @@ async fn listen(a: Listen) -> Result<(), Failure> {
         config = config.presence_key(key.clone()).presence_enabled(true);
     }
     let name = a.channel.clone();
-    let channel = client.channel(&name, config).await.map_err(|e| Failure::runtime(e.to_string()))?;
+    let channel = client.channel(&name, config).await.map_err(|e| Failure::runtime(lines::chain(&e)))?;
     let mut changes = Vec::new();
     for b in bindings {
-        changes.push(channel.on_postgres_changes(b).await.map_err(|e| Failure::runtime(e.to_string()))?);
+        changes.push(channel.on_postgres_changes(b).await.map_err(|e| Failure::runtime(lines::chain(&e)))?);
     }
     let mut statuses = channel.statuses().await;
     let mut broadcasts = channel.on_broadcast("*").await;
@@ -275,7 +275,7 @@ async fn listen(a: Listen) -> Result<(), Failure> {
     let mut interrupt = Interrupt::new()?;
     print(&lines::status(&name, &ChannelStatus::Subscribed));
     if let Some(t) = &track {
-        channel.track(t).await.map_err(|e| Failure::runtime(format!("track failed: {e}")))?;
+        channel.track(t).await.map_err(|e| Failure::runtime(format!("track failed: {}", lines::chain(&e))))?;
     }
     // Postgres changes come in per binding: merge them into one stream of (index, change).
     let (tx, mut merged) = tokio::sync::mpsc::channel(256);
@@ -367,7 +367,7 @@ async fn send(a: Send) -> Result<(), Failure> {
     }
     let client = client(&a.conn)?;
     let config = ChannelConfig::new().broadcast_ack(a.ack).private(a.private);
-    let channel = client.channel(&a.channel, config).await.map_err(|e| Failure::runtime(e.to_string()))?;
+    let channel = client.channel(&a.channel, config).await.map_err(|e| Failure::runtime(lines::chain(&e)))?;
     if !a.rest {
         subscribe(&client, &channel).await?;
     }
@@ -381,7 +381,7 @@ async fn send(a: Send) -> Result<(), Failure> {
         } else {
             channel.send(&a.event, &payload).await
         };
-        sent.map_err(|e| Failure::runtime(format!("broadcast {} of {} failed: {e}", i + 1, a.count)))?;
+        sent.map_err(|e| Failure::runtime(format!("broadcast {} of {} failed: {}", i + 1, a.count, lines::chain(&e))))?;
     }
     let _ = client.shutdown().await;
     Ok(())
@@ -398,12 +398,12 @@ async fn presence(a: PresenceArgs) -> Result<(), Failure> {
         config = config.presence_key(key.clone());
     }
     let name = a.channel.clone();
-    let channel = client.channel(&name, config).await.map_err(|e| Failure::runtime(e.to_string()))?;
+    let channel = client.channel(&name, config).await.map_err(|e| Failure::runtime(lines::chain(&e)))?;
     let mut events = channel.on_presence().await;
     let mut statuses = channel.statuses().await;
     subscribe(&client, &channel).await?;
     let mut interrupt = Interrupt::new()?;
-    channel.track(&track).await.map_err(|e| Failure::runtime(format!("track failed: {e}")))?;
+    channel.track(&track).await.map_err(|e| Failure::runtime(format!("track failed: {}", lines::chain(&e))))?;
     let mut budget = Budget(a.exit_after);
     let mut mirror = PresenceMirror::default();
     let outcome = loop {
