@@ -16,13 +16,13 @@ use realtime_tokio::{Channel, ChannelConfig, ChannelStatus, ClientEvent, Realtim
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::{Failure, lines};
 use crate::args::Bench;
 use crate::load::{
     EVENT, Ledger, Percentiles, Tally, Tick, expected_deliveries, process_cpu, raise_open_files, tick_json,
     unix_micros,
 };
 use crate::run::{client, subscribe};
+use crate::{Failure, lines};
 
 /// Counters every task adds to, and the ledger.
 #[derive(Default)]

@@ -13,8 +13,8 @@ use realtime_tokio::{ChannelConfig, Config, PresenceEvent, Proxy, RealtimeClient
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::{Failure, lines};
 use crate::args::Demo;
+use crate::{Failure, lines};
 
 /// The room everybody joins.
 const ROOM: &str = "demo-room";

@@ -275,7 +275,10 @@ async fn listen(a: Listen) -> Result<(), Failure> {
     let mut interrupt = Interrupt::new()?;
     print(&lines::status(&name, &ChannelStatus::Subscribed));
     if let Some(t) = &track {
-        channel.track(t).await.map_err(|e| Failure::runtime(format!("track failed: {}", lines::chain(&e))))?;
+        channel
+            .track(t)
+            .await
+            .map_err(|e| Failure::runtime(format!("track failed: {}", lines::chain(&e))))?;
     }
     // Postgres changes come in per binding: merge them into one stream of (index, change).
     let (tx, mut merged) = tokio::sync::mpsc::channel(256);
@@ -381,7 +384,9 @@ async fn send(a: Send) -> Result<(), Failure> {
         } else {
             channel.send(&a.event, &payload).await
         };
-        sent.map_err(|e| Failure::runtime(format!("broadcast {} of {} failed: {}", i + 1, a.count, lines::chain(&e))))?;
+        sent.map_err(|e| {
+            Failure::runtime(format!("broadcast {} of {} failed: {}", i + 1, a.count, lines::chain(&e)))
+        })?;
     }
     let _ = client.shutdown().await;
     Ok(())
@@ -403,7 +408,10 @@ async fn presence(a: PresenceArgs) -> Result<(), Failure> {
     let mut statuses = channel.statuses().await;
     subscribe(&client, &channel).await?;
     let mut interrupt = Interrupt::new()?;
-    channel.track(&track).await.map_err(|e| Failure::runtime(format!("track failed: {}", lines::chain(&e))))?;
+    channel
+        .track(&track)
+        .await
+        .map_err(|e| Failure::runtime(format!("track failed: {}", lines::chain(&e))))?;
     let mut budget = Budget(a.exit_after);
     let mut mirror = PresenceMirror::default();
     let outcome = loop {

@@ -24,9 +24,10 @@ async fn an_api_key_server_refuses_a_wrong_key() {
     let server = Serve::start(&["--api-key", "right"]).await;
     let send = ["--channel", "room", "--event", "e", "--payload", "{}"];
 
-    run(&args("listen", &server.url, "wrong", &["--channel", "room"]))
-        .await
-        .assert_failed(1, "subscribe failed: cannot connect: the server refused the websocket upgrade with http 401");
+    run(&args("listen", &server.url, "wrong", &["--channel", "room"])).await.assert_failed(
+        1,
+        "subscribe failed: cannot connect: the server refused the websocket upgrade with http 401",
+    );
     run(&args("send", &server.url, "wrong", &send)).await.assert_failed(1, "subscribe failed");
     let mut rest = send.to_vec();
     rest.push("--rest");

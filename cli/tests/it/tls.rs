@@ -19,9 +19,10 @@ async fn tls_works_with_the_certificate_and_fails_without_it() {
     listener.exit().await.assert_quiet_success();
 
     // Without it the certificate is not trusted (the system roots do not have it).
-    run(&client("listen", &server.url, &["--channel", "secure"]))
-        .await
-        .assert_failed(1, "subscribe failed: cannot connect: the TLS handshake failed: invalid peer certificate");
+    run(&client("listen", &server.url, &["--channel", "secure"])).await.assert_failed(
+        1,
+        "subscribe failed: cannot connect: the TLS handshake failed: invalid peer certificate",
+    );
     let rest = ["--channel", "secure", "--event", "e", "--payload", "1", "--rest"];
     run(&client("send", &server.url, &rest)).await.assert_failed(1, "broadcast 1 of 1 failed");
 }
