@@ -525,6 +525,21 @@ pub async fn a_cloned_channel_is_a_handle_of_its_own<S: Subject>() {
     assert_eq!(room.remove().await.unwrap(), LeaveOutcome::Left, "the last handle leaves");
     assert_eq!(h.frames(Some("realtime:cloned"), "phx_leave").len(), 1);
     assert!(within("the stream's end", echo.recv()).await.is_none(), "the removed channel's streams end");
+
+    // A clone dropped (a task that ended) gives its claim back: `remove` on the original
+    // leaves, nothing pins the channel.
+    let room = c.channel("dropped", ChannelConfig::new()).await.unwrap();
+    room.subscribe().await.unwrap();
+    drop(room.clone());
+    drop(room.clone());
+    assert_eq!(room.remove().await.unwrap(), LeaveOutcome::Left, "the dropped clones hold nothing");
+    // The last handle dropped does not leave; taking a handle again and removing it does.
+    let room = c.channel("kept", ChannelConfig::new()).await.unwrap();
+    room.subscribe().await.unwrap();
+    drop(room);
+    let again = c.channel("kept", ChannelConfig::new()).await.unwrap();
+    assert!(h.frames(Some("realtime:kept"), "phx_leave").is_empty(), "dropping did not leave");
+    assert_eq!(again.remove().await.unwrap(), LeaveOutcome::Left);
 }
 
 /// `unsubscribe` says the server confirmed the leave; with nothing to leave, that it was
@@ -543,7 +558,20 @@ pub async fn unsubscribe_and_remove_say_how_the_leave_ended<S: Subject>() {
     drop(ch.unsubscribe());
     until(&mut statuses, "Closed again", |s| *s == ChannelStatus::Closed).await;
     assert_eq!(h.frames(Some("realtime:leaving"), "phx_leave").len(), 2);
+    // An unsubscribe then a subscribe at once: the subscribe's answer is its own, not the
+    // leave's `Closed`.
+    ch.subscribe().await.unwrap();
+    drop(ch.unsubscribe());
+    within("the subscribe after the leave", ch.subscribe()).await.unwrap();
+    assert_eq!(ch.unsubscribe().await.unwrap(), LeaveOutcome::Left);
     assert_eq!(ch.remove().await.unwrap(), LeaveOutcome::Offline, "closed already");
+    // The channel is deleted without a last status: its streams end all the same.
+    within("the stream's end", async { while statuses.recv().await.is_some() {} }).await;
+    // So do the streams of a channel never subscribed, when it is removed.
+    let never = c.channel("never", ChannelConfig::new()).await.unwrap();
+    let mut quiet = never.on_broadcast("*").await;
+    assert_eq!(never.remove().await.unwrap(), LeaveOutcome::Offline);
+    assert!(within("the never-joined stream's end", quiet.recv()).await.is_none());
 }
 
 /// `disconnect_with` closes with the app's code and reason; a code the protocol forbids is a

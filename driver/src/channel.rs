@@ -28,11 +28,15 @@ use crate::stream::{Item, Place, Receiver, Tag, Typed};
 
 /// A channel of a [`RealtimeClient`]. Cloning it takes another handle on the channel (the
 /// core counts them): [`remove`](Self::remove) on a clone leaves the channel only when no
-/// other handle holds it. Dropping a handle does not leave.
+/// other handle holds it. Dropping a handle gives its claim back without leaving; dropping the
+/// last one does not leave either (the channel stays joined until `unsubscribe`, `remove` on a
+/// handle taken again with [`RealtimeClient::channel`], or `remove_all_channels`).
 pub struct Channel<R: Runtime> {
     client: RealtimeClient<R>,
     id: ChannelId,
     name: String,
+    /// `remove` gave the claim back already.
+    released: bool,
 }
 
 impl<R: Runtime> core::fmt::Debug for Channel<R> {
@@ -44,14 +48,44 @@ impl<R: Runtime> core::fmt::Debug for Channel<R> {
 impl<R: Runtime> Clone for Channel<R> {
     fn clone(&self) -> Self {
         // A stale handle (its channel removed) clones into another stale one.
-        let _ = self.client.inner.act(|s, _| s.client.retain_channel(self.id));
-        Self { client: self.client.clone(), id: self.id, name: self.name.clone() }
+        let id = self.id;
+        let _ = self.client.inner.act(|s, _| {
+            if s.client.retain_channel(id).is_ok() {
+                s.listeners(id).live += 1;
+            }
+        });
+        Self { client: self.client.clone(), id, name: self.name.clone(), released: false }
+    }
+}
+
+impl<R: Runtime> Drop for Channel<R> {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        let id = self.id;
+        let _ = self.client.inner.act(|s, now| {
+            // Removed, or all of its handles let go (`remove_all_channels`): nothing to give back.
+            if s.client.channel_handles(id).is_none_or(|n| n == 0) {
+                return s.prune(id);
+            }
+            let l = s.listeners(id);
+            l.live = l.live.saturating_sub(1);
+            if l.live > 0 {
+                // Another handle holds the channel: this claim goes, nothing is left.
+                let _ = s.client.remove_channel(now, id);
+            } else {
+                // The last one: dropping does not leave, so its claim stays until a handle
+                // is taken again (which gives it back) or the channels are removed.
+                l.orphan = true;
+            }
+        });
     }
 }
 
 impl<R: Runtime> Channel<R> {
     pub(crate) fn new(client: RealtimeClient<R>, id: ChannelId, name: String) -> Self {
-        Self { client, id, name }
+        Self { client, id, name, released: false }
     }
 
     /// The channel's name (its topic without `realtime:`).
@@ -223,12 +257,9 @@ impl<R: Runtime> Channel<R> {
             .inner
             .wait(
                 |s, waker| {
-                    if s.ended {
-                        s.pushes.remove(&push);
-                        return Poll::Ready(None);
-                    }
+                    // A delivered outcome wins; without one, the end is `Closed`.
                     let Some(slot) = s.pushes.get_mut(&push) else { return Poll::Ready(None) };
-                    if slot.value.is_some() {
+                    if slot.value.is_some() || s.ended {
                         return Poll::Ready(s.pushes.remove(&push).and_then(|s| s.value));
                     }
                     slot.waker = Some(waker.clone());
@@ -292,10 +323,13 @@ impl<R: Runtime> Channel<R> {
     /// Drops this handle's claim on the channel; the last handle leaves it (and the channel is
     /// deleted once closed, ending its streams). The returned future says how the leave
     /// ended; [`LeaveOutcome::Offline`] when other handles still hold the channel.
-    pub fn remove(self) -> Leave<R> {
+    pub fn remove(mut self) -> Leave<R> {
         let id = self.id;
+        self.released = true;
         // Only the last handle's removal leaves; the others report nothing.
         self.leave(|s, now| {
+            let l = s.listeners(id);
+            l.live = l.live.saturating_sub(1);
             s.client
                 .remove_channel(now, id)
                 .map(|()| s.client.channel_handles(id) == Some(0) || s.client.channel_state(id).is_none())
@@ -367,13 +401,16 @@ fn first_slot(
     key: u64,
     waker: &core::task::Waker,
 ) -> Poll<Result<ChannelStatus, Error>> {
-    if s.ended {
-        return Poll::Ready(Err(Error::Closed));
-    }
+    // A delivered status wins; without one, the end is `Closed`.
+    let ended = s.ended;
     let Some(l) = s.channels.get_mut(&id) else { return Poll::Ready(Err(Error::Closed)) };
     match poll_slot(&mut l.first, key, waker) {
         Poll::Ready(Some(status)) => Poll::Ready(Ok(status)),
         Poll::Ready(None) => Poll::Ready(Err(Error::Closed)),
+        Poll::Pending if ended => {
+            l.first.retain(|slot| slot.key != key);
+            Poll::Ready(Err(Error::Closed))
+        }
         Poll::Pending => Poll::Pending,
     }
 }
@@ -409,10 +446,15 @@ impl<R: Runtime> Future for Leave<R> {
         let id = this.id;
         let out = this.inner.session.with(|s| {
             let Some(l) = s.channels.get_mut(&id) else { return Poll::Ready(Ok(LeaveOutcome::Offline)) };
+            // A delivered outcome wins; without one, the end is `Closed`.
             let out = match poll_slot(&mut l.leaves, key, cx.waker()) {
                 Poll::Ready(Some(o)) => Poll::Ready(Ok(o)),
                 Poll::Ready(None) if s.ended => Poll::Ready(Err(Error::Closed)),
                 Poll::Ready(None) => Poll::Ready(Ok(LeaveOutcome::Offline)),
+                Poll::Pending if s.ended => {
+                    l.leaves.retain(|slot| slot.key != key);
+                    Poll::Ready(Err(Error::Closed))
+                }
                 Poll::Pending => Poll::Pending,
             };
             if out.is_ready() {

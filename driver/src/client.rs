@@ -2,6 +2,7 @@
 //! loop closes the socket and ends once the last one is gone.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::future::poll_fn;
 use core::marker::PhantomData;
 use core::task::{Poll, Waker};
@@ -36,13 +37,20 @@ impl<R: Runtime> Inner<R> {
     /// Runs `f` on the session with the current time; fails once the client ended. Wakes the
     /// drive loop afterwards (outside the lock), since `f` may have given the core work.
     pub(crate) fn act<T>(&self, f: impl FnOnce(&mut Session, Instant) -> T) -> Result<T, Error> {
-        let (out, driver) = self.session.with(|s| {
+        let (out, driver, wake) = self.session.with(|s| {
             if s.ended {
-                return (Err(Error::Closed), None);
+                return (Err(Error::Closed), None, Vec::new());
             }
+            // Events already raised belong to what came before this call: hand them out
+            // first, so that a waiter this call registers never takes one as its answer.
+            s.drain_events();
             let now = self.rt.now();
-            (Ok(f(s, now)), s.driver_waker())
+            let out = f(s, now);
+            (Ok(out), s.driver_waker(), core::mem::take(&mut s.wake))
         });
+        for w in wake {
+            w.wake();
+        }
         if let Some(w) = driver {
             w.wake();
         }
@@ -196,8 +204,17 @@ impl<R: Runtime> RealtimeClient<R> {
     ///
     /// Cancel-safe: it completes at once.
     pub async fn channel(&self, name: &str, config: ChannelConfig) -> Result<Channel<R>, Error> {
-        let id = self.inner.act(|s, now| s.client.channel(now, name, config))?.map_err(Error::Channel)?;
-        Ok(Channel::new(self.clone(), id, name.into()))
+        let id = self.inner.act(|s, now| {
+            let id = s.client.channel(now, name, config)?;
+            let l = s.listeners(id);
+            l.live += 1;
+            // A claim left by a dropped last handle goes back: this handle holds the channel now.
+            if core::mem::take(&mut l.orphan) {
+                let _ = s.client.remove_channel(now, id);
+            }
+            Ok(id)
+        })?;
+        Ok(Channel::new(self.clone(), id.map_err(Error::Channel)?, name.into()))
     }
 
     /// Leaves and removes every channel (their handles then fail with `UnknownChannel`).
@@ -219,7 +236,9 @@ impl<R: Runtime> RealtimeClient<R> {
                     if s.ended {
                         return Poll::Ready(());
                     }
-                    s.shutdowns.push(waker.clone());
+                    if !s.shutdowns.iter().any(|w| w.will_wake(waker)) {
+                        s.shutdowns.push(waker.clone());
+                    }
                     Poll::Pending
                 },
                 |_| {},

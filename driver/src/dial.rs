@@ -37,7 +37,15 @@ fn proxy_target<R: Runtime>(
         }
     };
     let bad = |_| ConnectionError::Proxy(ProxyFailure::Io(IoError::msg("the proxy URL cannot be parsed")));
-    Target::parse(&url).map(Some).map_err(bad)
+    let proxy = Target::parse(&url).map_err(bad)?;
+    // The tunnel is plain HTTP to the proxy: TLS to the proxy itself (`https://`) is not
+    // spoken, and saying so beats a confusing parse error of its TLS bytes.
+    if proxy.tls {
+        return Err(ConnectionError::Proxy(ProxyFailure::Io(IoError::msg(
+            "https:// proxies are not supported: use an http:// proxy URL (the tunnel still carries TLS)",
+        ))));
+    }
+    Ok(Some(proxy))
 }
 
 enum Step<R: Runtime> {

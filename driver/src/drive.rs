@@ -147,6 +147,8 @@ impl<R: Runtime> Drive<R> {
     fn with<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
         let (out, wake) = self.inner.session.with(|s| {
             let out = f(s);
+            // What `f` made the core say reaches the app before anything else acts.
+            s.drain_events();
             (out, core::mem::take(&mut s.wake))
         });
         wake_all(wake);
@@ -160,6 +162,9 @@ impl<R: Runtime> Drive<R> {
             if !s.driver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 s.driver = Some(cx.waker().clone());
             }
+            // Events the handles' calls raised go out first, in the core's order (a
+            // `Disconnected` before the next `Connecting`).
+            s.drain_events();
             let now = inner.rt.now();
             if let Some(ms) = inner.rt.unix_ms() {
                 s.client.set_wall_clock(now, ms);
@@ -232,8 +237,9 @@ impl<R: Runtime> Drive<R> {
         }
         if self.stopping && self.closing.is_none() {
             // Ending: a link the core did not ask to close is closed all the same.
+            // (`start_close` keeps what `out` holds for the closing stream: the core counts
+            // those bytes as sent.)
             self.start_close(now, 1000, alloc::string::String::new());
-            self.drop_link();
         }
     }
 
@@ -332,6 +338,11 @@ impl<R: Runtime> Drive<R> {
         let Link::Open { id, stream } = &mut self.link else { return false };
         let id = *id;
         if self.in_end == self.inbuf.len() {
+            if self.in_start == 0 && self.out_pos < self.out_len {
+                // The core holds input back until it can write (a ping behind a pong that waits
+                // for the send buffer): read again once the write moved, do not grow.
+                return false;
+            }
             if self.in_start > 0 {
                 // Keep what the core left at the front, read after it.
                 self.inbuf.copy_within(self.in_start..self.in_end, 0);

@@ -66,6 +66,11 @@ pub(crate) struct Listeners {
     pub(crate) leaves: Vec<Slot<LeaveOutcome>>,
     /// The core deleted the channel: nothing more comes; the entry goes once its readers do.
     pub(crate) removed: bool,
+    /// `Channel` values alive for this id (each holds one claim in the core).
+    pub(crate) live: u32,
+    /// The last `Channel` value was dropped without `remove`: its claim is kept (dropping
+    /// does not leave) and given back when the app takes a handle again.
+    pub(crate) orphan: bool,
 }
 
 impl Listeners {
@@ -102,9 +107,10 @@ impl Listeners {
             s.fill(ChannelStatus::Closed, wake);
         }
         if ending {
+            // Their `Leave` futures see the end and answer `Closed`.
             for s in &mut self.leaves {
-                if s.value.is_none() {
-                    s.fill(LeaveOutcome::Offline, wake);
+                if let Some(w) = s.waker.take() {
+                    wake.push(w);
                 }
             }
         }
@@ -260,12 +266,21 @@ impl Session {
                 }
             }
             Event::Left { channel, outcome } => {
+                // Some deletions report no last `Status` (a closed channel's last handle removed,
+                // a quiet close, a takeover under a new id): the leave is where the streams end.
+                let gone = self.client.channel_state(channel).is_none();
                 if let Some(l) = self.channels.get_mut(&channel) {
                     for s in &mut l.leaves {
                         if s.value.is_none() {
                             s.fill(outcome, &mut wake);
                         }
                     }
+                    if gone {
+                        l.close(&mut wake, false);
+                    }
+                }
+                if gone {
+                    self.prune(channel);
                 }
             }
             Event::Message { channel, message } => {
