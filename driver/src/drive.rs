@@ -100,6 +100,9 @@ pub struct Drive<R: Runtime> {
     /// REST fallback broadcasts in flight.
     rests: Vec<(PushId, RestRun<R>)>,
     token: Option<BoxFuture<Option<alloc::string::String>>>,
+    /// Tasks to wake after the lock is released; swapped with the session's list so that
+    /// neither allocates per message.
+    wake: Vec<Waker>,
     /// The client is ending: the core was told to disconnect.
     stopping: bool,
     ended: bool,
@@ -138,27 +141,32 @@ impl<R: Runtime> Drive<R> {
             in_end: 0,
             rests: Vec::new(),
             token: None,
+            wake: Vec::new(),
             stopping: false,
             ended: false,
         }
     }
 
     /// Runs `f` on the session, then wakes the tasks it made ready (outside the lock).
-    fn with<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
-        let (out, wake) = self.inner.session.with(|s| {
+    fn with<T>(&mut self, f: impl FnOnce(&mut Session) -> T) -> T {
+        let mut wake = core::mem::take(&mut self.wake);
+        let out = self.inner.session.with(|s| {
             let out = f(s);
             // What `f` made the core say reaches the app before anything else acts.
             s.drain_events();
-            (out, core::mem::take(&mut s.wake))
+            core::mem::swap(&mut s.wake, &mut wake);
+            out
         });
-        wake_all(wake);
+        wake_all(&mut wake);
+        self.wake = wake;
         out
     }
 
     /// The core's part of a turn, under the lock.
     fn turn(&mut self, cx: &mut Context<'_>) -> Turn {
         let inner = self.inner.clone();
-        let (turn, wake) = inner.session.with(|s| {
+        let mut wake = core::mem::take(&mut self.wake);
+        let turn = inner.session.with(|s| {
             if !s.driver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 s.driver = Some(cx.waker().clone());
             }
@@ -198,14 +206,15 @@ impl<R: Runtime> Drive<R> {
                 self.rests.push((push, RestRun::new(&inner.rt, &inner.proxy, req)));
             }
             let wants_token = core::mem::take(&mut s.token_wanted);
-            if self.stopping && self.closing.is_none() && matches!(self.link, Link::None) {
+            let end = self.stopping && self.closing.is_none() && matches!(self.link, Link::None);
+            if end {
                 s.end();
-                return (Turn { deadline: None, end: true, wants_token }, core::mem::take(&mut s.wake));
             }
-            let turn = Turn { deadline: s.client.poll_timeout(), end: false, wants_token };
-            (turn, core::mem::take(&mut s.wake))
+            core::mem::swap(&mut s.wake, &mut wake);
+            Turn { deadline: if end { None } else { s.client.poll_timeout() }, end, wants_token }
         });
-        wake_all(wake);
+        wake_all(&mut wake);
+        self.wake = wake;
         if turn.wants_token
             && self.token.is_none()
             && let Some(source) = &inner.token_source
@@ -648,8 +657,9 @@ impl<R: Runtime> Drop for Drive<R> {
     }
 }
 
-fn wake_all(wake: Vec<Waker>) {
-    for w in wake {
+/// Wakes and empties `wake`, keeping its allocation.
+fn wake_all(wake: &mut Vec<Waker>) {
+    for w in wake.drain(..) {
         w.wake();
     }
 }
