@@ -17,7 +17,11 @@ pub const DEFAULT_READ_BUFFER: usize = 16 * 1024;
 pub const DEFAULT_STREAM_CAPACITY: usize = 256;
 
 /// An async source of access tokens: called when the core asks for one (before connecting,
-/// before a join with a missing or expiring token, after a refusal).
+/// before a join with a missing or expiring token, after a refusal). Its answer is set as the
+/// access token: `None` clears it (joins then carry the API key alone), so answer the current
+/// token when a refresh fails for a while. A source that holds a `RealtimeClient` keeps the
+/// client alive (the handle count never reaches zero): hold what it needs to fetch a token,
+/// not the client.
 pub type TokenSource = Shared<dyn Fn() -> BoxFuture<Option<String>> + Send + Sync>;
 
 /// Which certificate authorities TLS connections trust.

@@ -19,7 +19,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Drop, cancellation and stream bounds are the driver's: see [`realtime_driver`].
+//! Drop, cancellation and stream bounds are the driver's: see [`realtime_driver`]. The tokio
+//! runtime must have its IO and time drivers on (`#[tokio::main]`, or a `Builder` with
+//! `enable_all`): tokio panics on a socket or timer without them.
 
 mod tls;
 

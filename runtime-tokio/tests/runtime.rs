@@ -41,3 +41,12 @@ async fn handles_work_from_other_tasks_and_threads() {
     got.sort();
     assert_eq!(got.len(), 8);
 }
+
+/// What one idle client costs before its buffers: the drive loop's future (tokio boxes it
+/// in the task) is the per-client state besides the shared session.
+#[test]
+fn the_drive_loop_is_small() {
+    let size = size_of::<realtime_driver::Drive<realtime_tokio::Tokio>>();
+    println!("Drive<Tokio>: {size} bytes");
+    assert!(size <= 512, "Drive<Tokio> is {size} bytes");
+}
