@@ -31,13 +31,15 @@ use crate::socket::{MessageSocket, SocketEvent, SocketOpenError};
 /// The longest a polite close (the close frame, then the stream's end) may take.
 pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// A connection's first read buffer; it doubles while reads fill it, up to
-/// `Config::read_buffer`.
-pub const READ_START: usize = 1024;
+/// `Config::read_buffer`. An idle connection (most of a big fan-out's) reads heartbeat
+/// replies of under 100 bytes, so it starts small.
+pub const READ_START: usize = 512;
 /// The most the read buffer grows to while the core holds bytes it cannot use yet (a long
 /// handshake response); past it the server is not speaking the protocol.
 pub const MAX_READ_BUFFER: usize = 1 << 20;
-/// The send buffer's first size; it doubles (to [`OUT_MAX`]) while the core fills it.
-pub const OUT_MIN: usize = 1024;
+/// The send buffer's first size; it doubles (to [`OUT_MAX`]) while the core fills it. Joins
+/// and heartbeats fit; the core splits a bigger frame across calls.
+pub const OUT_MIN: usize = 256;
 /// The send buffer's largest size.
 pub const OUT_MAX: usize = 16 * 1024;
 /// Busy turns before the loop yields to its executor.
