@@ -31,8 +31,8 @@ Usage (from anywhere in the repository; needs scripts/interop-setup's node_modul
     python3 benches/realtime_report.py --flavours current --rates 2000 --seconds 2 --runs 1 --clients 1000 --out /tmp/quick.md
 
 Other processes distort CPU figures on a small machine. Before each receiver the script waits
-until the machine is quiet (less than --quiet-cpu of a CPU busy outside this benchmark over a
-second), and it accounts every receiver's run: the machine's busy time (/proc/stat) less what
+until the machine is quiet (less than --quiet-cpu of a CPU busy outside this benchmark in each
+of 3 seconds in a row), and it accounts every receiver's run: the machine's busy time (/proc/stat) less what
 the receiver, the sender and the server used. A run with more than --max-foreign-cpu seconds of
 such foreign CPU is repeated (at most --retries times) and the repeat is what counts; the
 foreign CPU of every run kept is in the raw reports and its maximum under each table.
@@ -124,15 +124,18 @@ class Foreign:
         return max(0.0, busy - children - server - own)
 
 
-def wait_quiet(server, limit, max_wait=900):
-    """Waits until less than `limit` of a CPU is busy outside the benchmark for a second."""
-    waited = 0
-    while True:
+def wait_quiet(server, limit, quiet_for=3, max_wait=900):
+    """Waits until less than `limit` of a CPU is busy outside the benchmark, `quiet_for` seconds in
+    a row; returns the seconds waited beyond them."""
+    waited, quiet = 0, 0
+    while quiet < quiet_for:
         f = Foreign(server)
         time.sleep(1)
         used = f.seconds()
         if used < limit:
-            return waited
+            quiet += 1
+            continue
+        quiet = 0
         if waited == 0:
             log(f"  machine busy ({used:.2f} CPU outside the benchmark): waiting")
         if waited >= max_wait:
@@ -140,6 +143,7 @@ def wait_quiet(server, limit, max_wait=900):
             return waited
         time.sleep(4)
         waited += 5
+    return waited
 
 
 class Server:
@@ -327,7 +331,7 @@ def main():
                     help="start a receiver only when less than this many CPUs are busy outside the benchmark")
     ap.add_argument("--max-foreign-cpu", type=float, default=0.5,
                     help="repeat a receiver's run when other processes used more CPU seconds during it")
-    ap.add_argument("--retries", type=int, default=3)
+    ap.add_argument("--retries", type=int, default=6)
     ap.add_argument("--clients", type=int, default=10_000)
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
@@ -349,8 +353,9 @@ def main():
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
                            capture_output=True, text=True).stdout.split("\n")
     dirty = sorted({line[3:] for line in dirty if line.strip()})
+    env = f"CARGO_TARGET_DIR={os.environ['CARGO_TARGET_DIR']} " if "CARGO_TARGET_DIR" in os.environ else ""
     md = [f"# Live receive and memory, tokio runtime ({datetime.date.today()})", "",
-          f"`python3 benches/{Path(__file__).name} {' '.join(sys.argv[1:])}`".replace("  ", " "), "",
+          f"`{env}python3 benches/{Path(__file__).name} {' '.join(sys.argv[1:])}`".replace("  ", " "), "",
           f"Release builds of {head or 'an unknown commit'}"
           + (f" with local changes in {', '.join(dirty)}" if dirty else "")
           + f"; Node {node}; open-file limit {hard}; {os.cpu_count()} CPUs.", ""]

@@ -1,7 +1,7 @@
 //! The TLS setup: a rustls client config for the configured roots, built only for `wss`
 //! endpoints.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use realtime_core::phoenix::client::Target;
 use realtime_driver::{Config, Error, IoError, Roots};
@@ -17,8 +17,32 @@ pub(crate) fn connector_for(config: &Config) -> Result<Option<TlsConnector>, Err
     connector(&config.roots).map(Some).map_err(Error::Tls)
 }
 
-/// A rustls connector trusting `roots`.
+/// The connectors built so far, by their roots. One rustls `ClientConfig` per root set for
+/// the whole process, not per client: its session cache alone is about 12 KiB, and sharing it
+/// also lets reconnects resume sessions across clients.
+static CONNECTORS: Mutex<Vec<(Roots, TlsConnector)>> = Mutex::new(Vec::new());
+
+/// The process's connector for `roots`, built on first use.
 pub(crate) fn connector(roots: &Roots) -> Result<TlsConnector, IoError> {
+    let mut built = CONNECTORS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, c)) = built.iter().find(|(r, _)| same(r, roots)) {
+        return Ok(c.clone());
+    }
+    let c = build(roots)?;
+    built.push((roots.clone(), c.clone()));
+    Ok(c)
+}
+
+fn same(a: &Roots, b: &Roots) -> bool {
+    match (a, b) {
+        (Roots::WebPki, Roots::WebPki) | (Roots::Native, Roots::Native) => true,
+        (Roots::Custom(x), Roots::Custom(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// A rustls connector trusting `roots`.
+fn build(roots: &Roots) -> Result<TlsConnector, IoError> {
     let mut store = rustls::RootCertStore::empty();
     match roots {
         Roots::WebPki => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
