@@ -17,6 +17,7 @@
 //! Features:
 //! - `tokio` (default): the tokio runtime, [`realtime_tokio`], as [`tokio`](mod@tokio), with its
 //!   client types at the top level. Turns on `std`.
+//! - `smol`: the smol runtime, `realtime-smol`, as `smol` (the same client types on async-io).
 //! - `std` (default): the core's std conveniences (runtime SIMD detection for UTF-8 checks).
 //!
 //! Without `tokio`, drive [`Client`] yourself: feed it bytes and the time, write what it
@@ -65,6 +66,10 @@ pub use realtime_core::{Instant, Rng, phoenix, ws};
 /// The async client written once, for every runtime ([`realtime_driver`]): implement its
 /// `Runtime` trait to run the client on an executor of your own.
 pub use realtime_driver as driver;
+
+/// The smol runtime ([`realtime_smol`]): the same client on async-io.
+#[cfg(feature = "smol")]
+pub use realtime_smol as smol;
 
 /// The tokio runtime ([`realtime_tokio`]).
 #[cfg(feature = "tokio")]

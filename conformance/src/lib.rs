@@ -39,7 +39,14 @@ macro_rules! suite {
     };
     (#[$attr:meta] $rt:ty, config = $tune:expr) => {
         $crate::suite!(@subject $rt, $tune);
-        $crate::suite!(@each #[$attr] Subject;
+        $crate::suite!(@all each #[$attr] Subject);
+    };
+    (block_on = $block_on:path, $rt:ty) => {
+        $crate::suite!(@subject $rt, |c| c);
+        $crate::suite!(@all blocking $block_on, Subject);
+    };
+    (@all $how:ident $($head:tt)*) => {
+        $crate::suite!(@$how $($head)*;
             subscribe_reports_the_connection,
             broadcasts_go_both_ways_with_acks_binary_and_rest,
             a_room_larger_than_the_stream_lags_then_syncs,
@@ -67,6 +74,14 @@ macro_rules! suite {
             bytes_left_behind_a_pending_pong_are_offered_again,
             a_peer_that_stops_reading_does_not_freeze_the_client,
         );
+    };
+    (@blocking $block_on:path, $subject:ident; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $block_on($crate::scenarios::$name::<$subject>());
+            }
+        )*
     };
     (@each #[$attr:meta] $subject:ident; $($name:ident),* $(,)?) => {
         $(

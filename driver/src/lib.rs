@@ -45,6 +45,9 @@ mod runtime;
 mod session;
 mod socket;
 mod stream;
+/// The rustls client config the std runtimes share (feature `rustls`).
+#[cfg(feature = "rustls")]
+pub mod tls;
 
 pub use channel::{Channel, Leave};
 pub use client::RealtimeClient;
