@@ -40,6 +40,9 @@ mod drive;
 mod error;
 mod item;
 mod lock;
+/// The clocks, entropy and environment of a std runtime (feature `std`).
+#[cfg(feature = "std")]
+pub mod os;
 mod rest;
 mod runtime;
 mod session;

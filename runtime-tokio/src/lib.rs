@@ -173,11 +173,11 @@ impl realtime_driver::Runtime for Tokio {
     type OpenSocket = NoSocketOpen;
 
     fn now(&self) -> Instant {
+        // tokio's clock, not std's: the timers run on it (and a test may pause it).
         Instant::from_micros(u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX))
     }
     fn unix_ms(&self) -> Option<u64> {
-        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
-        u64::try_from(since.as_millis()).ok()
+        realtime_driver::os::unix_ms()
     }
     fn timer(&self) -> Timer {
         // Far away until the driver resets it; `Sleep` needs some deadline.
@@ -209,16 +209,14 @@ impl realtime_driver::Runtime for Tokio {
         NoSocketOpen
     }
     fn entropy(&self) -> Result<[u8; 32], IoError> {
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| IoError::msg(format!("no OS randomness: {e}")))?;
-        Ok(seed)
+        realtime_driver::os::entropy()
     }
     fn spawn(&self, drive: Drive<Self>) -> Result<(), Error> {
         self.handle.spawn(drive);
         Ok(())
     }
     fn env(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
+        realtime_driver::os::env(name)
     }
 }
 
