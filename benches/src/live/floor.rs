@@ -20,6 +20,7 @@
 //! Every 25 s it sends a `phoenix` heartbeat (the server may close a socket that sends nothing
 //! for 60 s); a run of 10 s sends none.
 
+use realtime_core::Rng;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -123,9 +124,7 @@ fn split_url(url: &str) -> Result<(&str, &str), String> {
 /// Sends the upgrade request and reads the response head; bytes after it stay in `r`.
 async fn upgrade(stream: &mut TcpStream, r: &mut Frames, host: &str, path: &str) -> Result<(), String> {
     let mut key = [0u8; 16];
-    for chunk in key.chunks_mut(8) {
-        chunk.copy_from_slice(&r.rng.next().to_le_bytes()[..chunk.len()]);
-    }
+    r.rng.fill_bytes(&mut key);
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -251,7 +250,7 @@ struct Frames {
     messages: u64,
     /// Frames to send (pongs).
     out: Vec<u8>,
-    rng: XorShift,
+    rng: Rng,
 }
 
 impl Frames {
@@ -264,7 +263,7 @@ impl Frames {
             pending: None,
             messages: 0,
             out: Vec::new(),
-            rng: XorShift(seed | 1),
+            rng: Rng::from_seed(seed_bytes(seed)),
         }
     }
 
@@ -367,7 +366,7 @@ fn sent_us(p: &[u8]) -> Option<u64> {
 }
 
 /// A masked client frame (RFC 6455 5.2), FIN set.
-fn client_frame(op: u8, payload: &[u8], rng: &mut XorShift) -> Vec<u8> {
+fn client_frame(op: u8, payload: &[u8], rng: &mut Rng) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 14);
     out.push(0x80 | op);
     match payload.len() {
@@ -381,7 +380,7 @@ fn client_frame(op: u8, payload: &[u8], rng: &mut XorShift) -> Vec<u8> {
             out.extend_from_slice(&(n as u64).to_be_bytes());
         }
     }
-    let mask = (rng.next() as u32).to_le_bytes();
+    let mask = rng.next_u32().to_le_bytes();
     out.extend_from_slice(&mask);
     out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
     out
@@ -405,19 +404,12 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// xorshift64 for the key and the masks (they need not be secret here: RFC 6455 asks for
-/// unpredictable masks against proxies that cache, and there is none between the two processes).
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
+/// The core's generator's seed from a number (the key and masks need not be secret here:
+/// RFC 6455 asks for unpredictable masks against caching proxies, and none is in between).
+fn seed_bytes(seed: u64) -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    bytes
 }
 
 #[cfg(test)]
