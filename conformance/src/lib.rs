@@ -6,6 +6,13 @@
 //! realtime_conformance::suite!(#[tokio::test] realtime_tokio::Tokio);
 //! ```
 //!
+//! A runtime whose drive loop the test spawns itself (embassy's) implements
+//! [`scenarios::Subject`] and names the scenarios it runs:
+//!
+//! ```ignore
+//! realtime_conformance::suite!(block_on = run, subject = Device, only = [subscribe_reports_the_connection]);
+//! ```
+//!
 //! The server runs on its own thread and tokio runtime ([`Harness`]), so the runtime under
 //! test can be any; the waits use a timer thread (`futures-timer`), not the runtime's.
 
@@ -35,7 +42,13 @@ macro_rules! suite {
                 let tune: fn($crate::realtime_driver::Config) -> $crate::realtime_driver::Config = $tune;
                 tune(config)
             }
+            fn client(config: $crate::realtime_driver::Config) -> $crate::realtime_driver::RealtimeClient<$rt> {
+                $crate::realtime_driver::RealtimeClient::new(config).expect("a client")
+            }
         }
+    };
+    (block_on = $block_on:path, subject = $subject:ident, only = [$($name:ident),* $(,)?]) => {
+        $crate::suite!(@blocking $block_on, $subject; $($name),*);
     };
     (#[$attr:meta] $rt:ty, config = $tune:expr) => {
         $crate::suite!(@subject $rt, $tune);

@@ -11,8 +11,8 @@ use std::time::Duration;
 use realtime_core::phoenix::reason::ErrorClass;
 use realtime_driver::{
     Binding, ChangeEvent, ChannelConfig, ChannelErrorReason, ChannelStatus, ClientEvent, Config,
-    ConnectionEnd, ConnectionError, ConnectionState, Error, Filter, FromContext, HeartbeatStatus,
-    LeaveOutcome, Payload, PresenceEvent, Proxy, RealtimeClient, Roots,
+    ConnectionEnd, ConnectionError, ConnectionState, Error, Filter, HeartbeatStatus, LeaveOutcome, Payload,
+    PresenceEvent, Proxy, RealtimeClient, Roots, Runtime,
 };
 use realtime_testkit::{Auth, Config as ServerConfig, JoinFault, RowChange, jwt};
 use rustls_pki_types::CertificateDer;
@@ -29,18 +29,21 @@ struct Cursor {
 }
 
 fn client<S: Subject>(config: Config) -> RealtimeClient<S::R> {
-    RealtimeClient::new(S::config(config)).expect("a client")
+    S::client(S::config(config))
 }
 
-/// What the suite runs against: a runtime, and how it adjusts each scenario's config (a
-/// self-framing transport, for example).
+/// What the suite runs against: a runtime, how it adjusts each scenario's config (a
+/// self-framing transport, for example), and how it makes a client.
 pub trait Subject {
     /// The runtime.
-    type R: FromContext;
+    type R: Runtime;
     /// The config a scenario's client gets (as given, by default).
     fn config(config: Config) -> Config {
         config
     }
+    /// A client for `config` (for a [`FromContext`](realtime_driver::FromContext) runtime, `RealtimeClient::new`; a runtime
+    /// whose drive loop the test must spawn, such as embassy's, makes it its own way).
+    fn client(config: Config) -> RealtimeClient<Self::R>;
 }
 
 /// Polls `fut` once (it acts on its first poll), then drops it.

@@ -1,0 +1,252 @@
+//! Supabase Realtime on embassy: the [`realtime_driver`] client on a microcontroller, over
+//! embassy-net TCP and DNS, embassy-time timers and the chip's random number generator.
+//!
+//! The protocol lives in the sans-IO core and the async client in the driver; this crate adds
+//! only what is embassy's: TCP sockets over buffers the firmware gives (no heap for them),
+//! names resolved by embassy-net's DNS, embassy-time timers, entropy from the chip, the wall
+//! clock where the board has one, and TLS by embedded-tls (feature `tls`).
+//!
+//! ```ignore
+//! use realtime_embassy::{ChannelConfig, Config, Embassy, Resources, Runner};
+//! use static_cell::StaticCell;
+//!
+//! #[embassy_executor::task]
+//! async fn realtime(runner: Runner) {
+//!     runner.run().await
+//! }
+//!
+//! static RESOURCES: StaticCell<Resources> = StaticCell::new();
+//! let rt = Embassy::new(stack, RESOURCES.init(Resources::new()), &mut chip_rng);
+//! let (client, runner) = rt.client(Config::new("ws://192.168.1.10:4000/realtime/v1", "anon-key"))?;
+//! spawner.spawn(realtime(runner))?;
+//! let room = client.channel("sensors", ChannelConfig::new().presence_key("board-7")).await?;
+//! room.subscribe().await?;
+//! room.send("reading", &Reading { celsius: 21.5 }).await?;
+//! ```
+//!
+//! # The `(client, runner)` pair
+//! [`Embassy::client`] gives the client and a [`Runner`], in embassy's style: the runner holds
+//! the drive loop (the WebSocket, heartbeats, reconnects) and must be spawned as a task. The
+//! client and its channels are handles: clone them into any task of the same executor. They
+//! are not `Send`, as embassy-net's `Stack` is not: the drive loop and every handle live on
+//! one executor, so the shared state needs no critical section (a `RefCell`, held only for
+//! the length of one call, never across an `.await`).
+//!
+//! # Memory
+//! - TCP buffers come from [`Resources`], which the firmware places in a `static` (sized at
+//!   compile time by its const parameters): one socket for the WebSocket, one for a REST
+//!   request (`Channel::http_send`, the REST fallback).
+//! - The heap (the firmware's global allocator) holds the core's state: per channel, per
+//!   binding, per message being assembled (bounded by `ClientConfig::max_message_len`), the
+//!   driver's read buffer (`Config::read_buffer`, grown from 512 B while reads fill it) and its
+//!   send buffer (256 B, doubling to 16 KiB while a message is written), and each stream's
+//!   queue (`Config::stream_capacity` items). Lower `read_buffer`, `stream_capacity` and
+//!   `max_message_len` to fit a small heap; the host test measures the high-water mark.
+//!
+//! # Clocks
+//! Timers and the core's instants run on embassy-time. The wall clock is the firmware's to
+//! give ([`Embassy::wall_clock`], from SNTP or an RTC): with one, the core checks an access
+//! token's expiry before sending it. Without one, expiry is judged by the server alone: a
+//! token is sent until the server refuses it, and a [`TokenSource`] is then asked for a new
+//! one as on the other runtimes.
+//!
+//! # Randomness
+//! [`Embassy::new`] takes the chip's RNG once and seeds a ChaCha20 generator from it: the
+//! core's seed (WebSocket masks and keys, reconnect jitter) and, with TLS, the key exchange's
+//! randomness are drawn from that. Give it a true RNG (the chip's TRNG peripheral), never a
+//! constant.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+mod clock;
+mod tcp;
+#[cfg(feature = "tls")]
+mod tls;
+
+use alloc::boxed::Box;
+use alloc::rc::Rc;
+use alloc::string::String;
+use core::cell::RefCell;
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+
+use embassy_net::Stack;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use realtime_core::Instant;
+use realtime_driver::{Drive, IoError, LocalLock, NoSocket, NoSocketOpen};
+
+pub use clock::Timer;
+pub use realtime_driver::{
+    Binding, Broadcast, Change, ChangeEvent, ChannelConfig, ChannelErrorReason, ChannelStatus, ClientConfig,
+    ClientEvent, Config, ConnectionEnd, ConnectionError, ConnectionState, Error, Filter, HeartbeatStatus,
+    Item, Lagged, LeaveOutcome, Next, Payload, Presence, PresenceEvent, Proxy, ProxyFailure, PushOutcome,
+    Roots, TokenSource,
+};
+pub use tcp::{DEFAULT_RX, DEFAULT_SOCKETS, DEFAULT_TX, Resources, Stream, Tcp, TcpError};
+#[cfg(feature = "tls")]
+pub use tls::{DEFAULT_TLS_READ, DEFAULT_TLS_WRITE, TlsResources};
+
+/// The client on embassy.
+pub type RealtimeClient = realtime_driver::RealtimeClient<Embassy>;
+/// A channel of an embassy client.
+pub type Channel = realtime_driver::Channel<Embassy>;
+/// A stream of an embassy client's items.
+pub type Receiver<T> = realtime_driver::Receiver<T, Embassy>;
+/// A stream of broadcasts deserialized into `T`.
+pub type Typed<T> = realtime_driver::Typed<T, Embassy>;
+/// How a leave ended ([`Channel::unsubscribe`], [`Channel::remove`]).
+pub type Leave = realtime_driver::Leave<Embassy>;
+
+/// The embassy runtime: the network stack, the socket buffers, the random generator and the
+/// clocks. Cheap to clone (handles on shared state).
+#[derive(Clone)]
+pub struct Embassy {
+    stack: Stack<'static>,
+    sockets: tcp::Pool,
+    rng: Rc<RefCell<ChaCha20Rng>>,
+    wall_clock: Option<fn() -> Option<u64>>,
+    /// Where [`spawn`](realtime_driver::Runtime::spawn) leaves the drive loop for the runner.
+    drive: Rc<RefCell<Option<Drive<Embassy>>>>,
+    #[cfg(feature = "tls")]
+    tls: Option<tls::Setup>,
+}
+
+impl fmt::Debug for Embassy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Embassy")
+            .field("sockets", &self.sockets)
+            .field("wall_clock", &self.wall_clock.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Embassy {
+    /// A runtime on `stack`, its TCP sockets on `resources`' buffers, seeded once from `rng`
+    /// (the chip's true random number generator).
+    pub fn new<const RX: usize, const TX: usize, const N: usize>(
+        stack: Stack<'static>,
+        resources: &'static mut Resources<RX, TX, N>,
+        rng: &mut impl RngCore,
+    ) -> Self {
+        let mut seed = [0; 32];
+        rng.fill_bytes(&mut seed);
+        Self {
+            stack,
+            sockets: tcp::Pool::new(stack, resources),
+            rng: Rc::new(RefCell::new(ChaCha20Rng::from_seed(seed))),
+            wall_clock: None,
+            drive: Rc::new(RefCell::new(None)),
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+
+    /// The wall clock, in Unix milliseconds (from SNTP or an RTC), or `None` while it is not
+    /// known yet. Without one (the default), access tokens are judged by the server alone.
+    #[must_use]
+    pub fn wall_clock(mut self, now_unix_ms: fn() -> Option<u64>) -> Self {
+        self.wall_clock = Some(now_unix_ms);
+        self
+    }
+
+    /// The client for `config` and the [`Runner`] that drives it (spawn it as a task). The
+    /// client connects on its first subscribe, or on [`RealtimeClient::connect`].
+    pub fn client(self, config: Config) -> Result<(RealtimeClient, Runner), Error> {
+        let rt = Self { drive: Rc::new(RefCell::new(None)), ..self };
+        #[cfg(feature = "tls")]
+        let rt = rt.with_roots(&config)?;
+        let slot = rt.drive.clone();
+        let client = RealtimeClient::with_runtime(rt, config)?;
+        let drive = slot.borrow_mut().take().ok_or(Error::NoRuntime("the drive loop was not handed over"))?;
+        Ok((client, Runner { drive }))
+    }
+
+    /// The network stack the client runs on.
+    pub fn stack(&self) -> Stack<'static> {
+        self.stack
+    }
+}
+
+/// The drive loop of one client: spawn it as a task and await [`run`](Self::run).
+pub struct Runner {
+    drive: Drive<Embassy>,
+}
+
+impl fmt::Debug for Runner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runner").finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    /// Runs the client: connects when asked, reads and writes, keeps the heartbeat, reconnects.
+    /// Returns once the client is shut down or its every handle is dropped.
+    pub async fn run(self) {
+        self.drive.await;
+    }
+}
+
+/// A boxed future (the runtime's connect and TLS handshake: one allocation per connection).
+type Boxed<T> = Pin<Box<dyn Future<Output = T>>>;
+
+impl realtime_driver::Runtime for Embassy {
+    type Lock<T> = LocalLock<T>;
+    type Timer = Timer;
+    type Tcp = Tcp;
+    type Stream = Stream;
+    type Connect = Boxed<Result<Tcp, IoError>>;
+    type Handshake = Boxed<Result<Stream, IoError>>;
+    type Socket = NoSocket;
+    type OpenSocket = NoSocketOpen;
+
+    fn now(&self) -> Instant {
+        clock::now()
+    }
+    fn unix_ms(&self) -> Option<u64> {
+        self.wall_clock.and_then(|f| f())
+    }
+    fn timer(&self) -> Timer {
+        Timer::default()
+    }
+    fn connect(&self, host: &str, port: u16) -> Self::Connect {
+        Box::pin(self.sockets.clone().connect(String::from(host), port))
+    }
+    fn plain(&self, tcp: Tcp) -> Stream {
+        Stream::Plain(tcp)
+    }
+    #[cfg(feature = "tls")]
+    fn tls(&self, tcp: Tcp, server_name: &str) -> Self::Handshake {
+        let setup = self.tls.clone();
+        let mut seed = [0; 32];
+        self.rng.borrow_mut().fill_bytes(&mut seed);
+        let name = String::from(server_name);
+        Box::pin(async move {
+            let setup = setup.ok_or_else(|| IoError::msg(tls::NO_TLS_RESOURCES))?;
+            setup.handshake(tcp, name, seed).await.map(Stream::Tls)
+        })
+    }
+    #[cfg(not(feature = "tls"))]
+    fn tls(&self, _: Tcp, _: &str) -> Self::Handshake {
+        Box::pin(async {
+            Err(IoError::msg("a TLS endpoint, but realtime-embassy was built without its `tls` feature"))
+        })
+    }
+    fn open_socket(&self, _: &str, _: &[(String, String)]) -> NoSocketOpen {
+        NoSocketOpen
+    }
+    fn entropy(&self) -> Result<[u8; 32], IoError> {
+        let mut seed = [0; 32];
+        self.rng.borrow_mut().fill_bytes(&mut seed);
+        Ok(seed)
+    }
+    fn spawn(&self, drive: Drive<Self>) -> Result<(), Error> {
+        // Embassy spawns only its declared tasks: the drive loop waits here for the runner.
+        *self.drive.borrow_mut() = Some(drive);
+        Ok(())
+    }
+}

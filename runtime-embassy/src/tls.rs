@@ -1,0 +1,1 @@
+//! TLS by embedded-tls (feature `tls`).
