@@ -12,12 +12,15 @@
 //! |---|---|
 //! | `realtime-client = "0.1"` | the tokio client ([`RealtimeClient`], [`tokio`](mod@tokio)): TCP, TLS (rustls), proxies, async streams |
 //! | `realtime-client = { version = "0.1", default-features = false, features = ["std"] }` | the core with std conveniences, for your own runtime |
+//! | `realtime-client = { version = "0.1", default-features = false, features = ["embassy"] }` | the client on a microcontroller (`embassy`): embassy-net, embassy-time, `no_std` |
 //! | `realtime-client = { version = "0.1", default-features = false }` | the `no_std` core (with `alloc`) for microcontrollers and other runtimes |
 //!
 //! Features:
 //! - `tokio` (default): the tokio runtime, [`realtime_tokio`], as [`tokio`](mod@tokio), with its
 //!   client types at the top level. Turns on `std`.
 //! - `smol`: the smol runtime, `realtime-smol`, as `smol` (the same client types on async-io).
+//! - `embassy`: the embassy runtime, `realtime-embassy`, as `embassy` (`no_std`: embassy-net,
+//!   embassy-time, the chip's RNG); `embassy-tls` adds TLS by embedded-tls.
 //! - `std` (default): the core's std conveniences (runtime SIMD detection for UTF-8 checks).
 //!
 //! Without `tokio`, drive [`Client`] yourself: feed it bytes and the time, write what it
@@ -66,6 +69,10 @@ pub use realtime_core::{Instant, Rng, phoenix, ws};
 /// The async client written once, for every runtime ([`realtime_driver`]): implement its
 /// `Runtime` trait to run the client on an executor of your own.
 pub use realtime_driver as driver;
+
+/// The embassy runtime ([`realtime_embassy`]): the same client on a microcontroller.
+#[cfg(feature = "embassy")]
+pub use realtime_embassy as embassy;
 
 /// The smol runtime ([`realtime_smol`]): the same client on async-io.
 #[cfg(feature = "smol")]

@@ -21,6 +21,7 @@ pub trait Lock<T> {
 /// does not (riscv32imc has no compare-and-swap; handles there stay on one executor).
 #[cfg(target_has_atomic = "ptr")]
 pub type Shared<T> = alloc::sync::Arc<T>;
+/// The pointer the handles share: `Rc` here, since the target has no atomic pointers.
 #[cfg(not(target_has_atomic = "ptr"))]
 pub type Shared<T> = alloc::rc::Rc<T>;
 
