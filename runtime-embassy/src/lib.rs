@@ -81,6 +81,7 @@ use realtime_core::Instant;
 use realtime_driver::{Drive, IoError, LocalLock, NoSocket, NoSocketOpen};
 
 pub use clock::Timer;
+pub use realtime_driver::CertificateDer;
 pub use realtime_driver::{
     Binding, Broadcast, Change, ChangeEvent, ChannelConfig, ChannelErrorReason, ChannelStatus, ClientConfig,
     ClientEvent, Config, ConnectionEnd, ConnectionError, ConnectionState, Error, Filter, HeartbeatStatus,
@@ -89,7 +90,7 @@ pub use realtime_driver::{
 };
 pub use tcp::{DEFAULT_RX, DEFAULT_SOCKETS, DEFAULT_TX, Resources, Stream, Tcp, TcpError};
 #[cfg(feature = "tls")]
-pub use tls::{DEFAULT_TLS_READ, DEFAULT_TLS_WRITE, TlsResources};
+pub use tls::{DEFAULT_TLS_READ, DEFAULT_TLS_WRITE, TlsFailure, TlsResources, TlsStream};
 
 /// The client on embassy.
 pub type RealtimeClient = realtime_driver::RealtimeClient<Embassy>;
@@ -152,6 +153,35 @@ impl Embassy {
     pub fn wall_clock(mut self, now_unix_ms: fn() -> Option<u64>) -> Self {
         self.wall_clock = Some(now_unix_ms);
         self
+    }
+
+    /// TLS (`wss://`, `https://`) on `resources`' buffers, verified against `Config::roots`,
+    /// which must be `Roots::Custom`: the root certificates (DER) the firmware embeds, for
+    /// example `include_bytes!("root.der")`, the root CA your server's chain ends in (for a
+    /// public server, its CA's root; `openssl s_client -showcerts` shows the chain). A
+    /// certificate's validity dates are checked against the wall clock
+    /// ([`wall_clock`](Self::wall_clock)); without one they are not (the chain, the signatures
+    /// and the name still are). TLS 1.3 only, TLS_AES_128_GCM_SHA256 over secp256r1, P-256
+    /// certificates (embedded-tls's `p384` and `rsa` features add those keys).
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls<const READ: usize, const WRITE: usize, const N: usize>(
+        mut self,
+        resources: &'static mut TlsResources<READ, WRITE, N>,
+    ) -> Self {
+        self.tls = Some(tls::Setup::new(resources));
+        self
+    }
+
+    #[cfg(feature = "tls")]
+    fn with_roots(mut self, config: &Config) -> Result<Self, Error> {
+        let secure = ["wss://", "https://"].iter().any(|s| config.client.endpoint.starts_with(s));
+        match self.tls.take() {
+            Some(setup) if secure => self.tls = Some(setup.with_roots(config)?),
+            Some(setup) => self.tls = Some(setup),
+            None => {}
+        }
+        Ok(self)
     }
 
     /// The client for `config` and the [`Runner`] that drives it (spawn it as a task). The
@@ -225,6 +255,9 @@ impl realtime_driver::Runtime for Embassy {
         let mut seed = [0; 32];
         self.rng.borrow_mut().fill_bytes(&mut seed);
         let name = String::from(server_name);
+        if let Some(ms) = self.unix_ms() {
+            tls::set_unix_time(u32::try_from(ms / 1000).unwrap_or(u32::MAX));
+        }
         Box::pin(async move {
             let setup = setup.ok_or_else(|| IoError::msg(tls::NO_TLS_RESOURCES))?;
             setup.handshake(tcp, name, seed).await.map(Stream::Tls)

@@ -5,11 +5,18 @@
 mod net;
 
 use embassy_net::tcp::ConnectError;
+use std::time::Duration;
+
 use realtime_conformance::scenarios::Subject;
-use realtime_conformance::{Harness, next, quick, until};
+use realtime_conformance::{Harness, eventually, next, quick, until};
 use realtime_embassy::{
-    ChannelConfig, ClientEvent, Config, ConnectionError, Embassy, RealtimeClient, Resources, TcpError,
+    ChannelConfig, ChannelStatus, ClientEvent, Config, ConnectionEnd, ConnectionError, DEFAULT_TLS_READ,
+    DEFAULT_TLS_WRITE, Embassy, PresenceEvent, RealtimeClient, Resources, Roots, TcpError, TlsFailure,
+    TlsResources,
 };
+use realtime_testkit::Config as ServerConfig;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use serde_json::json;
 
 /// The client under test, on the device's stack, with buffers as a firmware would give.
@@ -27,7 +34,8 @@ impl Subject for Device {
     }
     fn client(config: Config) -> RealtimeClient {
         let resources = Box::leak(Box::new(Resources::<4096, 2048, 2>::new()));
-        let rt = Embassy::new(net::net().device, resources, &mut rand_core::OsRng);
+        let tls = Box::leak(Box::new(TlsResources::<DEFAULT_TLS_READ, DEFAULT_TLS_WRITE, 2>::new()));
+        let rt = Embassy::new(net::net().device, resources, &mut rand_core::OsRng).tls(tls);
         let (client, runner) = rt.client(config).expect("a client");
         net::spawn(runner.run());
         client
@@ -41,6 +49,7 @@ realtime_conformance::suite!(
         subscribe_reports_the_connection,
         broadcasts_go_both_ways_with_acks_binary_and_rest,
         a_room_larger_than_the_stream_lags_then_syncs,
+        tls_with_the_servers_certificate_as_root,
         postgres_changes_reach_their_bindings,
         the_server_dropping_every_connection_is_survived,
         a_half_open_link_is_found_by_the_heartbeat,
@@ -114,5 +123,101 @@ fn a_rest_request_without_a_free_socket_is_refused_in_words() {
         until(&mut events, "the reconnect", |e| matches!(e, ClientEvent::Reconnected { .. })).await;
         room.send("after", &json!({"n": 1})).await.unwrap();
         assert_eq!(next(&mut echo).await.event, "after");
+    });
+}
+
+/// The local server with TLS (its certificate names `localhost`), the URL the device uses,
+/// and the certificate to trust.
+fn tls_server() -> (Harness, Config, CertificateDer<'static>) {
+    let h = Harness::start(ServerConfig { tls: true, ..ServerConfig::default() });
+    let url = format!("wss://localhost:{}/realtime/v1", h.server().addr().port());
+    let cert = CertificateDer::from_pem_slice(h.server().ca_pem().expect("a TLS server").as_bytes()).unwrap();
+    let mut config = Device::config(quick(&url));
+    config.roots = Roots::Custom(vec![cert.clone()]);
+    (h, config, cert)
+}
+
+/// Over TLS: subscribe, presence, broadcasts both ways, a missed heartbeat, the server
+/// dropping the link and the rejoin, and a polite close that ends in a close_notify.
+#[test]
+fn a_session_over_tls_survives_a_dead_heartbeat_and_a_dropped_link() {
+    net::run(async {
+        let (h, mut config, _) = tls_server();
+        config.client = config.client.heartbeat(Duration::from_millis(300));
+        let a = Device::client(config.clone());
+        let b = Device::client(config);
+        let mut events = a.events();
+        let room_a =
+            a.channel("vault", ChannelConfig::new().presence_key("a").broadcast_ack(true)).await.unwrap();
+        let room_b = b.channel("vault", ChannelConfig::new().presence_key("b")).await.unwrap();
+        let mut presence = room_a.on_presence().await;
+        let mut at_a = room_a.on_broadcast("*").await;
+        let mut at_b = room_b.on_broadcast("*").await;
+        room_a.subscribe().await.unwrap();
+        room_b.subscribe().await.unwrap();
+        room_b.track(&json!({"role": "b"})).await.unwrap();
+        until(&mut presence, "b's join", |p| matches!(p, PresenceEvent::Join { key, .. } if key == "b"))
+            .await;
+        room_a.send("ping", &json!({"n": 1})).await.unwrap();
+        assert_eq!(next(&mut at_b).await.event, "ping");
+        // A message larger than a TLS pipe and a record write buffer goes through whole.
+        let big = "x".repeat(10_000);
+        room_b.send("big", &json!({ "text": big })).await.unwrap();
+        let got = next(&mut at_a).await;
+        assert_eq!(got.json::<serde_json::Value>().unwrap()["text"].as_str().map(str::len), Some(10_000));
+        h.server().set_heartbeat_replies(false);
+        let lost = until(&mut events, "the drop", |e| matches!(e, ClientEvent::Disconnected { .. })).await;
+        assert!(
+            matches!(
+                &lost,
+                ClientEvent::Disconnected {
+                    reason: ConnectionError::Ended(ConnectionEnd::HeartbeatTimeout),
+                    ..
+                }
+            ),
+            "{lost:?}"
+        );
+        h.server().set_heartbeat_replies(true);
+        until(&mut events, "the reconnect", |e| matches!(e, ClientEvent::Reconnected { .. })).await;
+        let mut statuses = room_a.statuses().await;
+        h.server().drop_all_connections();
+        until(&mut events, "the reconnect after the drop", |e| matches!(e, ClientEvent::Reconnected { .. }))
+            .await;
+        until(&mut statuses, "rejoined", |s| *s == ChannelStatus::Subscribed).await;
+        room_b.send("back", &json!({})).await.unwrap();
+        until(&mut at_a, "b's message after the rejoin", |m| m.event == "back").await;
+        a.shutdown().await.unwrap();
+        eventually("the server saw the close", || h.server().connections() == 1).await;
+    });
+}
+
+/// A server whose certificate the roots do not hold is refused with a typed TLS error that
+/// says why in words; default roots are refused up front (a device has only its own).
+#[test]
+fn an_untrusted_server_is_refused_with_a_typed_tls_error() {
+    net::run(async {
+        let (_h, mut config, _) = tls_server();
+        let (_other, _, stranger) = tls_server();
+        config.roots = Roots::Custom(vec![stranger]);
+        let c = Device::client(config.clone());
+        let mut events = c.events();
+        c.connect().unwrap();
+        let lost = until(&mut events, "the refusal", |e| matches!(e, ClientEvent::Disconnected { .. })).await;
+        let ClientEvent::Disconnected { reason: ConnectionError::Tls(io), .. } = &lost else {
+            panic!("a TLS error: {lost:?}")
+        };
+        let failure = io.get_ref().downcast_ref::<TlsFailure>().expect("the adapter's TLS error");
+        assert!(matches!(failure.0, embedded_tls::TlsError::InvalidCertificate), "{failure:?}");
+        assert!(io.to_string().starts_with("the server's certificate is not trusted"), "{io}");
+
+        config.roots = Roots::WebPki;
+        let rt = Embassy::new(
+            net::net().device,
+            Box::leak(Box::new(Resources::<2048, 1024, 1>::new())),
+            &mut rand_core::OsRng,
+        )
+        .tls(Box::leak(Box::new(TlsResources::<DEFAULT_TLS_READ, DEFAULT_TLS_WRITE, 1>::new())));
+        let refused = rt.client(config).unwrap_err();
+        assert!(matches!(refused, realtime_embassy::Error::Tls(_)), "{refused:?}");
     });
 }

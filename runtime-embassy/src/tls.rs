@@ -1,1 +1,0 @@
-//! TLS by embedded-tls (feature `tls`).
