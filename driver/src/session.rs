@@ -2,6 +2,7 @@
 //! `Client`, the app's stream queues, and the waiters of `subscribe`, pushes and leaves.
 //! Events leave the core only here ([`Session::drain_events`]), in the core's order.
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -122,7 +123,9 @@ pub(crate) struct Session {
     pub(crate) client: Client,
     /// The drive loop's waker: handles wake it after changing the core.
     pub(crate) driver: Option<Waker>,
-    pub(crate) channels: BTreeMap<ChannelId, Listeners>,
+    /// Boxed: a map node holds eleven values, and a device with one channel should not pay
+    /// for eleven sets of listeners.
+    pub(crate) channels: BTreeMap<ChannelId, Box<Listeners>>,
     pub(crate) client_events: Vec<Queue<ClientEvent>>,
     /// Pushes whose outcome a `send` waits for.
     pub(crate) pushes: BTreeMap<PushId, Slot<PushOutcome>>,

@@ -708,6 +708,11 @@ impl Client {
         let index = match self.slots.iter().position(|s| s.channel.is_none()) {
             Some(i) => i,
             None => {
+                // A slot holds a whole channel (hundreds of bytes): grow by half, from one, so
+                // that a device with one channel does not pay for the four a `Vec` starts with.
+                if self.slots.len() == self.slots.capacity() {
+                    self.slots.reserve_exact(self.slots.len().div_ceil(2).max(1));
+                }
                 self.slots.push(Slot { generation: 0, channel: None });
                 self.slots.len() - 1
             }
