@@ -15,8 +15,12 @@ use std::task::{Context, Poll};
 
 use realtime_conformance::{Harness, next, quick, until};
 use realtime_embassy::{
-    ChannelConfig, ChannelStatus, ClientEvent, Config, Embassy, PresenceEvent, Resources,
+    ChannelConfig, ChannelStatus, ClientEvent, Config, DEFAULT_TLS_READ, DEFAULT_TLS_WRITE, Embassy,
+    PresenceEvent, Resources, Roots, TlsResources,
 };
+use realtime_testkit::Config as ServerConfig;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use serde_json::json;
 
 /// The settings of a small device: reads of at most 4 KiB, messages of at most 16 KiB, 16
@@ -33,6 +37,8 @@ fn device_config(url: &str) -> Config {
 /// What a firmware reserves for the heap, of the 64 KiB goal for static RAM and heap; the
 /// test fails if the client needs more.
 const HEAP_BUDGET: isize = 24 * 1024;
+/// The same with TLS.
+const TLS_HEAP_BUDGET: isize = 36 * 1024;
 
 struct Counting;
 
@@ -97,9 +103,38 @@ impl<F: Future> Future for Counted<F> {
 
 #[test]
 fn one_channel_with_presence_fits_the_heap_budget() {
-    let h = Harness::plain();
-    let (url, port) = net::through_gateway(&h.url());
+    let peak = session(false);
+    assert!(peak < HEAP_BUDGET, "the client needed {peak} bytes of heap, over the {HEAP_BUDGET} budget");
+}
+
+/// With TLS the connection's pump adds its state (the TLS connection, and during the
+/// handshake the verifier's copy of the chain); the record buffers are static.
+#[test]
+fn one_channel_with_presence_over_tls_fits_the_heap_budget() {
+    let peak = session(true);
+    assert!(
+        peak < TLS_HEAP_BUDGET,
+        "the client needed {peak} bytes of heap, over the {TLS_HEAP_BUDGET} budget"
+    );
+}
+
+/// The session of one channel with presence; returns the client's heap high-water mark.
+fn session(tls: bool) -> isize {
+    let h = Harness::start(ServerConfig { tls, ..ServerConfig::default() });
+    let url = if tls { format!("wss://localhost:{}/realtime/v1", h.server().addr().port()) } else { h.url() };
+    let (url, port) = net::through_gateway(&url);
     net::net().forward(port.expect("a port"));
+    let roots = h.server().ca_pem().map(|pem| vec![CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()]);
+    let device_config = |url: &str| {
+        let mut config = device_config(url);
+        if let Some(roots) = &roots {
+            config.roots = Roots::Custom(roots.clone());
+        }
+        config
+    };
+    let with_tls = |rt: Embassy| {
+        rt.tls(Box::leak(Box::new(TlsResources::<DEFAULT_TLS_READ, DEFAULT_TLS_WRITE, 1>::new())))
+    };
     // A peer on the host: its presence and broadcasts reach the device.
     let peer = net::run(async {
         let rt = Embassy::new(
@@ -107,7 +142,7 @@ fn one_channel_with_presence_fits_the_heap_budget() {
             Box::leak(Box::new(Resources::<4096, 2048, 1>::new())),
             &mut rand_core::OsRng,
         );
-        let (peer, runner) = rt.client(device_config(&url)).expect("a peer");
+        let (peer, runner) = with_tls(rt).client(device_config(&url)).expect("a peer");
         net::spawn(runner.run());
         let room = peer.channel("lab", ChannelConfig::new().presence_key("peer")).await.unwrap();
         room.subscribe().await.unwrap();
@@ -116,8 +151,9 @@ fn one_channel_with_presence_fits_the_heap_budget() {
     });
     // The socket buffers are a firmware's static, not heap.
     let resources = Box::leak(Box::new(Resources::<4096, 2048, 2>::new()));
+    let tls_resources = Box::leak(Box::new(TlsResources::<DEFAULT_TLS_READ, DEFAULT_TLS_WRITE, 1>::new()));
     let peak = net::run(Counted(async {
-        let rt = Embassy::new(net::net().device, resources, &mut rand_core::OsRng);
+        let rt = Embassy::new(net::net().device, resources, &mut rand_core::OsRng).tls(tls_resources);
         let (client, runner) = rt.client(device_config(&url)).expect("a client");
         net::spawn(Counted(runner.run()));
         let mut events = client.events();
@@ -146,10 +182,11 @@ fn one_channel_with_presence_fits_the_heap_budget() {
         room.send("reading", &json!({"celsius": 22.0, "seq": 20})).await.unwrap();
         PEAK.get()
     }));
-    println!("heap high-water mark of the client: {peak} bytes ({:.1} KiB)", peak as f64 / 1024.0);
+    let how = if tls { "over TLS" } else { "plain" };
+    println!("heap high-water mark of the client, {how}: {peak} bytes ({:.1} KiB)", peak as f64 / 1024.0);
     assert!(peak > 0, "the client's allocations were counted");
-    assert!(peak < HEAP_BUDGET, "the client needed {peak} bytes of heap, over the {HEAP_BUDGET} budget");
     drop(peer);
+    peak
 }
 
 /// The runner is what an embassy task holds (its arena is static): the drive loop's state,
