@@ -371,3 +371,7 @@ impl TlsClock for GlobalUnixClock {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "verify_tests.rs"]
+mod tests;
