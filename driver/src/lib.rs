@@ -75,3 +75,33 @@ pub use realtime_core::phoenix::client::{
 };
 pub use realtime_core::phoenix::postgres::{Binding, Change, ChangeEvent, Filter};
 pub use realtime_core::phoenix::presence::{Presence, PresenceEvent};
+
+/// The public face of a runtime crate, written once: the driver's types re-exported, and its
+/// handles as aliases for the runtime `$rt` (`RealtimeClient = RealtimeClient<$rt>`, ...).
+/// `$name` is how the docs call the runtime.
+///
+/// ```ignore
+/// realtime_driver::runtime_api!(Tokio, "tokio");
+/// ```
+#[macro_export]
+macro_rules! runtime_api {
+    ($rt:ty, $name:literal) => {
+        pub use $crate::{
+            Binding, Broadcast, CertificateDer, Change, ChangeEvent, ChannelConfig, ChannelErrorReason,
+            ChannelStatus, ClientConfig, ClientEvent, Config, ConnectionEnd, ConnectionError,
+            ConnectionState, Error, Filter, HeartbeatStatus, Item, Lagged, LeaveOutcome, Next, Payload,
+            Presence, PresenceEvent, Proxy, ProxyFailure, PushOutcome, Roots, TokenSource,
+        };
+
+        #[doc = concat!("The client on ", $name, ".")]
+        pub type RealtimeClient = $crate::RealtimeClient<$rt>;
+        #[doc = concat!("A channel of a ", $name, " client.")]
+        pub type Channel = $crate::Channel<$rt>;
+        #[doc = concat!("A stream of a ", $name, " client's items.")]
+        pub type Receiver<T> = $crate::Receiver<T, $rt>;
+        /// A stream of broadcasts deserialized into `T`.
+        pub type Typed<T> = $crate::Typed<T, $rt>;
+        /// How a leave ended ([`Channel::unsubscribe`], [`Channel::remove`]).
+        pub type Leave = $crate::Leave<$rt>;
+    };
+}

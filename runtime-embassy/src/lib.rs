@@ -87,27 +87,11 @@ use realtime_core::Instant;
 use realtime_driver::{Drive, IoError, LocalLock, NoSocket, NoSocketOpen};
 
 pub use clock::Timer;
-pub use realtime_driver::CertificateDer;
-pub use realtime_driver::{
-    Binding, Broadcast, Change, ChangeEvent, ChannelConfig, ChannelErrorReason, ChannelStatus, ClientConfig,
-    ClientEvent, Config, ConnectionEnd, ConnectionError, ConnectionState, Error, Filter, HeartbeatStatus,
-    Item, Lagged, LeaveOutcome, Next, Payload, Presence, PresenceEvent, Proxy, ProxyFailure, PushOutcome,
-    Roots, TokenSource,
-};
 pub use tcp::{DEFAULT_RX, DEFAULT_SOCKETS, DEFAULT_TX, Resources, Stream, Tcp, TcpError};
 #[cfg(feature = "tls")]
 pub use tls::{DEFAULT_TLS_READ, DEFAULT_TLS_WRITE, TlsFailure, TlsResources, TlsStream};
 
-/// The client on embassy.
-pub type RealtimeClient = realtime_driver::RealtimeClient<Embassy>;
-/// A channel of an embassy client.
-pub type Channel = realtime_driver::Channel<Embassy>;
-/// A stream of an embassy client's items.
-pub type Receiver<T> = realtime_driver::Receiver<T, Embassy>;
-/// A stream of broadcasts deserialized into `T`.
-pub type Typed<T> = realtime_driver::Typed<T, Embassy>;
-/// How a leave ended ([`Channel::unsubscribe`], [`Channel::remove`]).
-pub type Leave = realtime_driver::Leave<Embassy>;
+realtime_driver::runtime_api!(Embassy, "embassy");
 
 /// The embassy runtime: the network stack, the socket buffers, the random generator and the
 /// clocks. Cheap to clone (handles on shared state).

@@ -43,23 +43,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use realtime_core::Instant;
 use realtime_driver::{ByteStream, Drive, FromContext, IoError, NoSocket, NoSocketOpen, StdLock};
 
-pub use realtime_driver::{
-    Binding, Broadcast, Change, ChangeEvent, ChannelConfig, ChannelErrorReason, ChannelStatus, ClientConfig,
-    ClientEvent, Config, ConnectionEnd, ConnectionError, ConnectionState, Error, Filter, HeartbeatStatus,
-    Item, Lagged, LeaveOutcome, Next, Payload, Presence, PresenceEvent, Proxy, ProxyFailure, PushOutcome,
-    Roots, TokenSource,
-};
-
-/// The client on smol.
-pub type RealtimeClient = realtime_driver::RealtimeClient<Smol>;
-/// A channel of a smol client.
-pub type Channel = realtime_driver::Channel<Smol>;
-/// A stream of a smol client's items.
-pub type Receiver<T> = realtime_driver::Receiver<T, Smol>;
-/// A stream of broadcasts deserialized into `T`.
-pub type Typed<T> = realtime_driver::Typed<T, Smol>;
-/// How a leave ended ([`Channel::unsubscribe`], [`Channel::remove`]).
-pub type Leave = realtime_driver::Leave<Smol>;
+realtime_driver::runtime_api!(Smol, "smol");
 
 /// The smol runtime: the executor the drive loop runs on, the clock's epoch, and the TLS
 /// setup (only for `wss` endpoints).

@@ -34,23 +34,7 @@ use realtime_driver::{ByteStream, Drive, FromContext, IoError, NoSocket, NoSocke
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-pub use realtime_driver::{
-    Binding, Broadcast, Change, ChangeEvent, ChannelConfig, ChannelErrorReason, ChannelStatus, ClientConfig,
-    ClientEvent, Config, ConnectionEnd, ConnectionError, ConnectionState, Error, Filter, HeartbeatStatus,
-    Item, Lagged, LeaveOutcome, Next, Payload, Presence, PresenceEvent, Proxy, ProxyFailure, PushOutcome,
-    Roots, TokenSource,
-};
-
-/// The client on tokio.
-pub type RealtimeClient = realtime_driver::RealtimeClient<Tokio>;
-/// A channel of a tokio client.
-pub type Channel = realtime_driver::Channel<Tokio>;
-/// A stream of a tokio client's items.
-pub type Receiver<T> = realtime_driver::Receiver<T, Tokio>;
-/// A stream of broadcasts deserialized into `T`.
-pub type Typed<T> = realtime_driver::Typed<T, Tokio>;
-/// How a leave ended ([`Channel::unsubscribe`], [`Channel::remove`]).
-pub type Leave = realtime_driver::Leave<Tokio>;
+realtime_driver::runtime_api!(Tokio, "tokio");
 
 /// The tokio runtime: one per client, holding the tokio handle it spawns on, its clock's
 /// epoch, and the TLS setup (built only for `wss` endpoints: a rustls config costs memory).
