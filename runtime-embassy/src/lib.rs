@@ -30,7 +30,9 @@
 //! client and its channels are handles: clone them into any task of the same executor. They
 //! are not `Send`, as embassy-net's `Stack` is not: the drive loop and every handle live on
 //! one executor, so the shared state needs no critical section (a `RefCell`, held only for
-//! the length of one call, never across an `.await`).
+//! the length of one call, never across an `.await`). Streams are the driver's
+//! [`Receiver`]s, awaited from any task of that executor; [`forward`] moves one into an
+//! embassy-sync channel, which a task of another executor can read.
 //!
 //! # Memory
 //! - TCP buffers come from [`Resources`], which the firmware places in a `static` (sized at
@@ -208,6 +210,26 @@ impl Runner {
     /// Returns once the client is shut down or its every handle is dropped.
     pub async fn run(self) {
         self.drive.await;
+    }
+}
+
+/// Moves every item of `items` into an embassy-sync channel, in order, waiting while it is
+/// full; returns when the stream ends (the channel left, the client shut down).
+///
+/// The handles are not `Send`, but a channel over a `CriticalSectionRawMutex` is `Sync`: a
+/// task on another executor (an interrupt-priority one) or code that already reads an
+/// embassy-sync channel gets the items this way. The stream's own bound still holds: a
+/// reader that falls behind gets `Err(Lagged)` where items were dropped, forwarded like the
+/// items.
+pub async fn forward<T, M, const N: usize>(
+    mut items: Receiver<T>,
+    into: embassy_sync::channel::Sender<'_, M, Result<T, Lagged>, N>,
+) where
+    T: Item,
+    M: embassy_sync::blocking_mutex::raw::RawMutex,
+{
+    while let Some(item) = items.recv().await {
+        into.send(item).await;
     }
 }
 

@@ -8,7 +8,7 @@ use embassy_net::tcp::ConnectError;
 use std::time::Duration;
 
 use realtime_conformance::scenarios::Subject;
-use realtime_conformance::{Harness, eventually, next, quick, until};
+use realtime_conformance::{Harness, eventually, next, quick, until, within};
 use realtime_embassy::{
     ChannelConfig, ChannelStatus, ClientEvent, Config, ConnectionEnd, ConnectionError, DEFAULT_TLS_READ,
     DEFAULT_TLS_WRITE, Embassy, PresenceEvent, RealtimeClient, Resources, Roots, TcpError, TlsFailure,
@@ -219,5 +219,38 @@ fn an_untrusted_server_is_refused_with_a_typed_tls_error() {
         .tls(Box::leak(Box::new(TlsResources::<DEFAULT_TLS_READ, DEFAULT_TLS_WRITE, 1>::new())));
         let refused = rt.client(config).unwrap_err();
         assert!(matches!(refused, realtime_embassy::Error::Tls(_)), "{refused:?}");
+    });
+}
+
+/// Broadcasts forwarded into an embassy-sync channel over a critical-section mutex (which a
+/// task of another executor could read) arrive whole and in order, and the forwarding ends
+/// with the stream.
+#[test]
+fn broadcasts_are_forwarded_into_an_embassy_sync_channel() {
+    static READINGS: embassy_sync::channel::Channel<
+        embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex,
+        Result<realtime_embassy::Broadcast, realtime_embassy::Lagged>,
+        4,
+    > = embassy_sync::channel::Channel::new();
+    net::run(async {
+        let h = Harness::plain();
+        let c = Device::client(Device::config(quick(&h.url())));
+        let room = c.channel("forwarded", ChannelConfig::new().broadcast_self(true)).await.unwrap();
+        let readings = room.on_broadcast("reading").await;
+        room.subscribe().await.unwrap();
+        net::spawn(async move {
+            realtime_embassy::forward(readings, READINGS.sender()).await;
+            READINGS.send(Err(realtime_embassy::Lagged { missed: u64::MAX })).await;
+        });
+        for i in 0..10 {
+            room.send("reading", &json!({ "seq": i })).await.unwrap();
+        }
+        for i in 0..10 {
+            let got = within("a forwarded reading", READINGS.receive()).await.unwrap();
+            assert_eq!(got.json::<serde_json::Value>().unwrap()["seq"], i);
+        }
+        room.remove().await.unwrap();
+        let end = within("the end of the forwarding", READINGS.receive()).await;
+        assert!(matches!(end, Err(realtime_embassy::Lagged { missed: u64::MAX })), "{end:?}");
     });
 }
