@@ -35,6 +35,8 @@
 //! embassy-sync channel, which a task of another executor can read.
 //!
 //! # Memory
+//! - The stack must have an address before the client connects (`stack.wait_config_up()`);
+//!   until then attempts fail with "no route to the host" and are retried on the schedule.
 //! - TCP buffers come from [`Resources`], which the firmware places in a `static` (sized at
 //!   compile time by its const parameters): one socket for the WebSocket, one for a REST
 //!   request (`Channel::http_send`, the REST fallback).
@@ -57,6 +59,26 @@
 //! token's expiry before sending it. Without one, expiry is judged by the server alone: a
 //! token is sent until the server refuses it, and a [`TokenSource`] is then asked for a new
 //! one as on the other runtimes.
+//!
+//! # TLS (feature `tls`)
+//! TLS 1.3 by embedded-tls, with the server's certificate always verified: its chain up to one
+//! of the firmware's roots, its signatures, its name (a DNS name: IP addresses are not
+//! matched), and its dates when the firmware gives a wall clock. To set up the trust anchors:
+//! 1. Find the root CA the server's chain ends in (`openssl s_client -connect
+//!    <host>:443 -showcerts` prints the chain; its last issuer is the root) and save it as DER
+//!    (`openssl x509 -outform der`). Embed it: `include_bytes!("root.der")`. A self-signed
+//!    server certificate may be its own root (pinning). Several roots may be given, for a
+//!    server that changes CA.
+//! 2. `config.roots = Roots::Custom(vec![CertificateDer::from(ROOT.to_vec())])`; any other
+//!    `Roots` is refused when the endpoint is `wss://` or `https://` (a device has no system
+//!    store, and Mozilla's roots would cost more flash than the whole client).
+//! 3. Give the buffers: `Embassy::new(..).tls(TLS.init(TlsResources::new()))`, one slot per
+//!    TLS connection at once (the WebSocket, plus one if `http_send` runs beside it).
+//! 4. P-256 keys are verified by default; a chain signed with P-384 (Let's Encrypt's ECDSA
+//!    intermediates) needs the `tls-p384` feature, one signed with RSA `tls-rsa`.
+//!
+//! Handshake failures are `ConnectionError::Tls` with a `TlsFailure` source that says what
+//! was wrong ("the server's certificate is not trusted by the roots, or not for this name").
 //!
 //! # Randomness
 //! [`Embassy::new`] takes the chip's RNG once and seeds a ChaCha20 generator from it: the
