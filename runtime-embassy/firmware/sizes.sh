@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Builds the example firmware in release with opt-level "s" (profile `release`) and "z"
+# (profile `release-z`), each without and with `--features tls`, all `--locked`, and prints a
+# markdown table of flash and static RAM:
+#   flash      = .vector_table + .text + .rodata + the .data load image (its copy in flash)
+#   static RAM = .data + .bss + .uninit (the 32 KiB heap is a static: it is part of .bss;
+#                the stack, above the statics, is not counted)
+#
+# Usage: sizes.sh [FIRMWARE_DIR]   (default: nucleo-f767zi beside this script)
+# Environment: CARGO_TARGET_DIR (default: FIRMWARE_DIR/target).
+# Needs: the target (`rustup target add thumbv7em-none-eabihf`). llvm-size comes from rustup's
+# llvm-tools (added here if missing), else PATH; without either a python3 ELF reader is used.
+# Exits non-zero if any build fails (the other builds still run and are measured).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+fw=$(cd "${1:-$here/nucleo-f767zi}" && pwd)
+cd "$fw"   # its .cargo/config.toml (the target) and the toolchain file above it apply here
+
+target=thumbv7em-none-eabihf
+name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$fw/target}
+
+# ---------------------------------------------------------------- llvm-size
+find_llvm_tool() { # $1: tool name (llvm-size, llvm-nm)
+  local sysroot host bin
+  if command -v rustc >/dev/null 2>&1; then
+    sysroot=$(rustc --print sysroot)
+    host=$(rustc -vV | sed -n 's/^host: //p')
+    bin=$sysroot/lib/rustlib/$host/bin/$1
+    [ -x "$bin" ] && { echo "$bin"; return 0; }
+  fi
+  command -v "$1" 2>/dev/null && return 0
+  return 1
+}
+
+llvm_size=$(find_llvm_tool llvm-size || true)
+if [ -z "$llvm_size" ] && command -v rustup >/dev/null 2>&1; then
+  echo "sizes.sh: adding rustup's llvm-tools for llvm-size" >&2
+  rustup component add llvm-tools >&2 || true
+  llvm_size=$(find_llvm_tool llvm-size || true)
+fi
+llvm_nm=$(find_llvm_tool llvm-nm || true)
+[ -n "$llvm_size" ] || echo "sizes.sh: no llvm-size; reading ELF sections with python3" >&2
+
+# "name size" for every section of the ELF $1.
+sections() {
+  if [ -n "$llvm_size" ]; then
+    "$llvm_size" -A "$1" | awk 'NF >= 3 && $1 ~ /^\./ {print $1, $2}'
+  else
+    python3 - "$1" <<'PY'
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+assert d[:4] == b'\x7fELF', 'not an ELF file'
+e = '<' if d[5] == 1 else '>'
+if d[4] == 2:  # ELF64
+    shoff, = struct.unpack_from(e + 'Q', d, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from(e + 'HHH', d, 0x3A)
+    fmt = e + 'IIQQQQIIQQ'
+else:          # ELF32
+    shoff, = struct.unpack_from(e + 'I', d, 0x20)
+    shentsize, shnum, shstrndx = struct.unpack_from(e + 'HHH', d, 0x2E)
+    fmt = e + 'IIIIIIIIII'
+hdrs = [struct.unpack_from(fmt, d, shoff + i * shentsize) for i in range(shnum)]
+strtab = hdrs[shstrndx][4]
+for h in hdrs[1:]:
+    name = d[strtab + h[0]: d.index(b'\0', strtab + h[0])].decode()
+    print(name, h[5])
+PY
+  fi
+}
+
+# "flash ram" in bytes for the ELF $1.
+measure() {
+  sections "$1" | awk '
+    { s[$1] += $2 }
+    END { print s[".vector_table"] + s[".text"] + s[".rodata"] + s[".data"], s[".data"] + s[".bss"] + s[".uninit"] }'
+}
+
+# The static heap's size (the HEAP_MEM symbol), if llvm-nm is there.
+heap_of() {
+  [ -n "$llvm_nm" ] || return 0
+  local h
+  h=$("$llvm_nm" -S -C "$1" 2>/dev/null | awk '$4 ~ /HEAP_MEM/ { print $2; exit }') || true
+  [ -z "$h" ] || echo $((16#$h))
+}
+
+kib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1024 }'; }
+
+# ---------------------------------------------------------------- builds
+rows=()
+failed=0
+heap=""
+for profile in release release-z; do
+  for tls in no yes; do
+    features=()
+    [ "$tls" = yes ] && features=(--features tls)
+    echo "sizes.sh: cargo build --locked --profile $profile ${features[*]}" >&2
+    start=$(date +%s)
+    if cargo build --locked --profile "$profile" "${features[@]}" >&2; then
+      secs=$(( $(date +%s) - start ))
+      elf=$CARGO_TARGET_DIR/$target/$profile/$name
+      read -r flash ram < <(measure "$elf")
+      [ -n "$heap" ] || heap=$(heap_of "$elf")
+      rows+=("| $profile | $tls | $flash | $(kib "$flash") | $ram | $(kib "$ram") | $secs |")
+    else
+      failed=1
+      rows+=("| $profile | $tls | build failed | | | | |")
+    fi
+  done
+done
+
+opt() { [ "$1" = release ] && echo s || echo z; }
+echo
+echo "$name ($target)"
+echo
+echo "| profile | tls | flash (B) | flash (KiB) | static RAM (B) | static RAM (KiB) | build (s) |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+for r in "${rows[@]}"; do echo "$r"; done
+echo
+echo "release: opt-level \"$(opt release)\"; release-z: opt-level \"$(opt release-z)\". Flash: .vector_table + .text + .rodata + .data load image."
+echo -n "Static RAM: .data + .bss + .uninit"
+if [ -n "$heap" ]; then echo ", of which the static heap is $heap B ($(kib "$heap") KiB)."; else echo "."; fi
+echo "Build times are wall-clock seconds of each build (the first one includes the dependencies)."
+exit "$failed"
