@@ -37,6 +37,9 @@
 //! # Memory
 //! - The stack must have an address before the client connects (`stack.wait_config_up()`);
 //!   until then attempts fail with "no route to the host" and are retried on the schedule.
+//! - The stack's `StackResources<S>` must hold the client's `N` sockets besides the firmware's
+//!   own (DHCP, DNS): `Embassy::new` adds them to the stack, and embassy-net panics when it is
+//!   full.
 //! - TCP buffers come from [`Resources`], which the firmware places in a `static` (sized at
 //!   compile time by its const parameters): one socket for the WebSocket, one for a REST
 //!   request (`Channel::http_send`, the REST fallback).
