@@ -17,13 +17,11 @@
 
 extern crate alloc;
 
-use alloc::string::String;
 use core::sync::atomic::{AtomicI32, Ordering};
 
 use embassy_executor::Spawner;
-use embassy_futures::select::{Either, select};
 use embassy_net::{Stack, StackResources};
-use embassy_time::{Duration, Instant, Ticker, Timer, with_timeout};
+use embassy_time::{Duration, Timer};
 use esp_backtrace as _;
 use esp_hal::clock::CpuClock;
 use esp_hal::rng::Rng;
@@ -32,8 +30,7 @@ use esp_hal::tsens::{self, TemperatureSensor};
 use esp_println::println;
 use esp_radio::wifi::sta::StationConfig;
 use esp_radio::wifi::{AuthenticationMethodConfig, Config as WifiConfig, Interface, WifiController};
-use realtime_embassy::{Broadcast, Channel, ChannelConfig, Embassy, RealtimeClient, Receiver, Resources};
-use serde::{Deserialize, Serialize};
+use realtime_embassy::{Embassy, RealtimeClient, Resources};
 use static_cell::StaticCell;
 
 // The application descriptor the ESP-IDF second-stage bootloader checks.
@@ -63,19 +60,11 @@ const API_KEY: &str = match option_env!("REALTIME_API_KEY") {
     Some(key) => key,
     None => "anon",
 };
-/// The channel the board joins.
-const CHANNEL: &str = "sensors";
 /// The board's presence key on the channel.
 const BOARD: &str = "esp32c3";
-/// How often a reading goes out until a command changes it.
-const DEFAULT_PERIOD: Duration = Duration::from_secs(5);
-/// The shortest and longest period a command may set, in seconds.
-const PERIOD_RANGE_S: core::ops::RangeInclusive<u32> = 1..=3600;
 /// The wait before a failed step (joining the access point or the channel, tracking) is tried
 /// again.
 const RETRY: Duration = Duration::from_secs(5);
-/// The longest a reading waits to go out (the client reconnects meanwhile by itself).
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------- allocator
 /// The static part of the heap (in `.bss`); `main` adds the 64 KiB the bootloader used. Wi-Fi
@@ -85,33 +74,7 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const HEAP_SIZE: usize = 64 * 1024;
 
 /// Latest sensor reading in milli-degrees Celsius (`i32::MIN`: none yet).
-static TEMP_MILLI_C: AtomicI32 = AtomicI32::new(i32::MIN);
-
-// ---------------------------------------------------------------- payloads
-
-/// What the board tracks as its presence.
-#[derive(Serialize)]
-struct Presence {
-    board: &'static str,
-    firmware: &'static str,
-}
-
-/// The `reading` broadcast.
-#[derive(Serialize)]
-struct Reading {
-    /// The die temperature in milli-degrees Celsius (`null` before the first conversion).
-    celsius_milli: Option<i32>,
-    /// Seconds since boot.
-    uptime_s: u64,
-}
-
-/// A `command` broadcast: `{"set": "interval", "seconds": 10}` sends a reading every 10 s.
-#[derive(Deserialize)]
-struct Command {
-    set: String,
-    #[serde(default)]
-    seconds: u32,
-}
+static TEMP_MILLI_C: AtomicI32 = AtomicI32::new(realtime_firmware_app::NO_READING);
 
 // ---------------------------------------------------------------- tasks
 #[embassy_executor::task]
@@ -149,70 +112,27 @@ async fn sensor_task(sensor: TemperatureSensor<'static>) -> ! {
     }
 }
 
+/// The app's notes, on the serial console.
+fn note(note: realtime_firmware_app::Note) {
+    use realtime_firmware_app::Note;
+    match note {
+        Note::NetworkUp => println!("net: up"),
+        Note::Joined => println!("realtime: joined {}", realtime_firmware_app::CHANNEL),
+        Note::Period(period) => println!("realtime: a reading every {} s", period.as_secs()),
+    }
+}
+
 /// The client's drive loop: the WebSocket, heartbeats, reconnects.
 #[embassy_executor::task]
 async fn realtime_task(runner: realtime_embassy::Runner) {
     runner.run().await
 }
 
-/// The app: join the channel with presence, then report readings and obey commands.
+/// The app (realtime-firmware-app): join the channel with presence, then report readings and
+/// obey commands.
 #[embassy_executor::task]
 async fn app_task(stack: Stack<'static>, client: RealtimeClient) -> ! {
-    stack.wait_config_up().await;
-    if let Some(config) = stack.config_v4() {
-        println!("net: address {}", config.address);
-    }
-    loop {
-        let Ok(room) = client.channel(CHANNEL, ChannelConfig::new().presence_key(BOARD)).await else {
-            Timer::after(RETRY).await;
-            continue;
-        };
-        // Listening before the join: no command sent right after it is missed.
-        let mut commands = room.on_broadcast("command").await;
-        while room.subscribe().await.is_err() {
-            Timer::after(RETRY).await;
-        }
-        println!("realtime: joined {CHANNEL}");
-        // Tracked once: the client tracks it again after every rejoin.
-        let presence = Presence { board: BOARD, firmware: env!("CARGO_PKG_VERSION") };
-        while room.track(&presence).await.is_err() {
-            Timer::after(RETRY).await;
-        }
-        report(&room, &mut commands).await;
-        // The command stream ended (the channel was removed): join again.
-        Timer::after(RETRY).await;
-    }
-}
-
-/// Sends a reading every period and applies commands, until the command stream ends.
-async fn report(room: &Channel, commands: &mut Receiver<Broadcast>) {
-    let mut ticker = Ticker::every(DEFAULT_PERIOD);
-    loop {
-        match select(ticker.next(), commands.recv()).await {
-            Either::First(()) => {
-                let celsius_milli = Some(TEMP_MILLI_C.load(Ordering::Relaxed)).filter(|&t| t != i32::MIN);
-                let reading = Reading { celsius_milli, uptime_s: Instant::now().as_secs() };
-                // A reading lost to a dropped link is not resent: the next one follows.
-                let _ = with_timeout(SEND_TIMEOUT, room.send("reading", &reading)).await;
-            }
-            Either::Second(Some(Ok(command))) => {
-                if let Some(period) = new_period(&command) {
-                    println!("realtime: a reading every {} s", period.as_secs());
-                    ticker = Ticker::every(period);
-                }
-            }
-            // Commands dropped while the stream was full: the next ones still count.
-            Either::Second(Some(Err(_lagged))) => {}
-            Either::Second(None) => return,
-        }
-    }
-}
-
-/// The period an `interval` command sets, if the broadcast is one (within `PERIOD_RANGE_S`).
-fn new_period(command: &Broadcast) -> Option<Duration> {
-    let command: Command = command.json().ok()?;
-    (command.set == "interval" && PERIOD_RANGE_S.contains(&command.seconds))
-        .then(|| Duration::from_secs(command.seconds.into()))
+    realtime_firmware_app::run(stack, client, BOARD, env!("CARGO_PKG_VERSION"), &TEMP_MILLI_C, note).await
 }
 
 // ---------------------------------------------------------------- main
@@ -262,11 +182,8 @@ async fn main(spawner: Spawner) {
         static TLS_RESOURCES: StaticCell<realtime_embassy::TlsResources> = StaticCell::new();
         rt.tls(TLS_RESOURCES.init(realtime_embassy::TlsResources::new()))
     };
-    let mut config = realtime_embassy::Config::new(ENDPOINT, API_KEY);
-    config.read_buffer = 4096;
-    config.stream_capacity = 16;
-    config.client.ws.max_message_len = 16 * 1024;
-    config.client.ws.max_frame_len = 16 * 1024;
+    #[cfg_attr(not(feature = "tls"), expect(unused_mut, reason = "TLS sets the roots"))]
+    let mut config = realtime_firmware_app::config(ENDPOINT, API_KEY);
     #[cfg(feature = "tls")]
     {
         // The server's root CA (replace root-ca.der with your server's root).
