@@ -19,9 +19,24 @@ use core::sync::atomic::{AtomicI32, Ordering};
 use embassy_futures::select::{Either, select};
 use embassy_net::Stack;
 use embassy_time::{Duration, Instant, Ticker, Timer, with_timeout};
-use realtime_embassy::{Broadcast, Channel, ChannelConfig, Config, RealtimeClient, Receiver};
+use rand_core::RngCore;
+use realtime_embassy::{
+    Broadcast, Channel, ChannelConfig, Config, Embassy, Error, RealtimeClient, Receiver, Resources, Runner,
+};
 use serde::{Deserialize, Serialize};
+use static_cell::StaticCell;
 
+/// The Realtime endpoint (`ws://` or, with the `tls` feature, `wss://`), from `REALTIME_URL`
+/// when the firmware is built.
+pub const ENDPOINT: &str = match option_env!("REALTIME_URL") {
+    Some(url) => url,
+    None => "ws://192.168.1.10:4000/realtime/v1",
+};
+/// The project's API key (the anon key), from `REALTIME_API_KEY` when the firmware is built.
+pub const API_KEY: &str = match option_env!("REALTIME_API_KEY") {
+    Some(key) => key,
+    None => "anon",
+};
 /// The channel the board joins.
 pub const CHANNEL: &str = "sensors";
 /// How often a reading goes out until a command changes it.
@@ -45,6 +60,35 @@ pub fn config(endpoint: &str, api_key: &str) -> Config {
     config.client.ws.max_message_len = 16 * 1024;
     config.client.ws.max_frame_len = 16 * 1024;
     config
+}
+
+/// The client of [`ENDPOINT`] on `stack`, seeded from the chip's `rng`, with [`config`]'s
+/// settings and its
+/// buffers in statics: two TCP sockets (2 KiB receive, 1 KiB send each: the WebSocket and a
+/// REST request) and, with `tls`, one TLS slot and `root` (DER) as the only trusted root.
+/// The stack's `StackResources` must hold the two sockets besides DHCP and DNS. Call it once
+/// (its statics are taken); it fails only on an endpoint or API key the client cannot use.
+pub fn client(
+    stack: Stack<'static>,
+    rng: &mut impl RngCore,
+    root: Option<&'static [u8]>,
+) -> Result<(RealtimeClient, Runner), Error> {
+    static RESOURCES: StaticCell<Resources<2048, 1024, 2>> = StaticCell::new();
+    let rt = Embassy::new(stack, RESOURCES.init(Resources::new()), rng);
+    #[cfg_attr(not(feature = "tls"), expect(unused_mut, reason = "TLS sets the roots"))]
+    let mut config = config(ENDPOINT, API_KEY);
+    #[cfg(feature = "tls")]
+    let rt = {
+        static TLS_RESOURCES: StaticCell<realtime_embassy::TlsResources> = StaticCell::new();
+        if let Some(root) = root {
+            let root = realtime_embassy::CertificateDer::from(alloc::vec::Vec::from(root));
+            config.roots = realtime_embassy::Roots::Custom(alloc::vec![root]);
+        }
+        rt.tls(TLS_RESOURCES.init(realtime_embassy::TlsResources::new()))
+    };
+    #[cfg(not(feature = "tls"))]
+    let _ = root;
+    rt.client(config)
 }
 
 /// What the app tells the board's log (a board without one ignores it).

@@ -30,7 +30,7 @@ use esp_hal::tsens::{self, TemperatureSensor};
 use esp_println::println;
 use esp_radio::wifi::sta::StationConfig;
 use esp_radio::wifi::{AuthenticationMethodConfig, Config as WifiConfig, Interface, WifiController};
-use realtime_embassy::{Embassy, RealtimeClient, Resources};
+use realtime_embassy::RealtimeClient;
 use static_cell::StaticCell;
 
 // The application descriptor the ESP-IDF second-stage bootloader checks.
@@ -48,17 +48,6 @@ const WIFI_SSID: &str = match option_env!("WIFI_SSID") {
 const WIFI_PASSWORD: &str = match option_env!("WIFI_PASSWORD") {
     Some(password) => password,
     None => "change-me",
-};
-/// The Realtime endpoint (`ws://` or, with the `tls` feature, `wss://`), from `REALTIME_URL`
-/// at build time.
-const ENDPOINT: &str = match option_env!("REALTIME_URL") {
-    Some(url) => url,
-    None => "ws://192.168.1.10:4000/realtime/v1",
-};
-/// The project's API key (the anon key), from `REALTIME_API_KEY` at build time.
-const API_KEY: &str = match option_env!("REALTIME_API_KEY") {
-    Some(key) => key,
-    None => "anon",
 };
 /// The board's presence key on the channel.
 const BOARD: &str = "esp32c3";
@@ -174,28 +163,15 @@ async fn main(spawner: Spawner) {
     let (stack, net_runner) =
         embassy_net::new(device, net_config, STACK_RESOURCES.init(StackResources::new()), seed);
 
-    // The client: two TCP sockets (2 KiB receive, 1 KiB transmit each) in a static.
-    static RESOURCES: StaticCell<Resources<2048, 1024, 2>> = StaticCell::new();
-    let rt = Embassy::new(stack, RESOURCES.init(Resources::new()), &mut rng);
-    #[cfg(feature = "tls")]
-    let rt = {
-        static TLS_RESOURCES: StaticCell<realtime_embassy::TlsResources> = StaticCell::new();
-        rt.tls(TLS_RESOURCES.init(realtime_embassy::TlsResources::new()))
-    };
-    #[cfg_attr(not(feature = "tls"), expect(unused_mut, reason = "TLS sets the roots"))]
-    let mut config = realtime_firmware_app::config(ENDPOINT, API_KEY);
-    #[cfg(feature = "tls")]
-    {
-        // The server's root CA (replace root-ca.der with your server's root).
-        let root = realtime_embassy::CertificateDer::from(include_bytes!("../root-ca.der").to_vec());
-        config.roots = realtime_embassy::Roots::Custom(alloc::vec![root]);
-    }
-    // Fails only on an endpoint or API key the client cannot use: fix the build settings.
-    let (client, runner) = rt.client(config).unwrap();
+    // The client (realtime-firmware-app): its buffers in statics, `root-ca.der` as its root
+    // with TLS (replace it with your server's root). Fails only on an endpoint or API key the
+    // client cannot use: fix the build settings.
+    let root = cfg!(feature = "tls").then_some(&include_bytes!("../root-ca.der")[..]);
+    let (client, runner) = realtime_firmware_app::client(stack, &mut rng, root).unwrap();
 
     let sensor = TemperatureSensor::new(p.TSENS, tsens::Config::default()).unwrap();
 
-    println!("{BOARD}: joining {WIFI_SSID}, then {ENDPOINT}");
+    println!("{BOARD}: joining {WIFI_SSID}, then {}", realtime_firmware_app::ENDPOINT);
     spawner.spawn(wifi_task(controller).unwrap());
     spawner.spawn(net_task(net_runner).unwrap());
     spawner.spawn(sensor_task(sensor).unwrap());

@@ -13,8 +13,6 @@
 #![no_std]
 #![no_main]
 
-extern crate alloc;
-
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicI32, Ordering};
 
@@ -29,7 +27,7 @@ use embassy_stm32::{bind_interrupts, peripherals};
 use embassy_time::Timer;
 use embedded_alloc::LlffHeap as Heap;
 use panic_halt as _;
-use realtime_embassy::{Embassy, RealtimeClient, Resources};
+use realtime_embassy::RealtimeClient;
 use static_cell::StaticCell;
 
 bind_interrupts!(struct Irqs {
@@ -41,17 +39,6 @@ type Device = Ethernet<'static, ETH, GenericPhy<Sma<'static, ETH_SMA>>>;
 
 // ---------------------------------------------------------------- settings
 
-/// The Realtime endpoint (`ws://` or, with the `tls` feature, `wss://`), from `REALTIME_URL`
-/// at build time.
-const ENDPOINT: &str = match option_env!("REALTIME_URL") {
-    Some(url) => url,
-    None => "ws://192.168.1.10:4000/realtime/v1",
-};
-/// The project's API key (the anon key), from `REALTIME_API_KEY` at build time.
-const API_KEY: &str = match option_env!("REALTIME_API_KEY") {
-    Some(key) => key,
-    None => "anon",
-};
 /// The board's presence key on the channel.
 const BOARD: &str = "nucleo-f767zi";
 
@@ -162,24 +149,11 @@ async fn main(spawner: Spawner) {
     let (stack, net_runner) =
         embassy_net::new(device, net_config, STACK_RESOURCES.init(StackResources::new()), seed);
 
-    // The client: two TCP sockets (2 KiB receive, 1 KiB transmit each) in a static.
-    static RESOURCES: StaticCell<Resources<2048, 1024, 2>> = StaticCell::new();
-    let rt = Embassy::new(stack, RESOURCES.init(Resources::new()), &mut rng);
-    #[cfg(feature = "tls")]
-    let rt = {
-        static TLS_RESOURCES: StaticCell<realtime_embassy::TlsResources> = StaticCell::new();
-        rt.tls(TLS_RESOURCES.init(realtime_embassy::TlsResources::new()))
-    };
-    #[cfg_attr(not(feature = "tls"), expect(unused_mut, reason = "TLS sets the roots"))]
-    let mut config = realtime_firmware_app::config(ENDPOINT, API_KEY);
-    #[cfg(feature = "tls")]
-    {
-        // The server's root CA (replace root-ca.der with your server's root).
-        let root = realtime_embassy::CertificateDer::from(include_bytes!("../root-ca.der").to_vec());
-        config.roots = realtime_embassy::Roots::Custom(alloc::vec![root]);
-    }
-    // Fails only on an endpoint or API key the client cannot use: fix the build settings.
-    let (client, runner) = rt.client(config).unwrap();
+    // The client (realtime-firmware-app): its buffers in statics, `root-ca.der` as its root
+    // with TLS (replace it with your server's root). Fails only on an endpoint or API key the
+    // client cannot use: fix the build settings.
+    let root = cfg!(feature = "tls").then_some(&include_bytes!("../root-ca.der")[..]);
+    let (client, runner) = realtime_firmware_app::client(stack, &mut rng, root).unwrap();
 
     spawner.spawn(net_task(net_runner).unwrap());
     spawner.spawn(sensor_task(Adc::new(p.ADC1)).unwrap());
