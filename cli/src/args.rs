@@ -6,7 +6,8 @@ use clap::{Args, Parser, Subcommand};
 
 /// Listen to, send to and load-test Supabase Realtime channels, and run a local server.
 #[derive(Debug, Parser)]
-#[command(name = "realtime", version, about, long_about = None)]
+// With no subcommand: the help (on stderr, exit 2), not an error that reads like a description.
+#[command(name = "realtime", version, about, long_about = None, arg_required_else_help = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

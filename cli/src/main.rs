@@ -9,15 +9,12 @@ use realtime_cli::args::Cli;
 async fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        // --help and --version: clap prints them on stdout and exits 0.
-        Err(e) if !e.use_stderr() => e.exit(),
-        // An unknown flag, a missing or bad value: one line, like every other error (clap's
-        // own message has a usage block after its first line).
+        // --help and --version go to stdout with 0. Bad input is clap's whole message on
+        // stderr with 2: which flags a subcommand still needs, the values a flag allows, the
+        // subcommand a typo was meant to be, and the usage (its first line alone loses them).
         Err(e) => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            eprintln!("realtime: {} (see --help)", first.strip_prefix("error: ").unwrap_or(first));
-            return ExitCode::from(2);
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
     match realtime_cli::run(cli).await {

@@ -1,5 +1,6 @@
-//! Every bad input is one line on stderr (`realtime: ...`) and a non-zero exit: 2 for bad input
-//! (clap's own errors included), 1 for failures at run time.
+//! Every bad input is a non-zero exit: 2 for bad input, 1 for failures at run time. The
+//! client's own errors are one line on stderr (`realtime: ...`); clap's (a flag unknown,
+//! missing or with a value it does not allow) keep clap's whole message.
 
 use crate::common::{Proc, Serve, client, run};
 
@@ -36,17 +37,53 @@ async fn bad_input_is_one_line_and_exit_code_2() {
             "--rate",
         ),
         (vec!["serve".into(), "--host".into(), "localhost-ish".into()], "--host is not an IP address"),
-        // clap's errors, one line too.
-        (listen(&["--bogus"]), "unexpected argument '--bogus'"),
-        (listen(&["--vsn", "3.0.0"]), "'3.0.0'"),
-        (listen(&["--exit-after", "0"]), "--exit-after"),
-        (vec!["listen".into(), "--url".into(), NOWHERE.into()], "required"),
-        (vec!["launch".into()], "unrecognized subcommand 'launch'"),
     ];
     for (args, needle) in cases {
         let exit = run(&args).await;
         assert_eq!(exit.code, Some(2), "{args:?}: {exit:?}");
         exit.assert_failed(2, needle);
+    }
+}
+
+/// clap's errors keep their whole message on stderr (with exit code 2): the flags still
+/// missing, the values a flag allows, the subcommand a typo meant, and the usage.
+#[tokio::test]
+async fn argument_errors_keep_their_detail() {
+    let listen = |extra: &[&str]| {
+        let mut args = client("listen", NOWHERE, &["--channel", "c"]);
+        args.extend(extra.iter().map(|s| (*s).to_string()));
+        args
+    };
+    let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+        (listen(&["--bogus"]), vec!["unexpected argument '--bogus'", "Usage: realtime listen"]),
+        (listen(&["--vsn", "3.0.0"]), vec!["'3.0.0'", "[possible values: 1.0.0, 2.0.0]"]),
+        (listen(&["--exit-after", "0"]), vec!["--exit-after"]),
+        (vec!["send".into(), "--url".into(), NOWHERE.into()], vec!["--channel <CHANNEL>", "--event <EVENT>"]),
+        (
+            vec!["lisen".into()],
+            vec!["unrecognized subcommand 'lisen'", "similar subcommand exists: 'listen'"],
+        ),
+        (vec!["launch".into()], vec!["unrecognized subcommand 'launch'"]),
+    ];
+    for (args, needles) in cases {
+        let exit = run(&args).await;
+        assert_eq!(exit.code, Some(2), "{args:?}: {exit:?}");
+        assert!(exit.stdout.is_empty(), "{args:?}: {exit:?}");
+        assert!(exit.stderr.starts_with("error: "), "clap's message, whole: {exit:?}");
+        assert!(exit.stderr.lines().count() > 1, "more than the first line: {exit:?}");
+        for needle in needles {
+            assert!(exit.stderr.contains(needle), "{needle:?} in {exit:?}");
+        }
+    }
+}
+
+/// `realtime` alone prints the help (the subcommands), not an error, with exit code 2.
+#[tokio::test]
+async fn no_subcommand_prints_the_help() {
+    let exit = run::<&str>(&[]).await;
+    assert_eq!(exit.code, Some(2), "{exit:?}");
+    for needle in ["Usage: realtime", "listen", "send", "serve"] {
+        assert!(exit.stderr.contains(needle), "{needle:?} in {exit:?}");
     }
 }
 
