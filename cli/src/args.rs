@@ -129,9 +129,16 @@ pub struct Send {
     /// The broadcast event.
     #[arg(long)]
     pub event: String,
-    /// The payload (JSON).
+    /// The payload: JSON, `-` to read it from stdin, or `@PATH` to read it from a file (no
+    /// limit of the command line's length). Without it, each line of stdin is a broadcast
+    /// (JSON), and the channel's broadcasts are printed as `listen` prints them, until the end of
+    /// stdin (Ctrl-D) or Ctrl-C: an interactive session on a terminal.
     #[arg(long)]
-    pub payload: String,
+    pub payload: Option<String>,
+    /// Send the payload's bytes as a binary broadcast (read with `--payload -` or
+    /// `--payload @PATH`), over the socket.
+    #[arg(long)]
+    pub binary: bool,
     /// Wait for the server's acknowledgement of each broadcast.
     #[arg(long)]
     pub ack: bool,

@@ -363,14 +363,58 @@ async fn listen(a: Listen) -> Result<(), Failure> {
     outcome
 }
 
+/// A `--payload`'s bytes: `-` is stdin, `@PATH` a file, anything else the text itself.
+fn payload_bytes(arg: &str) -> Result<Vec<u8>, Failure> {
+    use std::io::Read as _;
+    if arg == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure::input(format!("--payload -: cannot read stdin: {e}")))?;
+        return Ok(bytes);
+    }
+    if let Some(path) = arg.strip_prefix('@') {
+        return std::fs::read(path).map_err(|e| Failure::input(format!("--payload {arg}: {e}")));
+    }
+    Ok(arg.as_bytes().to_vec())
+}
+
+/// What one broadcast carries.
+enum Body {
+    Json(Value),
+    Binary(Vec<u8>),
+}
+
 async fn send(a: Send) -> Result<(), Failure> {
-    let payload = json_arg("--payload", &a.payload)?;
     if a.rate < 0.0 || !a.rate.is_finite() {
         return Err(Failure::input("--rate must be a number of broadcasts per second, 0 or more"));
     }
+    if a.binary && a.rest {
+        return Err(Failure::input("--binary goes over the socket: leave out --rest"));
+    }
+    let body = match &a.payload {
+        None if a.binary => return Err(Failure::input("--binary needs --payload - or --payload @PATH")),
+        None => None,
+        Some(arg) => {
+            let bytes = payload_bytes(arg)?;
+            Some(if a.binary {
+                Body::Binary(bytes)
+            } else {
+                Body::Json(
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| Failure::input(format!("--payload is not valid JSON: {e}")))?,
+                )
+            })
+        }
+    };
     let client = client(&a.conn)?;
     let config = ChannelConfig::new().broadcast_ack(a.ack).private(a.private);
     let channel = client.channel(&a.channel, config).await.map_err(|e| Failure::runtime(lines::chain(&e)))?;
+    let Some(body) = body else {
+        let outcome = send_lines(&a, &client, &channel).await;
+        let _ = client.shutdown().await;
+        return outcome;
+    };
     if !a.rest {
         subscribe(&client, &channel).await?;
     }
@@ -379,10 +423,10 @@ async fn send(a: Send) -> Result<(), Failure> {
         if a.rate > 0.0 {
             tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / a.rate)).await;
         }
-        let sent = if a.rest {
-            channel.http_send(&a.event, &payload, a.private).await
-        } else {
-            channel.send(&a.event, &payload).await
+        let sent = match &body {
+            Body::Json(payload) if a.rest => channel.http_send(&a.event, payload, a.private).await,
+            Body::Json(payload) => channel.send(&a.event, payload).await,
+            Body::Binary(bytes) => channel.send_binary(&a.event, bytes.clone()).await,
         };
         sent.map_err(|e| {
             Failure::runtime(format!("broadcast {} of {} failed: {}", i + 1, a.count, lines::chain(&e)))
@@ -390,6 +434,55 @@ async fn send(a: Send) -> Result<(), Failure> {
     }
     let _ = client.shutdown().await;
     Ok(())
+}
+
+/// `send` without `--payload`: each line of stdin is a broadcast, the channel's broadcasts are
+/// printed, until the end of stdin or Ctrl-C. A line that is not JSON is said on stderr and
+/// skipped (a typo at a prompt does not end the session).
+async fn send_lines(
+    a: &Send,
+    client: &RealtimeClient,
+    channel: &realtime_tokio::Channel,
+) -> Result<(), Failure> {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut received = channel.on_broadcast("*").await;
+    if !a.rest {
+        subscribe(client, channel).await?;
+    }
+    let mut interrupt = Interrupt::new()?;
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut n = 0u64;
+    loop {
+        tokio::select! {
+            line = stdin.next_line() => {
+                let line = line.map_err(|e| Failure::runtime(format!("cannot read stdin: {e}")))?;
+                let Some(line) = line else { return Ok(()) };
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let payload = match serde_json::from_str::<Value>(&line) {
+                    Ok(payload) => payload,
+                    Err(e) => {
+                        eprintln!("realtime: not sent, the line is not valid JSON: {e}");
+                        continue;
+                    }
+                };
+                n += 1;
+                let sent = if a.rest {
+                    channel.http_send(&a.event, &payload, a.private).await
+                } else {
+                    channel.send(&a.event, &payload).await
+                };
+                sent.map_err(|e| Failure::runtime(format!("broadcast {n} failed: {}", lines::chain(&e))))?;
+            }
+            Some(b) = received.recv() => {
+                if let Ok(b) = b {
+                    print(&lines::broadcast(&a.channel, &b));
+                }
+            }
+            () = interrupt.recv() => return Ok(()),
+        }
+    }
 }
 
 async fn presence(a: PresenceArgs) -> Result<(), Failure> {

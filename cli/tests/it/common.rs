@@ -69,10 +69,23 @@ impl Exit {
 impl Proc {
     /// Starts `realtime ARGS`.
     pub(crate) fn spawn<S: AsRef<str>>(args: &[S]) -> Self {
+        Self::start(args, Stdio::null())
+    }
+
+    /// Starts `realtime ARGS` with its stdin a pipe the test writes (closing it is the end of
+    /// stdin).
+    pub(crate) fn spawn_with_stdin<S: AsRef<str>>(args: &[S]) -> (Self, tokio::process::ChildStdin) {
+        let mut proc = Self::start(args, Stdio::piped());
+        // Invariant: asked for as a pipe just above.
+        let stdin = proc.child.stdin.take().expect("piped stdin");
+        (proc, stdin)
+    }
+
+    fn start<S: AsRef<str>>(args: &[S], stdin: Stdio) -> Self {
         let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
         let mut child = Command::new(env!("CARGO_BIN_EXE_realtime"))
             .args(&args)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)

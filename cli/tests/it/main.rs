@@ -6,6 +6,7 @@ mod auth;
 mod common;
 mod demo_bench;
 mod errors;
+mod payloads;
 mod postgres;
 mod presence;
 mod roundtrip;

@@ -66,6 +66,22 @@ pub struct WebSocket {
     reassembler: Reassembler,
     events: VecDeque<WsEvent>,
     max_events: usize,
+    /// How long a polite close may take in all (the config's `close_timeout`).
+    close_timeout: Duration,
+    /// A close asked for while messages were still queued: it starts once they are written,
+    /// or at its deadline with what is left dropped.
+    close_after: Option<PendingClose>,
+    /// The latest time a call brought: a close that waited starts its handshake then (with a
+    /// whole `close_timeout` for the peer's reply).
+    now: Instant,
+}
+
+/// A close waiting for the queued messages.
+#[derive(Debug)]
+struct PendingClose {
+    code: CloseCode,
+    reason: String,
+    asked: Instant,
 }
 
 impl core::fmt::Debug for WebSocket {
@@ -101,6 +117,9 @@ impl WebSocket {
             reassembler: Reassembler::new(config.max_message_len as usize),
             events: VecDeque::new(),
             max_events: DEFAULT_MAX_PENDING_EVENTS,
+            close_timeout: config.close_timeout,
+            close_after: None,
+            now: Instant::ZERO,
         }
     }
 
@@ -142,7 +161,9 @@ impl WebSocket {
 
     /// Queues a message. Text must be valid UTF-8.
     pub fn send(&mut self, kind: MessageKind, payload: Vec<u8>) -> Result<(), SendError> {
-        if !matches!(self.conn.state(), State::Open | State::Handshaking | State::Idle) {
+        if self.close_after.is_some()
+            || !matches!(self.conn.state(), State::Open | State::Handshaking | State::Idle)
+        {
             return Err(SendError::NotOpen);
         }
         if self.outgoing.len() >= self.max_outgoing {
@@ -161,17 +182,45 @@ impl WebSocket {
         self.conn.send_ping(now)
     }
 
-    /// Starts the close handshake; queued messages not yet started are dropped.
+    /// Closes politely, as a browser's `WebSocket.close()` does: the messages already queued
+    /// are written first, then the close handshake starts. Writing them takes at most the
+    /// config's `close_timeout`: a message not written by then (a peer that stopped reading)
+    /// is dropped and the handshake starts anyway, with its own `close_timeout` for the reply.
     pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), SendError> {
-        self.conn.close(now, code, reason)?;
-        self.drop_unstarted();
+        self.now = self.now.max(now);
+        if self.outgoing.is_empty() || self.conn.state() != State::Open {
+            self.conn.close(now, code, reason)?;
+            self.drop_unstarted();
+            return Ok(());
+        }
+        // The checks `Connection::close` makes, now, so that a bad close fails at once.
+        if !code.is_valid_on_wire() {
+            return Err(SendError::InvalidCloseCode);
+        }
+        if reason.len() > super::config::MAX_CLOSE_REASON {
+            return Err(SendError::ReasonTooLong);
+        }
+        if self.close_after.is_none() {
+            self.close_after = Some(PendingClose { code, reason: String::from(reason), asked: now });
+        }
         Ok(())
+    }
+
+    /// Starts the close that waited for the queue; the peer's reply then has a whole
+    /// `close_timeout` (so a polite close takes at most two).
+    fn start_pending_close(&mut self) {
+        if let Some(c) = self.close_after.take() {
+            // It was checked when asked for; a connection that left `Open` since needs none.
+            let _ = self.conn.close(self.now.max(c.asked), c.code, &c.reason);
+            self.drop_unstarted();
+        }
     }
 
     /// Feeds transport bytes; returns how many were consumed. Keep the rest and offer them
     /// again: it stops early at a partial handshake response, when the event queue is full, or
     /// while a control frame waits for `poll_transmit`.
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
+        self.now = self.now.max(now);
         let mut used = 0;
         while self.events.len() < self.max_events {
             let read = self.conn.handle_input(now, &bytes[used..]);
@@ -209,10 +258,16 @@ impl WebSocket {
             self.events.push_back(WsEvent::Failed(e));
         }
         self.outgoing.clear();
+        self.close_after = None;
     }
 
     /// Fires due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        if self.close_after.as_ref().is_some_and(|c| c.asked + self.close_timeout <= now) {
+            // The queue did not drain in time: close with what is left dropped.
+            self.start_pending_close();
+        }
         if let Some(e) = self.conn.handle_timeout(now) {
             self.events.push_back(WsEvent::Failed(e));
         }
@@ -220,7 +275,11 @@ impl WebSocket {
 
     /// The next deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.conn.poll_timeout()
+        let close = self.close_after.as_ref().map(|c| c.asked + self.close_timeout);
+        match (self.conn.poll_timeout(), close) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Fills `out` with bytes to send; 0 when nothing is pending.
@@ -245,6 +304,10 @@ impl WebSocket {
             {
                 self.outgoing.pop_front();
                 continue;
+            }
+            if self.outgoing.is_empty() && self.close_after.is_some() {
+                // Everything queued is written: the close handshake goes out next.
+                self.start_pending_close();
             }
             let payload = self.outgoing.front().map_or(&[][..], |(_, p)| p.as_slice());
             let t = self.conn.poll_transmit(&mut out[n..], payload);

@@ -252,3 +252,62 @@ fn a_pong_owed_goes_out_before_the_close_with_its_reason() {
         assert_eq!((frames[1].opcode, frames[1].payload.clone()), (8, close_payload(1001, want_reason)));
     }
 }
+
+/// Everything `WebSocket::poll_transmit` gives, in chunks of `chunk` bytes.
+fn transmit_all(ws: &mut realtime_core::ws::WebSocket, chunk: usize) -> Vec<u8> {
+    let mut wire = Vec::new();
+    let mut buf = vec![0u8; chunk];
+    loop {
+        let n = ws.poll_transmit(&mut buf);
+        if n == 0 {
+            return wire;
+        }
+        wire.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A polite close, as a browser's `WebSocket.close()`: messages already queued (one half
+/// written, one not started) go out whole before the close frame, and nothing more is taken.
+#[test]
+fn a_polite_close_writes_the_queued_messages_first() {
+    let config = Config { send_frame_len: 1024, ..Config::default() };
+    let mut ws = realtime_core::ws::WebSocket::new_open(config, [9; 32]).unwrap();
+    ws.send(MessageKind::Binary, vec![1; 10_000]).unwrap();
+    ws.send(MessageKind::Text, b"last words".to_vec()).unwrap();
+    let mut first = vec![0u8; 3000];
+    let written = ws.poll_transmit(&mut first);
+    ws.close(Instant::ZERO, CloseCode::NORMAL, "bye").unwrap();
+    assert_eq!(ws.send(MessageKind::Text, b"too late".to_vec()), Err(SendError::NotOpen));
+    let mut wire = first[..written].to_vec();
+    wire.extend(transmit_all(&mut ws, 512));
+    let frames = client_frames(&wire);
+    let data: Vec<u8> = frames.iter().filter(|f| f.opcode != 8).flat_map(|f| f.payload.clone()).collect();
+    assert_eq!(data.len(), 10_000 + "last words".len(), "both messages, whole");
+    assert!(data.ends_with(b"last words"));
+    let last = frames.last().unwrap();
+    assert_eq!(
+        (last.opcode, last.payload.clone()),
+        (8, close_payload(1000, "bye")),
+        "the close frame comes last"
+    );
+    assert_eq!(ws.state(), State::Closing);
+}
+
+/// A peer that stops reading cannot hold a polite close open: at the close timeout the
+/// handshake starts anyway, with what was not written dropped, and the reply has its own
+/// close timeout.
+#[test]
+fn a_polite_close_starts_at_its_deadline_when_the_queue_does_not_drain() {
+    let mut ws = realtime_core::ws::WebSocket::new_open(Config::default(), [9; 32]).unwrap();
+    ws.send(MessageKind::Binary, vec![1; 100_000]).unwrap();
+    let t0 = Instant::from_millis(1000);
+    ws.close(t0, CloseCode::NORMAL, "").unwrap();
+    assert_eq!(ws.state(), State::Open, "still writing");
+    let deadline = ws.poll_timeout().expect("the close has a deadline");
+    assert_eq!(deadline, t0 + Config::default().close_timeout);
+    ws.handle_timeout(deadline);
+    assert_eq!(ws.state(), State::Closing);
+    assert_eq!(ws.poll_timeout(), Some(deadline + Config::default().close_timeout));
+    let frames = client_frames(&transmit_all(&mut ws, 4096));
+    assert_eq!(frames.last().map(|f| f.opcode), Some(8), "the close frame went out");
+}
