@@ -48,7 +48,7 @@ pub struct Serve {
     /// The port (0 picks a free one).
     #[arg(long, default_value_t = 4000)]
     pub port: u16,
-    /// The address to listen on.
+    /// The address to listen on, or a name that resolves to it (`localhost`).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// Clients must present exactly this API key.
@@ -149,7 +149,7 @@ pub struct Send {
     #[arg(long)]
     pub private: bool,
     /// How many broadcasts.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: u64,
     /// Broadcasts per second (0: as fast as possible).
     #[arg(long, default_value_t = 0.0)]

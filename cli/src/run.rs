@@ -102,9 +102,19 @@ pub(crate) async fn subscribe(
     }
 }
 
+/// `--host`: an address, or a name to resolve (`localhost`), its first address.
+async fn listen_address(host: &str, port: u16) -> Result<SocketAddr, Failure> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let mut found = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| Failure::input(format!("--host {host} does not resolve: {e}")))?;
+    found.next().ok_or_else(|| Failure::input(format!("--host {host} resolves to no address")))
+}
+
 async fn serve(a: Serve) -> Result<(), Failure> {
-    let host: IpAddr =
-        a.host.parse().map_err(|_| Failure::input(format!("--host is not an IP address: {}", a.host)))?;
+    let addr = listen_address(&a.host, a.port).await?;
     let auth = match (a.api_key, a.jwt_secret) {
         (Some(k), _) => Auth::ApiKey(k),
         (None, Some(s)) => Auth::Jwt { secret: s.into_bytes() },
@@ -113,18 +123,24 @@ async fn serve(a: Serve) -> Result<(), Failure> {
     let config = ServerConfig { auth, tls: a.tls, ..ServerConfig::default() };
     // Every client is one socket: lift the soft open-file limit to the hard one.
     crate::load::raise_open_files(u64::MAX);
-    let server = Server::start_on(SocketAddr::new(host, a.port), config)
+    let server = Server::start_on(addr, config)
         .await
         .map_err(|e| Failure::runtime(format!("cannot listen on {}:{}: {e}", a.host, a.port)))?;
     println!("{}", server.url());
+    let mut certificate = None;
     if let Some(pem) = server.ca_pem() {
         let path = std::env::temp_dir().join(format!("realtime-serve-{}.pem", server.addr().port()));
         std::fs::write(&path, pem)
             .map_err(|e| Failure::runtime(format!("writing {}: {e}", path.display())))?;
         eprintln!("certificate: {} (pass it to clients as --ca-file)", path.display());
+        certificate = Some(path);
     }
     let _ = tokio::signal::ctrl_c().await;
     server.stop().await;
+    // The certificate belongs to this run: the next one makes its own.
+    if let Some(path) = certificate {
+        let _ = std::fs::remove_file(path);
+    }
     Ok(())
 }
 

@@ -36,7 +36,10 @@ async fn bad_input_is_one_line_and_exit_code_2() {
             client("send", NOWHERE, &["--channel", "c", "--event", "e", "--payload", "1", "--rate=-1"]),
             "--rate",
         ),
-        (vec!["serve".into(), "--host".into(), "localhost-ish".into()], "--host is not an IP address"),
+        (
+            vec!["serve".into(), "--host".into(), "no such host".into()],
+            "--host no such host does not resolve",
+        ),
     ];
     for (args, needle) in cases {
         let exit = run(&args).await;
@@ -57,7 +60,25 @@ async fn argument_errors_keep_their_detail() {
     let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
         (listen(&["--bogus"]), vec!["unexpected argument '--bogus'", "Usage: realtime listen"]),
         (listen(&["--vsn", "3.0.0"]), vec!["'3.0.0'", "[possible values: 1.0.0, 2.0.0]"]),
-        (listen(&["--exit-after", "0"]), vec!["--exit-after"]),
+        (listen(&["--exit-after", "0"]), vec!["--exit-after", "0 is not in 1.."]),
+        (
+            vec![
+                "send".into(),
+                "--url".into(),
+                NOWHERE.into(),
+                "--api-key".into(),
+                "k".into(),
+                "--channel".into(),
+                "c".into(),
+                "--event".into(),
+                "e".into(),
+                "--payload".into(),
+                "1".into(),
+                "--count".into(),
+                "0".into(),
+            ],
+            vec!["--count", "0 is not in 1.."],
+        ),
         (vec!["send".into(), "--url".into(), NOWHERE.into()], vec!["--channel <CHANNEL>", "--event <EVENT>"]),
         (
             vec!["lisen".into()],
@@ -116,4 +137,21 @@ async fn help_and_version_go_to_stdout_with_success() {
         assert_eq!(exit.code, Some(0), "{args:?}: {exit:?}");
         assert!(!exit.stdout.is_empty() && exit.stderr.is_empty(), "{args:?}: {exit:?}");
     }
+}
+
+/// `serve --host localhost` resolves the name; `serve --tls` removes its certificate file
+/// when it ends.
+#[tokio::test]
+async fn serve_takes_a_host_name_and_cleans_up_its_certificate() {
+    let mut proc = Proc::spawn(&["serve", "--host", "localhost", "--port", "0", "--tls"]);
+    let url = proc.text_line().await;
+    assert!(url.starts_with("wss://"), "{url}");
+    let line = proc.stderr_line().await;
+    let path =
+        line.strip_prefix("certificate: ").and_then(|r| r.split(' ').next()).expect("a certificate line");
+    let path = std::path::PathBuf::from(path);
+    assert!(path.exists(), "{}", path.display());
+    let exit = proc.interrupt().await;
+    assert_eq!(exit.code, Some(0), "{exit:?}");
+    assert!(!path.exists(), "{} is left behind", path.display());
 }
