@@ -73,6 +73,17 @@ pub(crate) fn client(conn: &Connection) -> Result<RealtimeClient, Failure> {
     RealtimeClient::new(config).map_err(|e| Failure::input(lines::chain(&e)))
 }
 
+/// The server's answer to the upgrade was not HTTP.
+fn not_http(e: &realtime_tokio::ConnectionError) -> bool {
+    use realtime_core::ws::{Error as WsError, HandshakeError};
+    matches!(
+        e,
+        realtime_tokio::ConnectionError::Ended(realtime_tokio::ConnectionEnd::WebSocket(WsError::Handshake(
+            HandshakeError::MalformedResponse
+        )))
+    )
+}
+
 /// Subscribes, or fails with the first status and, when it could not connect, the reason the
 /// client saw (refused, unreachable, an untrusted certificate, a refused upgrade).
 pub(crate) async fn subscribe(
@@ -80,8 +91,13 @@ pub(crate) async fn subscribe(
     channel: &realtime_tokio::Channel,
 ) -> Result<(), Failure> {
     let cannot_connect = |client: &RealtimeClient| {
-        let why =
-            client.last_error().map_or_else(|| "no answer (unreachable host?)".into(), |e| lines::chain(&e));
+        let error = client.last_error();
+        let mut why =
+            error.as_ref().map_or_else(|| "no answer (unreachable host?)".into(), |e| lines::chain(e));
+        if error.as_ref().is_some_and(not_http) {
+            // What a TLS server answers a plain upgrade with is not HTTP.
+            why.push_str(" (a TLS server? its URL starts with wss://)");
+        }
         Failure::runtime(format!("subscribe failed: cannot connect: {why}"))
     };
     match tokio::time::timeout(SUBSCRIBE_WAIT, channel.subscribe()).await {

@@ -155,3 +155,15 @@ async fn serve_takes_a_host_name_and_cleans_up_its_certificate() {
     assert_eq!(exit.code, Some(0), "{exit:?}");
     assert!(!path.exists(), "{} is left behind", path.display());
 }
+
+/// Errors that used to mislead say what is wrong: a port out of range, and `ws://` to a TLS
+/// server (whose answer to a plain upgrade is not HTTP).
+#[tokio::test]
+async fn misleading_errors_say_what_is_wrong() {
+    let port = client("listen", "ws://127.0.0.1:99999/realtime/v1", &["--channel", "c"]);
+    run(&port).await.assert_failed(2, "port must be a number from 1 to 65535");
+    let server = Serve::start(&["--tls"]).await;
+    let plain = server.url.replacen("wss://", "ws://", 1);
+    let listen = client("listen", &plain, &["--channel", "c"]);
+    run(&listen).await.assert_failed(1, "(a TLS server? its URL starts with wss://)");
+}

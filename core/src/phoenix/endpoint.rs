@@ -37,6 +37,10 @@ impl LogLevel {
 pub enum EndpointError {
     /// The base is not an `http`, `https`, `ws` or `wss` URL with a host.
     InvalidBase,
+    /// The URL's port is not a number from 1 to 65535.
+    InvalidPort,
+    /// The URL has a `#fragment` or credentials (`user:pass@`), which a WebSocket URL cannot.
+    Unsupported,
     /// The API key is empty (the server refuses the upgrade without one).
     MissingApiKey,
 }
@@ -45,6 +49,8 @@ impl fmt::Display for EndpointError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::InvalidBase => "realtime url must be an http(s) or ws(s) url with a host",
+            Self::InvalidPort => "the realtime url's port must be a number from 1 to 65535",
+            Self::Unsupported => "the realtime url cannot have a #fragment or user:password@",
             Self::MissingApiKey => "an api key is required",
         })
     }
@@ -97,7 +103,11 @@ pub fn endpoint_url(
     }
     url.push('&');
     push_param(&mut url, "vsn", vsn.as_str());
-    Url::parse(&url).map_err(|_| EndpointError::InvalidBase)?;
+    Url::parse(&url).map_err(|e| match e {
+        crate::ws::UrlError::Port => EndpointError::InvalidPort,
+        crate::ws::UrlError::Unsupported => EndpointError::Unsupported,
+        _ => EndpointError::InvalidBase,
+    })?;
     Ok(url)
 }
 

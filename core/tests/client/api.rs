@@ -42,11 +42,18 @@ fn the_target_is_parsed_once_and_rides_every_open() {
 
 #[test]
 fn an_unusable_endpoint_fails_construction() {
-    for endpoint in
-        ["ftp://h/realtime/v1", "https://", "ws://:80/x", "ws://h:99999", "ws://h:0/", "ws://u@/x"]
-    {
+    // Each says what is wrong: the scheme or host, the port, or what a WebSocket URL cannot
+    // carry.
+    for (endpoint, why) in [
+        ("ftp://h/realtime/v1", EndpointError::InvalidBase),
+        ("https://", EndpointError::InvalidBase),
+        ("ws://:80/x", EndpointError::InvalidBase),
+        ("ws://h:99999", EndpointError::InvalidPort),
+        ("ws://h:0/", EndpointError::InvalidPort),
+        ("ws://u@h/x", EndpointError::Unsupported),
+    ] {
         let err = Client::new(ClientConfig::new(endpoint, "k"), [0; 32]).unwrap_err();
-        assert_eq!(err, ConfigError::Endpoint(EndpointError::InvalidBase), "{endpoint}");
+        assert_eq!(err, ConfigError::Endpoint(why), "{endpoint}");
     }
 }
 

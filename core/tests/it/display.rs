@@ -210,6 +210,8 @@ fn errors_read_as_sentences_and_chain_their_causes() {
         case(PushError::Unsupported),
         case(PushError::Encode(EncodeError::FieldTooLong { field: Field::Topic, len: 300 })),
         case(ConfigError::Endpoint(EndpointError::MissingApiKey)),
+        case(EndpointError::InvalidPort),
+        case(EndpointError::Unsupported),
         case(ConfigError::Heartbeat(HeartbeatConfigError::ZeroInterval)),
         case(ConfigError::WebSocket(ws::ConfigError::ZeroSendFrameLen)),
         case(ConfigError::Zero("timeout")),
