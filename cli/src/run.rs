@@ -59,6 +59,9 @@ pub(crate) fn client(conn: &Connection) -> Result<RealtimeClient, Failure> {
     }
     let mut config = Config::new(url, conn.api_key.clone());
     config.client.vsn = if conn.vsn == "1.0.0" { Vsn::V1 } else { Vsn::V2 };
+    if let Some(token) = &conn.token {
+        check_token(token)?;
+    }
     config.client.access_token.clone_from(&conn.token);
     if let Some(path) = &conn.ca_file {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
@@ -71,6 +74,20 @@ pub(crate) fn client(conn: &Connection) -> Result<RealtimeClient, Failure> {
         config.roots = Roots::Custom(certs);
     }
     RealtimeClient::new(config).map_err(|e| Failure::input(lines::chain(&e)))
+}
+
+/// An expired `--token` is refused before anything connects: the client would leave it out
+/// (joining under the API key alone) and the command would seem to work.
+fn check_token(token: &str) -> Result<(), Failure> {
+    let Some(exp) = realtime_core::phoenix::token::Secret::new(token).jwt_exp() else { return Ok(()) };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if exp <= now {
+        return Err(Failure::input(format!(
+            "--token expired {} s ago (its exp is {exp}): get a fresh one",
+            now - exp
+        )));
+    }
+    Ok(())
 }
 
 /// The server's answer to the upgrade was not HTTP.

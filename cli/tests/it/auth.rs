@@ -78,3 +78,31 @@ async fn a_jwt_server_takes_signed_keys_and_tokens_only() {
     let bad_rest = ["--channel", "room", "--event", "e", "--payload", "1", "--rest"];
     run(&args("send", &server.url, "not-a-jwt", &bad_rest)).await.assert_failed(1, "broadcast 1 of 1 failed");
 }
+
+/// An expired `--token` is refused before anything connects, saying so: otherwise the client
+/// leaves it out and joins under the API key, and the command seems to work.
+#[tokio::test]
+async fn an_expired_token_is_refused_up_front() {
+    let secret = "an expired secret";
+    let server = Serve::start(&["--jwt-secret", secret]).await;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let expired = jwt::sign(&json!({"role": "authenticated", "exp": now - 600}), secret.as_bytes());
+    let key = token("anon", secret);
+    for command in ["listen", "send", "presence"] {
+        let mut argv = vec![
+            command.to_string(),
+            "--url".into(),
+            server.url.clone(),
+            "--api-key".into(),
+            key.clone(),
+            "--token".into(),
+            expired.clone(),
+            "--channel".into(),
+            "room".into(),
+        ];
+        if command == "send" {
+            argv.extend(["--event", "e", "--payload", "1"].map(String::from));
+        }
+        run(&argv).await.assert_failed(2, "--token expired 6");
+    }
+}
