@@ -549,6 +549,7 @@ async fn presence(a: PresenceArgs) -> Result<(), Failure> {
     let mut events = channel.on_presence().await;
     let mut statuses = channel.statuses().await;
     subscribe(&client, &channel).await?;
+    print(&lines::status(&name, &ChannelStatus::Subscribed));
     let mut interrupt = Interrupt::new()?;
     channel
         .track(&track)
@@ -556,6 +557,9 @@ async fn presence(a: PresenceArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("track failed: {}", lines::chain(&e))))?;
     let mut budget = Budget(a.exit_after);
     let mut mirror = PresenceMirror::default();
+    // The join's state comes before the server has this client's own track: an empty one then
+    // says nothing (once something was printed, an emptied room is printed).
+    let mut printed = false;
     let outcome = loop {
         tokio::select! {
             Some(e) = events.recv() => {
@@ -566,7 +570,8 @@ async fn presence(a: PresenceArgs) -> Result<(), Failure> {
                     continue;
                 };
                 mirror.apply(&e);
-                if e == PresenceEvent::Sync {
+                if e == PresenceEvent::Sync && (printed || !mirror.0.is_empty()) {
+                    printed = true;
                     print(&lines::presence(&name, &e, &mirror.0));
                     if budget.spend() { break Ok(()); }
                 }

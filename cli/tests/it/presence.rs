@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{Proc, Serve, client, listen, without_refs};
+use crate::common::{Proc, Serve, client, listen, subscribed, without_refs};
 
 fn sync(channel: &str, state: Value) -> Value {
     json!({"type": "presence", "channel": channel, "event": "sync", "state": state})
@@ -25,11 +25,12 @@ async fn presence_commands_see_each_other_come_and_go() {
     let bob_state = json!([{"presence_ref": "REF"}]);
 
     let mut ana = presence(&server.url, "ana", r#"{"status":"online"}"#);
-    // The join's (empty) state, then ana's own track.
-    assert_eq!(without_refs(ana.line().await), sync("lobby", json!({})));
+    // SUBSCRIBED, then ana's own track (the join's empty state is not printed).
+    assert_eq!(ana.line().await, subscribed("lobby"));
     assert_eq!(without_refs(ana.line().await), sync("lobby", json!({"ana": ana_state})));
 
     let mut bob = presence(&server.url, "bob", "{}");
+    assert_eq!(bob.line().await, subscribed("lobby"));
     assert_eq!(without_refs(bob.line().await), sync("lobby", json!({"ana": ana_state})));
     let both = sync("lobby", json!({"ana": ana_state, "bob": bob_state}));
     assert_eq!(without_refs(bob.line().await), both);
@@ -53,6 +54,7 @@ async fn listen_prints_joins_leaves_and_syncs() {
     assert_eq!(without_refs(cat.line().await), sync("lobby", json!({"cat": cat_state})));
 
     let mut ana = presence(&server.url, "ana", r#"{"status":"online"}"#);
+    assert_eq!(ana.line().await, subscribed("lobby"));
     assert_eq!(without_refs(cat.line().await), change("lobby", "join", "ana", ana_state.clone()));
     let both = json!({"ana": ana_state, "cat": cat_state});
     assert_eq!(without_refs(cat.line().await), sync("lobby", both.clone()));
@@ -69,9 +71,9 @@ async fn listen_prints_joins_leaves_and_syncs() {
 #[tokio::test]
 async fn presence_exit_after_counts_state_lines() {
     let server = Serve::start(&[]).await;
-    let args = client("presence", &server.url, &["--channel", "lobby", "--key", "k", "--exit-after", "2"]);
+    let args = client("presence", &server.url, &["--channel", "lobby", "--key", "k", "--exit-after", "1"]);
     let mut p = Proc::spawn(&args);
-    assert_eq!(p.line().await, sync("lobby", json!({})));
+    assert_eq!(p.line().await, subscribed("lobby"));
     assert_eq!(without_refs(p.line().await), sync("lobby", json!({"k": [{"presence_ref": "REF"}]})));
     p.exit().await.assert_quiet_success();
 }
