@@ -121,6 +121,8 @@ struct View {
     online: BTreeSet<String>,
     log: VecDeque<String>,
     screen: bool,
+    /// Bold and colour on the screen (not with `NO_COLOR`).
+    color: bool,
 }
 
 impl View {
@@ -154,9 +156,10 @@ impl View {
             Some(t) => format!("{} s left", t.saturating_duration_since(Instant::now()).as_secs_f64().ceil()),
             None => "Ctrl-C stops".into(),
         };
+        let (bold, green, plain) = if self.color { ("\x1b[1m", "\x1b[32m", "\x1b[0m") } else { ("", "", "") };
         let mut s = String::from("\x1b[H\x1b[2J");
-        s.push_str(&format!("\x1b[1mrealtime demo\x1b[0m  room {ROOM} on {}  ({left})\r\n", self.url));
-        s.push_str(&format!("\x1b[32monline ({}): {}\x1b[0m\r\n", self.online.len(), self.online_text()));
+        s.push_str(&format!("{bold}realtime demo{plain}  room {ROOM} on {}  ({left})\r\n", self.url));
+        s.push_str(&format!("{green}online ({}): {}{plain}\r\n", self.online.len(), self.online_text()));
         s.push_str(&"-".repeat(60));
         s.push_str("\r\n");
         for l in &self.log {
@@ -166,6 +169,14 @@ impl View {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(s.as_bytes()).and_then(|()| out.flush());
     }
+}
+
+/// How the demo looks: the redrawn screen on a terminal that can move the cursor (not
+/// `TERM=dumb`), plain lines otherwise; colour on the screen unless `NO_COLOR` is set and not
+/// empty (no-color.org).
+fn look(terminal: bool, term: Option<&str>, no_color: bool) -> (bool, bool) {
+    let screen = terminal && term != Some("dumb");
+    (screen, screen && !no_color)
 }
 
 pub(crate) async fn demo(a: Demo) -> Result<(), Failure> {
@@ -180,13 +191,19 @@ pub(crate) async fn demo(a: Demo) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::runtime(format!("cannot start the local server: {e}")))?;
     let url = server.url();
+    let (screen, color) = look(
+        std::io::stdout().is_terminal(),
+        std::env::var("TERM").ok().as_deref(),
+        std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+    );
     let mut view = View {
         started: Instant::now(),
         url: url.clone(),
         until,
         online: BTreeSet::new(),
         log: VecDeque::new(),
-        screen: std::io::stdout().is_terminal(),
+        screen,
+        color,
     };
     if !view.screen {
         println!("realtime demo: local server {url}, room {ROOM}, users alice and bob");

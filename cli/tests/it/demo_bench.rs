@@ -45,3 +45,34 @@ async fn a_small_bench_loses_nothing_and_counts_expected_deliveries() {
     assert!(r["latency"]["p99_us"].as_u64().unwrap() > 0, "{r}");
     server.stop().await;
 }
+
+/// `realtime demo --for 1` on a pseudo-terminal (util-linux's `script`), with `env` set; its
+/// output, or `None` where `script` is missing.
+fn demo_on_a_terminal(env: &[(&str, &str)]) -> Option<String> {
+    let command = format!("{} demo --for 1", env!("CARGO_BIN_EXE_realtime"));
+    let mut script = Command::new("script");
+    script.args(["-qec", &command, "/dev/null"]).env_remove("NO_COLOR").env("TERM", "xterm");
+    for (k, v) in env {
+        script.env(k, v);
+    }
+    let out = script.output().ok()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// On a terminal the demo redraws its screen in colour; `NO_COLOR` keeps the screen without
+/// colour, and `TERM=dumb` gets plain lines.
+#[test]
+fn the_demo_honours_no_color_and_a_dumb_terminal() {
+    let Some(colour) = demo_on_a_terminal(&[]) else {
+        eprintln!("skipped: no `script` (util-linux) to make a pseudo-terminal");
+        return;
+    };
+    assert!(colour.contains("\x1b[H") && colour.contains("\x1b[32m"), "{colour:?}");
+    let no_color = demo_on_a_terminal(&[("NO_COLOR", "1")]).unwrap();
+    assert!(no_color.contains("\x1b[H"), "still a screen: {no_color:?}");
+    assert!(!no_color.contains("\x1b[32m") && !no_color.contains("\x1b[1m"), "{no_color:?}");
+    let dumb = demo_on_a_terminal(&[("TERM", "dumb")]).unwrap();
+    assert!(!dumb.contains('\x1b'), "plain lines: {dumb:?}");
+    assert!(dumb.contains("demo over after"), "{dumb:?}");
+}
