@@ -48,6 +48,9 @@ pub struct Serve {
     /// The port (0 picks a free one).
     #[arg(long, default_value_t = 4000)]
     pub port: u16,
+    /// Log each connection, its close, and each join and leave to stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
     /// The address to listen on, or a name that resolves to it (`localhost`).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,

@@ -153,7 +153,9 @@ async fn serve(a: Serve) -> Result<(), Failure> {
         (None, Some(s)) => Auth::Jwt { secret: s.into_bytes() },
         (None, None) => Auth::Open,
     };
-    let config = ServerConfig { auth, tls: a.tls, ..ServerConfig::default() };
+    let log: Option<realtime_testkit::Log> =
+        a.verbose.then(|| std::sync::Arc::new(|line: &str| eprintln!("{line}")) as realtime_testkit::Log);
+    let config = ServerConfig { auth, tls: a.tls, log, ..ServerConfig::default() };
     // Every client is one socket: lift the soft open-file limit to the hard one.
     crate::load::raise_open_files(u64::MAX);
     let server = Server::start_on(addr, config)

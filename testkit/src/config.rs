@@ -90,7 +90,13 @@ pub struct Config {
     pub postgres_ready_delay: Duration,
     /// Limits, all off by default.
     pub limits: Limits,
+    /// Told a line for each socket that connects or closes and each join or leave it asks
+    /// for (`realtime serve -v` prints them); none by default.
+    pub log: Option<Log>,
 }
+
+/// Where the server's log lines go.
+pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl Default for Config {
     fn default() -> Self {
@@ -101,6 +107,7 @@ impl Default for Config {
             token_recheck: Duration::from_secs(5 * 60),
             postgres_ready_delay: Duration::ZERO,
             limits: Limits::default(),
+            log: None,
         }
     }
 }
@@ -118,6 +125,7 @@ impl std::fmt::Debug for Config {
             .field("token_recheck", &self.token_recheck)
             .field("postgres_ready_delay", &self.postgres_ready_delay)
             .field("limits", &self.limits)
+            .field("log", &self.log.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -122,6 +122,14 @@ pub(crate) enum After {
     },
 }
 
+/// A serializer's name on the wire.
+fn vsn_name(vsn: Vsn) -> &'static str {
+    match vsn {
+        Vsn::V1 => "1.0.0",
+        Vsn::V2 => "2.0.0",
+    }
+}
+
 pub(crate) fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -267,6 +275,13 @@ impl Hub {
         Self { config, state: Mutex::new(State::default()) }
     }
 
+    /// A line for the log, if there is one.
+    fn log(&self, line: impl FnOnce() -> String) {
+        if let Some(log) = &self.config.log {
+            log(&line());
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding it would be a bug in this crate; the state is still usable.
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -301,6 +316,7 @@ impl Hub {
         let mut s = self.lock();
         let id = s.id();
         s.sockets.insert(id, Socket { tx, vsn, channels: HashMap::new(), joins: VecDeque::new(), claims });
+        self.log(|| format!("socket {id} connected (vsn {})", vsn_name(vsn)));
         id
     }
 
@@ -312,7 +328,9 @@ impl Hub {
         for c in channels {
             s.remove_channel(c);
         }
-        s.sockets.remove(&socket);
+        if s.sockets.remove(&socket).is_some() {
+            self.log(|| format!("socket {socket} closed"));
+        }
     }
 
     fn observe(&self, s: &mut State, socket: u64, m: &Inbound) {
@@ -336,7 +354,11 @@ impl Hub {
             return After::Nothing;
         }
         if m.event == "phx_join" {
+            self.log(|| format!("socket {socket} joins {}", m.topic));
             return self.join(s, socket, vsn, m);
+        }
+        if m.event == "phx_leave" {
+            self.log(|| format!("socket {socket} leaves {}", m.topic));
         }
         let Some(&id) = s.sockets.get(&socket).and_then(|x| x.channels.get(&m.topic)) else {
             // Phoenix answers a push to a topic the socket has not joined.

@@ -29,7 +29,7 @@ pub mod presence;
 mod server;
 pub mod wire;
 
-pub use config::{Auth, Authorizer, AuthzRequest, Config, Limits, Policies};
+pub use config::{Auth, Authorizer, AuthzRequest, Config, Limits, Log, Policies};
 pub use hub::{JoinFault, Observed};
 pub use postgres::RowChange;
 pub use server::{Server, row_change};

@@ -167,3 +167,19 @@ async fn misleading_errors_say_what_is_wrong() {
     let listen = client("listen", &plain, &["--channel", "c"]);
     run(&listen).await.assert_failed(1, "(a TLS server? its URL starts with wss://)");
 }
+
+/// `serve -v` logs each connection, its joins, and its close to stderr (leaves too; `send`
+/// ends by closing the socket, which leaves its channels without a phx_leave).
+#[tokio::test]
+async fn serve_verbose_logs_connections_and_joins() {
+    let mut server = Proc::spawn(&["serve", "--port", "0", "-v"]);
+    let url = server.text_line().await;
+    let sent = run(&client("send", &url, &["--channel", "room", "--event", "e", "--payload", "1"])).await;
+    sent.assert_quiet_success();
+    let mut lines = Vec::new();
+    for _ in 0..3 {
+        lines.push(server.stderr_line().await);
+    }
+    assert_eq!(lines, ["socket 1 connected (vsn 2.0.0)", "socket 1 joins realtime:room", "socket 1 closed"]);
+    server.interrupt().await;
+}
