@@ -111,8 +111,9 @@ pub struct Listen {
     /// Track this JSON object as this client's presence (turns presence lines on).
     #[arg(long)]
     pub track: Option<String>,
-    /// A postgres changes binding: `EVENT:SCHEMA:TABLE[:FILTER]` (EVENT: *, INSERT, UPDATE,
-    /// DELETE; FILTER: id=gt.1). Repeatable; change lines carry its index as "binding".
+    /// A postgres changes binding: `EVENT:SCHEMA[:TABLE[:FILTER]]`. EVENT is INSERT, UPDATE,
+    /// DELETE or `*` (all three); without TABLE (or with `*`) every table of the schema; FILTER
+    /// needs a TABLE (`id=gt.1`). Repeatable; change lines carry its index as "binding".
     #[arg(long = "postgres")]
     pub postgres: Vec<String>,
     /// Exit after this many broadcast, presence and postgres lines (1 or more).

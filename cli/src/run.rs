@@ -181,17 +181,27 @@ async fn serve(a: Serve) -> Result<(), Failure> {
 
 /// A `--postgres EVENT:SCHEMA:TABLE[:FILTER]` flag.
 fn binding(spec: &str) -> Result<Binding, Failure> {
-    let bad = || Failure::input(format!("--postgres wants EVENT:SCHEMA:TABLE[:FILTER], got {spec}"));
+    let bad = || Failure::input(format!("--postgres wants EVENT:SCHEMA[:TABLE[:FILTER]], got {spec}"));
     let mut parts = spec.splitn(4, ':');
-    let (Some(event), Some(schema), Some(table)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(event), Some(schema)) = (parts.next(), parts.next()) else {
         return Err(bad());
     };
     let event = ChangeEvent::parse(event).ok_or_else(bad)?;
-    if schema.is_empty() || table.is_empty() {
+    if schema.is_empty() {
         return Err(bad());
     }
-    let mut b = Binding::new(event, schema).table(table);
+    // Without a table (or with `*`), every table of the schema, as realtime-js allows.
+    let mut b = Binding::new(event, schema);
+    match parts.next() {
+        None | Some("*") => {}
+        Some("") => return Err(bad()),
+        Some(table) => b = b.table(table),
+    }
     if let Some(filter) = parts.next().filter(|f| !f.is_empty()) {
+        if b.table_name().is_none() {
+            // The server filters a table's columns: a filter needs its table.
+            return Err(Failure::input(format!("--postgres: a FILTER needs a TABLE, got {spec}")));
+        }
         b = b.filter_text(filter);
     }
     Ok(b)

@@ -88,3 +88,33 @@ async fn a_filter_the_server_refuses_fails_listen() {
     let args = client("listen", &server.url(), &["--channel", "db", "--postgres", "INSERT:public:t:id=zz.1"]);
     run(&args).await.assert_failed(1, "id=zz.1");
 }
+
+/// `--postgres UPDATE:public` (no table) gets every table of the schema, as realtime-js allows;
+/// `*` as the table says the same.
+#[tokio::test]
+async fn a_binding_without_a_table_covers_the_whole_schema() {
+    let server = Server::start(Config::default()).await.expect("the server starts");
+    let url = server.url();
+    let mut schema = listen(&url, "db", &["--postgres", "UPDATE:public", "--exit-after", "2"]).await;
+    let mut star = listen(&url, "db", &["--postgres", "UPDATE:public:*", "--exit-after", "2"]).await;
+    for l in [&mut schema, &mut star] {
+        assert_eq!(l.line().await["type"], "system", "changes are live");
+    }
+    let mut a = change("UPDATE", json!({"id": 1, "name": "a"}), json!({"id": 1}));
+    a.table = "accounts".into();
+    let mut b = change("UPDATE", json!({"id": 2, "name": "b"}), json!({"id": 2}));
+    b.table = "orders".into();
+    assert_eq!(server.emit_change(&a), 2);
+    assert_eq!(
+        server.emit_change(&change("INSERT", json!({"id": 3}), Value::Null)),
+        0,
+        "an INSERT is not an UPDATE"
+    );
+    assert_eq!(server.emit_change(&b), 2);
+    for l in [&mut schema, &mut star] {
+        assert_eq!(l.line().await["table"], "accounts");
+        assert_eq!(l.line().await["table"], "orders");
+    }
+    schema.exit().await.assert_quiet_success();
+    star.exit().await.assert_quiet_success();
+}
