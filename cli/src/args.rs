@@ -98,12 +98,6 @@ pub struct Listen {
     /// A private channel.
     #[arg(long)]
     pub private: bool,
-    /// Receive this client's own broadcasts.
-    #[arg(long = "self")]
-    pub receive_own: bool,
-    /// Ask the server to acknowledge broadcasts.
-    #[arg(long)]
-    pub ack: bool,
     /// Turn presence on with this key and print presence lines (without it and --track, no
     /// presence lines).
     #[arg(long)]

@@ -309,11 +309,7 @@ async fn listen(a: Listen) -> Result<(), Failure> {
     let client = client(&a.conn)?;
     // With bindings, SUBSCRIBED waits until the changes are live, and a binding the server
     // refuses fails the subscribe instead of arriving as a status after it.
-    let mut config = ChannelConfig::new()
-        .broadcast_self(a.receive_own)
-        .broadcast_ack(a.ack)
-        .private(a.private)
-        .wait_for_postgres_ready(POSTGRES_READY_WAIT);
+    let mut config = ChannelConfig::new().private(a.private).wait_for_postgres_ready(POSTGRES_READY_WAIT);
     if let Some(key) = &a.presence_key {
         config = config.presence_key(key.clone()).presence_enabled(true);
     }

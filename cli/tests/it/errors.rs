@@ -61,6 +61,9 @@ async fn argument_errors_keep_their_detail() {
     };
     let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
         (listen(&["--bogus"]), vec!["unexpected argument '--bogus'", "Usage: realtime listen"]),
+        // A listener sends nothing: the flags about its own broadcasts are not offered.
+        (listen(&["--ack"]), vec!["unexpected argument '--ack'"]),
+        (listen(&["--self"]), vec!["unexpected argument '--self'"]),
         (listen(&["--vsn", "3.0.0"]), vec!["'3.0.0'", "[possible values: 1.0.0, 2.0.0]"]),
         (listen(&["--exit-after", "0"]), vec!["--exit-after", "0 is not in 1.."]),
         (
