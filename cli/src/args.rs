@@ -27,7 +27,8 @@ pub enum Command {
     /// "presences"; a sync carries the whole "state"), "postgres_changes" ("binding" index,
     /// "event_type", "schema", "table", "commit_timestamp", "new", "old", "errors"),
     /// "system" ("event", "payload": other server messages, such as postgres changes being
-    /// live), "connection" ("state", after the first SUBSCRIBED) or "error" ("message"). Every line
+    /// live), "connection" ("state", after the first SUBSCRIBED: waiting_to_reconnect with "reason",
+    /// "attempt" and "retry_in_ms", connecting, open, reconnected with "gap_ms", disconnected) or "error" ("message"). Every line
     /// also has "channel". Presence lines need --presence-key or --track.
     Listen(Listen),
     /// Send broadcasts over the socket (or the REST endpoint with --rest).

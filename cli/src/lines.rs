@@ -109,20 +109,29 @@ pub fn postgres(channel: &str, binding: usize, c: &Change) -> Value {
 
 /// A connection line: the socket's state changed.
 pub fn connection(channel: &str, event: &ClientEvent) -> Option<Value> {
-    let (name, reason) = match event {
-        ClientEvent::Connecting => ("connecting", None),
-        ClientEvent::Connected => ("open", None),
-        ClientEvent::Disconnected { reason, next: Next::Reconnect { .. } } => {
-            ("waiting_to_reconnect", Some(reason))
+    let line = |state: &str| json!({"type": "connection", "channel": channel, "state": state});
+    Some(match event {
+        ClientEvent::Connecting => line("connecting"),
+        ClientEvent::Connected => line("open"),
+        ClientEvent::Disconnected { reason, next: Next::Reconnect { after, attempt } } => {
+            let mut l = line("waiting_to_reconnect");
+            l["reason"] = Value::String(chain(reason));
+            l["attempt"] = json!(attempt);
+            l["retry_in_ms"] = json!(u64::try_from(after.as_millis()).unwrap_or(u64::MAX));
+            l
         }
-        ClientEvent::Disconnected { reason, .. } => ("disconnected", Some(reason)),
+        ClientEvent::Disconnected { reason, .. } => {
+            let mut l = line("disconnected");
+            l["reason"] = Value::String(chain(reason));
+            l
+        }
+        ClientEvent::Reconnected { gap } => {
+            let mut l = line("reconnected");
+            l["gap_ms"] = json!(u64::try_from(gap.as_millis()).unwrap_or(u64::MAX));
+            l
+        }
         _ => return None,
-    };
-    let mut line = json!({"type": "connection", "channel": channel, "state": name});
-    if let Some(r) = reason {
-        line["reason"] = Value::String(chain(r));
-    }
-    Some(line)
+    })
 }
 
 /// A stream fell behind: `missed` items of it were dropped.

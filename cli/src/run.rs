@@ -355,6 +355,14 @@ async fn listen(a: Listen) -> Result<(), Failure> {
     let mut first_status = true;
     let outcome = loop {
         tokio::select! {
+            // In this order when several are ready: what a drop printed is the same every time
+            // (the connection's lines, then the channel's).
+            biased;
+            Some(Ok(e)) = connection.recv() => {
+                if let Some(line) = lines::connection(&name, &e) {
+                    print(&line);
+                }
+            }
             status = statuses.recv() => {
                 let status = match status {
                     Some(Err(lag)) => {
@@ -368,7 +376,13 @@ async fn listen(a: Listen) -> Result<(), Failure> {
                 if std::mem::take(&mut first_status) && status == Some(ChannelStatus::Subscribed) {
                     continue;
                 }
-                if let Some(status) = &status {
+                // A channel error because the socket dropped is told by the connection's
+                // lines (a reconnect follows, then SUBSCRIBED again): not a channel failure.
+                let dropped = matches!(
+                    status,
+                    Some(ChannelStatus::ChannelError(realtime_tokio::ChannelErrorReason::Disconnected))
+                );
+                if let Some(status) = status.as_ref().filter(|_| !dropped) {
                     print(&lines::status(&name, status));
                 }
                 if let Some(failure) = stops(status.as_ref()) {
@@ -408,11 +422,6 @@ async fn listen(a: Listen) -> Result<(), Failure> {
                 }
                 Err(lag) => print(&lines::lagged(&name, "postgres_changes", lag.missed)),
             },
-            Some(Ok(e)) = connection.recv() => {
-                if let Some(line) = lines::connection(&name, &e) {
-                    print(&line);
-                }
-            }
             () = interrupt.recv() => break Ok(()),
         }
     };

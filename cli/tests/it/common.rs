@@ -243,3 +243,21 @@ pub(crate) fn without_refs(mut line: Value) -> Value {
     walk(&mut line);
     line
 }
+
+/// `POST /realtime/v1/testkit/WHAT` with `body` to the `realtime serve` at `url` (its
+/// test-control endpoint); the answer's JSON.
+pub(crate) async fn control(url: &str, what: &str, body: &str) -> Value {
+    use tokio::io::AsyncWriteExt;
+    let authority = url.trim_start_matches("ws://").split('/').next().expect("host:port").to_string();
+    let mut http = tokio::net::TcpStream::connect(&authority).await.expect("the server listens");
+    let request = format!(
+        "POST /realtime/v1/testkit/{what} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    http.write_all(request.as_bytes()).await.expect("the request goes out");
+    let mut answer = String::new();
+    guard("the control answer", http.read_to_string(&mut answer)).await.expect("the answer reads");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let json = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("a JSON answer ({e}): {answer}"))
+}

@@ -123,22 +123,12 @@ async fn a_binding_without_a_table_covers_the_whole_schema() {
 /// http://HOST/realtime/v1/testkit/emit`), so `listen --postgres` can be tried end to end.
 #[tokio::test]
 async fn serve_emits_row_changes_posted_to_its_control_endpoint() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = crate::common::Serve::start(&[]).await;
     let mut listener =
         listen(&server.url, "db", &["--postgres", "INSERT:public:todos", "--exit-after", "1"]).await;
     assert_eq!(listener.line().await["type"], "system", "changes are live");
-    let authority = server.url.trim_start_matches("ws://").split('/').next().expect("host:port").to_string();
     let body = r#"{"schema":"public","table":"todos","type":"INSERT","record":{"id":1,"title":"milk"}}"#;
-    let mut http = tokio::net::TcpStream::connect(&authority).await.expect("the server listens");
-    let request = format!(
-        "POST /realtime/v1/testkit/emit HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    http.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    http.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200") && answer.contains(r#""delivered":1"#), "{answer}");
+    assert_eq!(crate::common::control(&server.url, "emit", body).await, json!({"delivered": 1}));
     let change = listener.line().await;
     assert_eq!(
         (change["type"].as_str(), change["table"].as_str()),

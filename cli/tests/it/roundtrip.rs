@@ -116,3 +116,30 @@ async fn listen_rejoins_a_crashed_channel_and_stops_at_a_closed_one() {
     assert_eq!(exit.stderr, "realtime: the server closed the channel\n");
     assert_eq!(exit.code, Some(1));
 }
+
+/// A short drop reads as a reconnect, always in the same order: the connection's lines (the
+/// reason, the attempt and its delay, then the reconnect with the gap), then SUBSCRIBED again;
+/// no CHANNEL_ERROR.
+#[tokio::test]
+async fn a_dropped_connection_reads_as_a_reconnect() {
+    let server = Serve::start(&[]).await;
+    let mut listener = listen(&server.url, "room", &[]).await;
+    assert_eq!(crate::common::control(&server.url, "drop", "{}").await, json!({"dropped": 1}));
+    let lost = listener.line().await;
+    assert_eq!(
+        (lost["state"].as_str(), lost["reason"].as_str(), lost["attempt"].as_u64()),
+        (Some("waiting_to_reconnect"), Some("the connection was lost"), Some(1)),
+        "{lost}"
+    );
+    assert!(lost["retry_in_ms"].as_u64().is_some(), "{lost}");
+    assert_eq!(
+        listener.line().await,
+        json!({"type": "connection", "channel": "room", "state": "connecting"})
+    );
+    assert_eq!(listener.line().await, json!({"type": "connection", "channel": "room", "state": "open"}));
+    let back = listener.line().await;
+    assert_eq!(back["state"], "reconnected", "{back}");
+    assert!(back["gap_ms"].as_u64().is_some(), "{back}");
+    assert_eq!(listener.line().await, subscribed("room"));
+    listener.interrupt().await.assert_quiet_success();
+}
