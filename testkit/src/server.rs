@@ -470,8 +470,9 @@ async fn rest_broadcast<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let bearer = req.header("authorization").and_then(|a| a.strip_prefix("Bearer ").map(str::to_string));
     let key = bearer.or_else(|| req.header("apikey").map(str::to_string));
-    if hub.check_api_key(key.as_deref()).is_err() {
-        return http::respond(io, 401, &json!({"message": "Unauthorized"})).await;
+    if let Err(message) = hub.check_api_key(key.as_deref()) {
+        // The reason, as the hosted server gives it ("Token has expired ...").
+        return http::respond(io, 401, &json!({"message": message})).await;
     }
     let body = match http::read_body(io, req).await {
         Ok(b) => b,

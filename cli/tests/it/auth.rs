@@ -106,3 +106,13 @@ async fn an_expired_token_is_refused_up_front() {
         run(&argv).await.assert_failed(2, "--token expired 6");
     }
 }
+
+/// A REST broadcast the server refuses shows the server's reason.
+#[tokio::test]
+async fn a_refused_rest_broadcast_shows_the_servers_reason() {
+    let secret = "the right secret";
+    let server = Serve::start(&["--jwt-secret", secret]).await;
+    let forged = token("anon", "another secret");
+    let rest = ["--channel", "room", "--event", "e", "--payload", "1", "--rest"];
+    run(&args("send", &server.url, &forged, &rest)).await.assert_failed(1, "unauthorized: Signature error");
+}
