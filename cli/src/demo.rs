@@ -135,7 +135,7 @@ impl View {
             }
             self.draw();
         } else {
-            println!("{line}");
+            crate::run::say(&line);
         }
     }
 
@@ -206,7 +206,7 @@ pub(crate) async fn demo(a: Demo) -> Result<(), Failure> {
         color,
     };
     if !view.screen {
-        println!("realtime demo: local server {url}, room {ROOM}, users alice and bob");
+        crate::run::say(&format!("realtime demo: local server {url}, room {ROOM}, users alice and bob"));
     }
 
     // The viewer: listens to the room, is not in it.
@@ -263,9 +263,9 @@ pub(crate) async fn demo(a: Demo) -> Result<(), Failure> {
     let _ = viewer.shutdown().await;
     server.stop().await;
     if view.screen {
-        println!();
+        crate::run::say("");
     } else {
-        println!("demo over after {:.1} s", view.started.elapsed().as_secs_f64());
+        crate::run::say(&format!("demo over after {:.1} s", view.started.elapsed().as_secs_f64()));
     }
     Ok(())
 }

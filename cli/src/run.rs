@@ -38,8 +38,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 fn print(line: &Value) {
+    say(&line.to_string());
+}
+
+/// A line on stdout. A closed stdout (piped to `head`) ends the program quietly, as other
+/// shell tools do, instead of a panic.
+pub(crate) fn say(line: &str) {
     let mut out = std::io::stdout().lock();
-    // A closed stdout (piped to `head`) ends the program quietly.
     if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
         std::process::exit(0);
     }
@@ -161,7 +166,7 @@ async fn serve(a: Serve) -> Result<(), Failure> {
     let server = Server::start_on(addr, config)
         .await
         .map_err(|e| Failure::runtime(format!("cannot listen on {}:{}: {e}", a.host, a.port)))?;
-    println!("{}", server.url());
+    say(&server.url());
     let mut certificate = None;
     if let Some(pem) = server.ca_pem() {
         let path = std::env::temp_dir().join(format!("realtime-serve-{}.pem", server.addr().port()));

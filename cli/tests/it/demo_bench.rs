@@ -76,3 +76,24 @@ fn the_demo_honours_no_color_and_a_dumb_terminal() {
     assert!(!dumb.contains('\x1b'), "plain lines: {dumb:?}");
     assert!(dumb.contains("demo over after"), "{dumb:?}");
 }
+
+/// Piped to `head`: once stdout is closed the demo ends quietly (no panic, exit 0).
+#[test]
+fn a_closed_stdout_ends_the_demo_quietly() {
+    use std::io::BufRead as _;
+    let mut child = realtime()
+        .args(["demo", "--for", "5"])
+        .env("TERM", "dumb")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("realtime demo:"), "{first}");
+    // The reader is gone: the next line the demo writes finds the pipe closed.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
