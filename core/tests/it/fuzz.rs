@@ -89,3 +89,60 @@ proptest! {
         realtime_core::fuzzing::postgres_change(&data);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The parser harnesses on random bytes (their corpora replay in `corpus.rs`).
+    #[test]
+    fn parser_harnesses_survive_any_bytes(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+        realtime_core::fuzzing::ws_frame_decoder(&data);
+        realtime_core::fuzzing::ws_connection(&data);
+        realtime_core::fuzzing::phoenix_binary(&data);
+        realtime_core::fuzzing::phoenix_round_trip(&data);
+        realtime_core::fuzzing::rest_response(&data);
+        realtime_core::fuzzing::postgres_convert(&data);
+    }
+
+    /// The frame decoder's chunking property on header-shaped streams.
+    #[test]
+    fn frame_decoder_is_split_invariant(seed in any::<u8>(), body in frames_like()) {
+        let mut data = vec![seed];
+        data.extend(body);
+        realtime_core::fuzzing::ws_frame_decoder(&data);
+        realtime_core::fuzzing::ws_connection(&[&[5, 0, 8, 3, 17, 1][..], &data].concat());
+    }
+
+    /// The handshake response parser on HTTP-shaped responses, with and without a valid accept.
+    #[test]
+    fn handshake_response_prefixes_agree(mode in any::<u8>(),
+                                         head in "(HTTP/1.1 [0-9]{3} [a-zA-Z ]{0,12}\r\n)?((Upgrade: websocket|Connection: upgrade|Content-Length: [0-9]{1,3}|Transfer-Encoding: chunked|[A-Za-z-]{1,20}: [ -~]{0,30})\r\n){0,6}\r\n[0-9a-f]{0,3}\r\n",
+                                         body in "[ -~]{0,40}") {
+        let data = [&[mode][..], head.as_bytes(), body.as_bytes()].concat();
+        realtime_core::fuzzing::ws_handshake_response(&data);
+    }
+
+    /// The text decoders and the REST parser on shaped text.
+    #[test]
+    fn text_harnesses_survive_shaped_text(frame in "[\\[\\]{}\",:0-9a-z_ \\\\]{0,60}",
+                                          response in "HTTP/1.1 (202|401|404|422|500) [A-Za-z]{0,6}\r\n(Content-Length: [0-9]{1,2}\r\n)?\r\n\\{\"message\":\"[a-z]{0,12}\"\\}") {
+        realtime_core::fuzzing::phoenix_text_v1(frame.as_bytes());
+        realtime_core::fuzzing::phoenix_text_v2(frame.as_bytes());
+        for mode in 0..8u8 {
+            realtime_core::fuzzing::rest_response(&[&[mode][..], response.as_bytes()].concat());
+        }
+    }
+}
+
+/// Found by `ws_connection`: a connection that owes a pong reads no further ping until the pong
+/// is written (its backpressure), so a caller that only feeds bytes fills its buffer. The
+/// harness now drains the send side before calling that a stall; this stream of pings with no
+/// send operation is the input that tripped it.
+#[test]
+fn an_open_connection_reads_on_once_the_pong_it_owes_is_written() {
+    let mut data = vec![1, 0x50];
+    for _ in 0..600 {
+        data.extend_from_slice(&[0x89, 0x00]);
+    }
+    realtime_core::fuzzing::ws_connection(&data);
+}

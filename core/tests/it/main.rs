@@ -7,6 +7,7 @@ mod harness;
 
 mod chunking;
 mod close;
+mod corpus;
 mod display;
 mod fuzz;
 mod handshake;
