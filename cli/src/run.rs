@@ -465,6 +465,12 @@ async fn send(a: Send) -> Result<(), Failure> {
     }
     let body = match &a.payload {
         None if a.binary => return Err(Failure::input("--binary needs --payload - or --payload @PATH")),
+        // One broadcast per line: there is no count or rate to keep.
+        None if a.count != 1 || a.rate != 0.0 => {
+            return Err(Failure::input(
+                "--count and --rate need --payload (without it, each line of stdin is one)",
+            ));
+        }
         None => None,
         Some(arg) => {
             let bytes = payload_bytes(arg)?;

@@ -2,14 +2,14 @@
 //! generic over the runtime, against the local test server (`realtime-testkit`) over real
 //! TCP (and TLS) on loopback. A runtime instantiates them all with [`suite!`]:
 //!
-//! ```ignore
+//! ```text
 //! realtime_conformance::suite!(#[tokio::test] realtime_tokio::Tokio);
 //! ```
 //!
 //! A runtime whose drive loop the test spawns itself (embassy's) implements
 //! [`scenarios::Subject`] and names the scenarios it runs:
 //!
-//! ```ignore
+//! ```text
 //! realtime_conformance::suite!(block_on = run, subject = Device, only = [subscribe_reports_the_connection]);
 //! ```
 //!

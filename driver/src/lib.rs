@@ -80,7 +80,7 @@ pub use realtime_core::phoenix::presence::{Presence, PresenceEvent};
 /// handles as aliases for the runtime `$rt` (`RealtimeClient = RealtimeClient<$rt>`, ...).
 /// `$name` is how the docs call the runtime.
 ///
-/// ```ignore
+/// ```text
 /// realtime_driver::runtime_api!(Tokio, "tokio");
 /// ```
 #[macro_export]

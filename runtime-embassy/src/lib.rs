@@ -6,22 +6,26 @@
 //! names resolved by embassy-net's DNS, embassy-time timers, entropy from the chip, the wall
 //! clock where the board has one, and TLS by embedded-tls (feature `tls`).
 //!
-//! ```ignore
-//! use realtime_embassy::{ChannelConfig, Config, Embassy, Resources, Runner};
+//! ```no_run
+//! use realtime_embassy::{ChannelConfig, Config, Embassy, Error, Resources, Runner};
 //! use static_cell::StaticCell;
 //!
-//! #[embassy_executor::task]
-//! async fn realtime(runner: Runner) {
-//!     runner.run().await
+//! // In a firmware: `#[embassy_executor::task] async fn realtime(runner: Runner) { runner.run().await }`
+//! // and `spawn` is `|runner| spawner.spawn(realtime(runner).unwrap())`.
+//! async fn firmware(
+//!     stack: embassy_net::Stack<'static>,
+//!     chip_rng: &mut impl rand_core::RngCore,
+//!     spawn: impl FnOnce(Runner),
+//! ) -> Result<(), Error> {
+//!     static RESOURCES: StaticCell<Resources> = StaticCell::new();
+//!     let rt = Embassy::new(stack, RESOURCES.init(Resources::new()), chip_rng);
+//!     let (client, runner) = rt.client(Config::new("ws://192.168.1.10:4000/realtime/v1", "anon-key"))?;
+//!     spawn(runner);
+//!     let room = client.channel("sensors", ChannelConfig::new().presence_key("board-7")).await?;
+//!     room.subscribe().await?;
+//!     room.send("reading", &serde_json::json!({"celsius": 21.5})).await?;
+//!     Ok(())
 //! }
-//!
-//! static RESOURCES: StaticCell<Resources> = StaticCell::new();
-//! let rt = Embassy::new(stack, RESOURCES.init(Resources::new()), &mut chip_rng);
-//! let (client, runner) = rt.client(Config::new("ws://192.168.1.10:4000/realtime/v1", "anon-key"))?;
-//! spawner.spawn(realtime(runner))?;
-//! let room = client.channel("sensors", ChannelConfig::new().presence_key("board-7")).await?;
-//! room.subscribe().await?;
-//! room.send("reading", &Reading { celsius: 21.5 }).await?;
 //! ```
 //!
 //! # The `(client, runner)` pair

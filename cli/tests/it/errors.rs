@@ -42,6 +42,10 @@ async fn bad_input_is_one_line_and_exit_code_2() {
             vec!["serve".into(), "--host".into(), "no such host".into()],
             "--host no such host does not resolve",
         ),
+        (
+            client("send", NOWHERE, &["--channel", "c", "--event", "e", "--count", "2"]),
+            "--count and --rate need --payload",
+        ),
     ];
     for (args, needle) in cases {
         let exit = run(&args).await;
