@@ -1,198 +1,224 @@
-//! The whole Realtime client driven by an operation stream.
+//! The whole Realtime client under an operation stream: the app's operations, time steps and a
+//! hostile peer, with [`Invariants`](super::sim::Invariants) checked after every step. Two
+//! peers: whole messages on a self-framing transport (`phoenix_client`), and raw bytes on a byte
+//! transport (`realtime_client`: the handshake response, frames and garbage).
 
-use crate::time::Instant;
+use alloc::string::String;
+use alloc::vec::Vec;
 
-/// Drives a Realtime client on a self-framing transport with an operation stream: app commands,
-/// transport events, time steps and server messages whose bytes come from `data` (so the
-/// decoder, the dispatch and the channel machine all see hostile input). Panics only on a
-/// broken invariant: a push that ends twice, or a deadline left at or before `now` after
-/// `handle_timeout`.
+use arbitrary::{Arbitrary, Unstructured};
+
+use super::sim::{Op, ServerMsg, Session, Setup, ops};
+use crate::phoenix::client::{ClientConfig, TransportClosed, TransportKind};
+use crate::ws::Message;
+
+const ENDPOINT: &str = "ws://fuzz.test/realtime/v1";
+
+/// How a transport ends, from the runtime's report.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+enum Ending {
+    Eof,
+    Error,
+    /// A close frame with a code from a table (valid, reserved, Realtime's own) or none.
+    Closed(u8),
+    /// The upgrade was refused with a status from a table.
+    Rejected(u8),
+}
+
+const CLOSE_CODES: [u16; 8] = [1000, 1001, 1006, 1011, 3000, 4000, 4999, 1002];
+const STATUSES: [u16; 6] = [400, 401, 403, 429, 500, 503];
+
+impl Ending {
+    fn report(self) -> TransportClosed<'static> {
+        match self {
+            Self::Eof => TransportClosed::Eof,
+            Self::Error => TransportClosed::Error,
+            Self::Closed(n) if n >= 248 => TransportClosed::Closed { code: None, reason: "" },
+            Self::Closed(n) => TransportClosed::Closed {
+                code: Some(CLOSE_CODES[usize::from(n) % CLOSE_CODES.len()]),
+                reason: "ClientJoinRateLimitReached",
+            },
+            Self::Rejected(n) => {
+                TransportClosed::UpgradeRejected { status: STATUSES[usize::from(n) % STATUSES.len()] }
+            }
+        }
+    }
+}
+
+/// The peer of a self-framing transport.
+#[derive(Arbitrary, Clone, Debug)]
+enum MessagePeer {
+    Open,
+    Closed(Ending),
+    Message(ServerMsg),
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+fn run<'a, P: Arbitrary<'a>>(data: &'a [u8], kind: TransportKind, mut peer: impl FnMut(&mut Session, P)) {
+    let mut u = Unstructured::new(data);
+    let Ok(setup) = Setup::arbitrary(&mut u) else { return };
+    let mut config = ClientConfig::new(ENDPOINT, "key");
+    config.transport = kind;
+    let Some(mut s) = Session::new(config, setup) else { return };
+    for op in ops::<P>(u.take_rest()) {
+        match op {
+            Op::App(a) => s.app(a),
+            Op::Peer(p) => peer(&mut s, p),
+            Op::Wait(p) => s.wait(p.duration()),
+        }
+        s.check.assert_clean("after a step");
+    }
+    s.finish();
+    s.check.assert_clean("at the end");
+}
+
+/// The client on a self-framing transport: whole server messages (well-formed ones about the
+/// refs and topics in play, and arbitrary text and bytes), transport reports, app operations
+/// and time steps.
 pub fn phoenix_client(data: &[u8]) {
-    use alloc::collections::BTreeSet;
-    use alloc::string::String;
-    use alloc::vec::Vec;
-    use core::time::Duration;
+    run(data, TransportKind::Messages, |s, p: MessagePeer| match p {
+        MessagePeer::Open => s.open(),
+        MessagePeer::Closed(e) => s.closed(e.report()),
+        MessagePeer::Message(m) => {
+            let text = m.text(s.v1());
+            s.message(Message::Text(text));
+        }
+        MessagePeer::Text(t) => s.message(Message::Text(t)),
+        MessagePeer::Binary(b) => s.message(Message::Binary(b)),
+    });
+}
 
-    use crate::phoenix::channel_config::ChannelConfig;
-    use crate::phoenix::client::{
-        ChannelId, Client, ClientConfig, Event, PushBody, TransportClosed, TransportCommand, TransportKind,
+/// The upgrade response the peer sends.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+enum Upgrade {
+    /// 101 with the right accept key.
+    Good,
+    /// 101 with header names in lower case and the first frame in the same piece.
+    GoodWithFrame(ServerMsg),
+    /// 101 with an accept key for another request.
+    WrongAccept,
+    /// 101 with an extension the client did not offer.
+    Extension,
+    /// A refusal with this status (from a table) and a JSON body.
+    Refused(u8),
+}
+
+/// The peer of a byte transport.
+#[derive(Arbitrary, Clone, Debug)]
+enum BytePeer {
+    Open,
+    Closed(Ending),
+    Upgrade(Upgrade),
+    /// Arbitrary bytes.
+    Bytes(Vec<u8>),
+    /// A frame from its first header byte (FIN, RSV, opcode), mask flag and payload.
+    Frame(u8, bool, Vec<u8>),
+    /// A message as one text frame, or two fragments split at this byte.
+    Message(ServerMsg, Option<u8>),
+    /// A close frame with a code from the table, or an empty one.
+    Close(Option<u8>),
+    /// A ping.
+    Ping(Vec<u8>),
+}
+
+/// The client on a byte transport: the peer's bytes go through the client's own handshake
+/// parser, frame decoder, reassembly and Phoenix decoder, mixed with app operations, transport
+/// reports and time steps; what the client writes is read back as a server reads it.
+pub fn realtime_client(data: &[u8]) {
+    run(data, TransportKind::Bytes, |s, p: BytePeer| match p {
+        BytePeer::Open => s.open(),
+        BytePeer::Closed(e) => s.closed(e.report()),
+        BytePeer::Upgrade(u) => {
+            let bytes = upgrade(s, u);
+            s.input(&bytes);
+        }
+        BytePeer::Bytes(b) => s.input(&b),
+        BytePeer::Frame(head, masked, payload) => s.input(&frame(head, masked, &payload)),
+        BytePeer::Message(m, split) => {
+            let text = m.text(s.v1());
+            let bytes = match split.map(|at| usize::from(at) % (text.len() + 1)) {
+                None => frame(0x81, false, text.as_bytes()),
+                Some(at) => {
+                    let mut b = frame(0x01, false, &text.as_bytes()[..at]);
+                    b.extend(frame(0x80, false, &text.as_bytes()[at..]));
+                    b
+                }
+            };
+            s.input(&bytes);
+        }
+        BytePeer::Close(code) => {
+            let payload = code.map(|n| CLOSE_CODES[usize::from(n) % CLOSE_CODES.len()].to_be_bytes());
+            s.input(&frame(0x88, false, payload.as_ref().map_or(&[][..], |p| &p[..])));
+        }
+        BytePeer::Ping(p) => s.input(&frame(0x89, false, &p)),
+    });
+}
+
+fn upgrade(s: &Session, u: Upgrade) -> Vec<u8> {
+    use alloc::format;
+    let accept = |key: &str| {
+        let a = crate::ws::handshake::accept_for_key(key.as_bytes());
+        String::from(core::str::from_utf8(&a).unwrap_or(""))
     };
-    use crate::phoenix::postgres::{Binding, ChangeEvent};
-    use crate::ws::Message;
+    let key = s.key().unwrap_or("dGhlIHNhbXBsZSBub25jZQ==");
+    match u {
+        Upgrade::Good => format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            accept(key)
+        )
+        .into_bytes(),
+        Upgrade::GoodWithFrame(m) => {
+            let mut b = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\nconnection: upgrade\r\nsec-websocket-accept: {}\r\n\r\n",
+                accept(key)
+            )
+            .into_bytes();
+            b.extend(frame(0x81, false, m.text(s.v1()).as_bytes()));
+            b
+        }
+        Upgrade::WrongAccept => format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            accept("another key")
+        )
+        .into_bytes(),
+        Upgrade::Extension => format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+            accept(key)
+        )
+        .into_bytes(),
+        Upgrade::Refused(n) => {
+            let body = r#"{"message":"refused"}"#;
+            let status = STATUSES[usize::from(n) % STATUSES.len()];
+            format!("HTTP/1.1 {status} Refused\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+                .into_bytes()
+        }
+    }
+}
 
-    let mut config = ClientConfig::new("ws://fuzz.test/realtime/v1", "key");
-    config.transport = TransportKind::Messages;
-    config.push_buffer = 4;
-    config.max_events = 64;
-    config.token_source = data.first().is_some_and(|b| b & 1 == 1);
-    let Ok(mut c) = Client::new(config, [data.first().copied().unwrap_or(0); 32]) else { return };
-    let mut now = Instant::ZERO;
-    let mut ids: Vec<ChannelId> = Vec::new();
-    let mut transport = None;
-    let mut ended = BTreeSet::new();
-    let mut accepted = BTreeSet::new();
-    let mut rest = data;
-    while let Some((&op, tail)) = rest.split_first() {
-        rest = tail;
-        match op % 16 {
-            // The wall clock jumps around (sleeps, clocks set) between readings.
-            0 if op / 16 % 2 == 1 => c.set_wall_clock(now, u64::from(op / 32) * 1_800_000),
-            0 => c.connect(now),
-            1 if op / 16 % 2 == 1 => {
-                let code = [1000, 1001, 3000, 4999, 5000][usize::from(op / 32) % 5];
-                let _ = c.disconnect_with(now, code, "bye");
-            }
-            1 => c.disconnect(now),
-            2 if op / 16 % 2 == 0 => c.resume(now),
-            2 => c.set_access_token(now, (op / 32 % 2 == 0).then(|| String::from("a.eyJleHAiOjF9.c"))),
-            3 => {
-                let name = ["a", "b", "c"][usize::from(op / 16) % 3];
-                // Channel `a` has postgres bindings (one repeated), in the ready mode when asked.
-                let mut config = ChannelConfig::new();
-                if name == "a" {
-                    config = config
-                        .postgres_changes(Binding::new(ChangeEvent::Insert, "public").table("t"))
-                        .postgres_changes(Binding::new(ChangeEvent::All, "public"))
-                        .postgres_changes(Binding::new(ChangeEvent::Insert, "public").table("t"));
-                    if op / 64 % 2 == 1 {
-                        config = config.wait_for_postgres_ready(Duration::from_secs(15));
-                    }
-                }
-                if let Ok(id) = c.channel(now, name, config) {
-                    ids.push(id);
-                }
-            }
-            4 | 5 => {
-                if let Some(&id) = ids.get(usize::from(op / 16) % ids.len().max(1)) {
-                    let _ = c.subscribe(now, id);
-                }
-            }
-            // A runtime's handle clone: one more handle to remove.
-            6 if op / 128 == 1 => {
-                if let Some(&id) = ids.get(usize::from(op / 16) % ids.len().max(1))
-                    && c.retain_channel(id).is_ok()
-                {
-                    ids.push(id);
-                }
-            }
-            6 => {
-                if let Some(&id) = ids.get(usize::from(op / 16) % ids.len().max(1)) {
-                    let _ = c.unsubscribe(now, id);
-                }
-            }
-            7 => {
-                if !ids.is_empty() {
-                    let id = ids.swap_remove(usize::from(op / 16) % ids.len());
-                    let _ = c.remove_channel(now, id);
-                }
-            }
-            8 if op / 128 == 1 => {
-                if let Some(&id) = ids.get(usize::from(op / 16) % ids.len().max(1)) {
-                    match op / 16 % 4 {
-                        0 => {
-                            let _ = c.enable_presence(now, id);
-                        }
-                        1 => {
-                            let _ = c.untrack(now, id);
-                        }
-                        _ => {
-                            let _ = c.track(now, id, r#"{"u":1}"#);
-                        }
-                    }
-                }
-            }
-            8 => {
-                if let Some(&id) = ids.get(usize::from(op / 16) % ids.len().max(1)) {
-                    let body = PushBody::Json { event: String::from("e"), payload: String::from("{}") };
-                    if let Ok(push) = c.push(now, id, body) {
-                        accepted.insert(push);
-                    }
-                }
-            }
-            9 => {
-                if let Some(id) = transport {
-                    c.handle_transport_open(now, id);
-                }
-            }
-            10 => {
-                if let Some(id) = transport {
-                    c.handle_transport_closed(now, id, TransportClosed::Eof);
-                }
-            }
-            11 => now = now + Duration::from_millis(u64::from(op / 16) * 700),
-            12 | 13 => {
-                // A well-formed server message about a ref the fuzzer picks, so replies,
-                // closes and errors reach the channels (random bytes rarely would).
-                let Some((&arg, tail)) = rest.split_first() else { break };
-                rest = tail;
-                let topic = ["realtime:a", "realtime:b", "realtime:c", "phoenix"][usize::from(arg % 4)];
-                let r = arg / 4 % 24;
-                let text = match (op / 16) % 10 {
-                    5 => alloc::format!(
-                        r#"["{r}","{r}","{topic}","phx_reply",{{"status":"ok","response":{{"postgres_changes":[{{"id":{r},"event":"INSERT","schema":"public","table":"t"}},{{"id":7,"event":"*","schema":"public"}}]}}}}]"#
-                    ),
-                    6 => alloc::format!(
-                        r#"[null,null,"{topic}","postgres_changes",{{"ids":[{r},7],"data":{{"schema":"public","table":"t","type":"{}","columns":[{{"name":"id","type":"int8"}}],"record":{{"id":{r}}},"old_record":null,"errors":null,"commit_timestamp":"x"}}}}]"#,
-                        ["INSERT", "UPDATE", "DELETE"][usize::from(r % 3)]
-                    ),
-                    7 => alloc::format!(
-                        r#"[null,null,"{topic}","system",{{"extension":"postgres_changes","status":"{}","message":"m"}}]"#,
-                        if r % 2 == 0 { "ok" } else { "error" }
-                    ),
-                    8 => alloc::format!(
-                        r#"["{r}",null,"{topic}","presence_state",{{"k{r}":{{"metas":[{{"phx_ref":"p{r}"}}]}}}}]"#
-                    ),
-                    9 => alloc::format!(
-                        r#"["{r}",null,"{topic}","presence_diff",{{"joins":{{"k":{{"metas":[{{"phx_ref":"q{r}"}}]}}}},"leaves":{{"k{r}":{{"metas":[{{"phx_ref":"p{r}"}}]}}}}}}]"#
-                    ),
-                    0 => alloc::format!(
-                        r#"["{r}","{r}","{topic}","phx_reply",{{"status":"ok","response":{{}}}}]"#
-                    ),
-                    1 => alloc::format!(
-                        r#"[null,"{r}","{topic}","phx_reply",{{"status":"error","response":{{"reason":"x"}}}}]"#
-                    ),
-                    2 => alloc::format!(r#"["{r}","{r}","{topic}","phx_close",{{}}]"#),
-                    3 => alloc::format!(r#"["{r}","{r}","{topic}","phx_error",{{}}]"#),
-                    _ => alloc::format!(r#"["{r}",null,"{topic}","broadcast",{{"n":{r}}}]"#),
-                };
-                c.handle_message(now, Message::Text(text));
-            }
-            _ => {
-                // A server message: the next `len` bytes, text when they are UTF-8.
-                let len = usize::from(rest.first().copied().unwrap_or(0)).min(rest.len().saturating_sub(1));
-                let Some((body, tail)) = rest.get(1..).map(|r| r.split_at(len)) else { break };
-                rest = tail;
-                let msg = match core::str::from_utf8(body) {
-                    Ok(text) if op % 2 == 0 => Message::Text(String::from(text)),
-                    _ => Message::Binary(Vec::from(body)),
-                };
-                c.handle_message(now, msg);
-            }
+/// A server frame: the first header byte as given, the shortest length encoding, masked with a
+/// fixed key when asked (which a client must refuse).
+fn frame(head: u8, masked: bool, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(payload.len() + 14);
+    f.push(head);
+    let mask_bit = if masked { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => f.push(mask_bit | n as u8),
+        n if n <= 0xffff => {
+            f.push(mask_bit | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
         }
-        if c.poll_timeout().is_some_and(|t| t <= now) {
-            c.handle_timeout(now);
-            assert!(c.poll_timeout().is_none_or(|t| t > now), "a deadline left behind");
-        }
-        while let Some(cmd) = c.poll_transport() {
-            if let TransportCommand::Open { id, .. } = cmd {
-                transport = Some(id);
-            }
-        }
-        while c.poll_message().is_some() {}
-        while let Some(e) = c.poll_event() {
-            if let Event::Push { push, .. } = e {
-                assert!(ended.insert(push), "a push ended twice");
-            }
+        n => {
+            f.push(mask_bit | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
         }
     }
-    // Every push has a deadline: an hour later, each one has ended, exactly once.
-    let later = now + Duration::from_secs(3600);
-    c.handle_timeout(later);
-    while c.poll_message().is_some() {}
-    while let Some(e) = c.poll_event() {
-        if let Event::Push { push, .. } = e {
-            assert!(ended.insert(push), "a push ended twice");
-        }
+    if masked {
+        let key = [1, 2, 3, 4];
+        f.extend_from_slice(&key);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        f.extend_from_slice(payload);
     }
-    assert!(accepted.is_subset(&ended), "a push never ended");
+    f
 }

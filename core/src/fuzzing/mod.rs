@@ -26,9 +26,12 @@ mod postgres;
 pub use postgres::{postgres_change, postgres_convert};
 
 #[cfg(feature = "alloc")]
+pub mod sim;
+
+#[cfg(feature = "alloc")]
 mod client;
 #[cfg(feature = "alloc")]
-pub use client::phoenix_client;
+pub use client::{phoenix_client, realtime_client};
 
 /// A harness: arbitrary bytes in, a panic only on a broken property.
 pub type Harness = fn(&[u8]);
@@ -48,6 +51,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("phoenix_binary", phoenix_binary),
     ("phoenix_round_trip", phoenix_round_trip),
     ("phoenix_client", phoenix_client),
+    ("realtime_client", realtime_client),
     ("rest_response", rest_response),
     ("postgres_change", postgres_change),
     ("postgres_convert", postgres_convert),

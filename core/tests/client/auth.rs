@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use realtime_core::phoenix::channel_config::ChannelConfig;
-use realtime_core::phoenix::client::{ChannelState, Event, TokenReason};
+use realtime_core::phoenix::client::{ChannelState, Event, LeaveOutcome, TokenReason};
 use serde_json::{Value, json};
 
 use crate::server::JoinMode;
@@ -333,4 +333,34 @@ fn a_wall_clock_jump_after_sleep_is_taken_and_the_expired_token_asked_about() {
         assert_ne!(f.payload.get("access_token").and_then(Value::as_str), Some(token.as_str()), "{f:?}");
     }
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
+}
+
+/// Found by the `phoenix_client` harness's checks (issue 15): a leave asked while the join
+/// waits for a token went out as a `phx_leave` with no join ref, for a join the server never
+/// saw. Nothing goes out now; the leave is answered `Offline` at once.
+#[test]
+fn a_leave_while_the_join_waits_for_a_token_sends_nothing() {
+    let (mut w, ch) = World::subscribing(with_source(), 32, JoinMode::Ok);
+    w.run_for(S);
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joining));
+    assert!(join_tokens(&w).is_empty(), "the join waits for the token");
+    let from = w.events.len();
+    w.client.unsubscribe(w.now, ch).expect("unsubscribe");
+    w.run_for(S);
+    assert!(
+        w.frames.iter().all(|(_, f)| f.event != "phx_leave"),
+        "a leave went out for a join never sent: {:?}",
+        w.frames
+    );
+    let left: Vec<_> = w
+        .events_since(from)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Left { outcome, .. } => Some(outcome.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(left, [LeaveOutcome::Offline]);
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Closed));
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
 }

@@ -1,16 +1,20 @@
-//! 1,000 seeds of random operation sequences against a misbehaving server and link, with the
-//! invariants checked after every step: no panic, no duplicate ref, nothing pushed to a
-//! channel that is not joined, every push ends exactly once, every leave the app asks for
-//! reports its outcome exactly once, the next deadline never lies in the past.
+//! 1,000 seeds of random operation sequences against a misbehaving server and link, in the
+//! operation model the `phoenix_client` and `realtime_client` fuzz targets use
+//! (`realtime_core::fuzzing::sim`: the app's operations, time steps, and here the model
+//! server's and the link's moves), with the same invariants checked after every step (see
+//! `sim::Invariants`): no panic, no duplicate ref, nothing sent to a topic not joined with that
+//! join ref, every push ends exactly once, every leave the app asks for is answered exactly
+//! once, the next deadline never lies in the past, the event queue stays bounded. The model
+//! server adds its own check: nothing pushed to a topic it has not acknowledged.
 
-use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use realtime_core::phoenix::channel_config::ChannelConfig;
+use arbitrary::{Arbitrary, Unstructured};
+use realtime_core::fuzzing::sim::{App, Invariants, Op, Setup, ops, weighted};
 use realtime_core::phoenix::client::{
-    ChannelId, ChannelState, ChannelStatus, ConnectionEnd, Event, LeaveOutcome, PushBody, PushOutcome,
+    ChannelState, ChannelStatus, ConnectionEnd, Event, LeaveOutcome, PushOutcome,
 };
-use realtime_core::phoenix::postgres::{Binding, ChangeEvent, ChangeKind};
+use realtime_core::phoenix::postgres::ChangeKind;
 use realtime_core::rng::Rng;
 use serde_json::json;
 
@@ -18,7 +22,10 @@ use crate::server::JoinMode;
 use crate::world::World;
 
 const SEEDS: u64 = 1_000;
-const OPS: usize = 60;
+/// Operations per seed (a third of them, about, are time steps).
+const OPS: usize = 120;
+/// Bytes drawn per seed: enough for `OPS` operations.
+const BYTES: usize = 1024;
 
 /// What one run exercised, so the test can show it covered the interesting paths.
 #[derive(Default, Debug)]
@@ -36,208 +43,171 @@ struct Coverage {
     leaves_offline: usize,
 }
 
-/// The leaves the app asked for, by handle id, against the `Left` events that answer them.
-#[derive(Default)]
-struct Leaves {
-    /// Handles the app holds, by id (equal configs share an id).
-    handles: HashMap<ChannelId, usize>,
-    /// Ids whose leave is asked and not yet answered.
-    waiting: HashSet<ChannelId>,
-    /// `Left` events seen so far (an index into the world's events).
-    seen: usize,
+/// What the server and the link do between the app's operations: the simulation's peer in
+/// the shared operation model (`realtime_core::fuzzing::sim::Op`).
+#[derive(Clone, Copy, Debug)]
+enum WorldOp {
+    /// A row change for channel `a`'s subscriptions, of kind 0, 1, 2 (mod 3).
+    RowChange(u8),
+    /// The server's "Subscribed to PostgreSQL" for channel `a`.
+    PostgresReady,
+    /// The server drops the connection.
+    Reset,
+    /// The server closes with a code from a few.
+    Close(u8),
+    /// The link loses everything, or stops losing it.
+    ToggleDead,
+    /// Joins are answered so from now on (ok twice as often as the others).
+    Joins(u8),
+    /// The server ends a joined channel with `phx_error` (true) or `phx_close`.
+    CloseChannel(bool),
+    /// Bytes arrive in random pieces, or stop doing so.
+    ToggleSplit,
+    /// The server answers heartbeats and pushes, or stops (each false one time in four).
+    Replies(u8, u8),
+    /// TCP connects are refused one time in three.
+    RefuseTcp(u8),
 }
 
-impl Leaves {
-    /// The app asks `id` to leave: a leave under way for that id answers this ask too.
-    fn ask(&mut self, id: ChannelId) {
-        self.waiting.insert(id);
-    }
+/// How often each [`WorldOp`] is drawn, in the order of its variants: row changes often
+/// (they need channel `a` joined with its bindings to land), the disruptions less.
+const WORLD_WEIGHTS: [(&str, u8); 10] = [
+    ("row change", 6),
+    ("postgres ready", 1),
+    ("reset", 1),
+    ("close", 1),
+    ("toggle dead", 1),
+    ("joins", 1),
+    ("close channel", 1),
+    ("toggle split", 1),
+    ("replies", 1),
+    ("refuse tcp", 1),
+];
 
-    /// Takes the events since the last look: every `Left` answers a waiting ask, once.
-    fn look(&mut self, w: &World, seed: u64) {
-        for (_, e) in &w.events[self.seen..] {
-            if let Event::Left { channel, .. } = e {
-                assert!(
-                    self.waiting.remove(channel),
-                    "seed {seed}: Left for {channel:?}, which asked nothing"
-                );
-            }
-        }
-        self.seen = w.events.len();
+impl<'a> Arbitrary<'a> for WorldOp {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(match weighted(&WORLD_WEIGHTS, u32::from(u.arbitrary::<u8>()?)) {
+            0 => Self::RowChange(u.arbitrary()?),
+            1 => Self::PostgresReady,
+            2 => Self::Reset,
+            3 => Self::Close(u.arbitrary()?),
+            4 => Self::ToggleDead,
+            5 => Self::Joins(u.arbitrary()?),
+            6 => Self::CloseChannel(u.arbitrary()?),
+            7 => Self::ToggleSplit,
+            8 => Self::Replies(u.arbitrary()?, u.arbitrary()?),
+            _ => Self::RefuseTcp(u.arbitrary()?),
+        })
     }
 }
 
-fn run(seed: u64, cov: &mut Coverage) {
-    let mut config = World::config();
-    let mut s = [0u8; 32];
-    s[..8].copy_from_slice(&seed.to_le_bytes());
-    s[31] = 0xaa;
-    let mut rng = Rng::from_seed(s);
-    if rng.below(2) == 0 {
-        config.ping_interval = Some(Duration::from_secs(7));
-    }
-    if rng.below(3) == 0 {
-        config.push_buffer = 3;
-    }
-    let mut w = World::new(config, seed);
-    let mut ids: Vec<ChannelId> = Vec::new();
-    let mut leaves = Leaves::default();
-    let mut pushes = Vec::new();
-    for _ in 0..OPS {
-        let pick = |rng: &mut Rng, ids: &[ChannelId]| {
-            (!ids.is_empty()).then(|| ids[rng.below(ids.len() as u32) as usize])
-        };
-        match rng.below(26) {
-            22..=24 => {
-                // A row change for channel `a`'s subscriptions, or the server's "live".
-                let kind = ["INSERT", "UPDATE", "DELETE"][rng.below(3) as usize];
-                let live = rng.below(3) == 0;
+impl WorldOp {
+    fn apply(self, w: &mut World) {
+        match self {
+            Self::RowChange(_) | Self::PostgresReady => {
+                let kind = match self {
+                    Self::RowChange(k) => Some(["INSERT", "UPDATE", "DELETE"][usize::from(k % 3)]),
+                    _ => None,
+                };
                 w.with_server(|s| {
-                    let Some(ids) = s.pg_ids.get("realtime:a").cloned() else { return };
-                    if !s.joined.contains_key("realtime:a") {
+                    // The server sends changes only to a join that asked for them.
+                    let Some(ids) = s.pg_ids.get("realtime:a").cloned().filter(|ids| !ids.is_empty()) else {
                         return;
-                    }
-                    if live {
-                        let p = json!({"extension": "postgres_changes", "status": "ok", "message": "Subscribed to PostgreSQL"});
-                        s.send(None, None, "realtime:a", "system", p);
-                    } else {
-                        let data = json!({"schema": "public", "table": "t", "type": kind, "commit_timestamp": "x",
-                            "columns": [{"name": "id", "type": "int8"}], "record": {"id": 1}, "old_record": null, "errors": null});
-                        s.send(None, None, "realtime:a", "postgres_changes", json!({"ids": ids, "data": data}));
+                    };
+                    // Like Phoenix, a channel's pushes carry its join ref, so a client that has
+                    // rejoined since (its new join lost on a dead link) drops them as outdated.
+                    let Some(join_ref) = s.joined.get("realtime:a").cloned() else { return };
+                    let join_ref = Some(join_ref.as_str());
+                    match kind {
+                        None => {
+                            let p = json!({"extension": "postgres_changes", "status": "ok", "message": "Subscribed to PostgreSQL"});
+                            s.send(join_ref, None, "realtime:a", "system", p);
+                        }
+                        Some(kind) => {
+                            let data = json!({"schema": "public", "table": "t", "type": kind, "commit_timestamp": "x",
+                                "columns": [{"name": "id", "type": "int8"}], "record": {"id": 1}, "old_record": null, "errors": null});
+                            s.send(join_ref, None, "realtime:a", "postgres_changes", json!({"ids": ids, "data": data}));
+                        }
                     }
                 });
             }
-            25 => {
-                if let Some(id) = pick(&mut rng, &ids) {
-                    let _ = w.client.enable_presence(w.now, id);
-                }
-            }
-            0 => w.client.connect(w.now),
-            1 => w.client.disconnect(w.now),
-            2 => w.client.resume(w.now),
-            3 | 4 => {
-                let name = ["a", "b", "c"][rng.below(3) as usize];
-                // Channel `a` listens to postgres changes, sometimes in the ready mode.
-                let mut config = ChannelConfig::new();
-                if name == "a" {
-                    config = config
-                        .postgres_changes(Binding::new(ChangeEvent::Insert, "public").table("t"))
-                        .postgres_changes(Binding::new(ChangeEvent::All, "public"));
-                    if seed.is_multiple_of(2) {
-                        config = config.wait_for_postgres_ready(Duration::from_secs(15));
-                    }
-                }
-                if let Ok(id) = w.client.channel(w.now, name, config) {
-                    ids.push(id);
-                    *leaves.handles.entry(id).or_default() += 1;
-                }
-            }
-            5 | 6 => {
-                if let Some(id) = pick(&mut rng, &ids) {
-                    let _ = w.client.subscribe(w.now, id);
-                }
-            }
-            7 => {
-                if let Some(id) = pick(&mut rng, &ids)
-                    && w.client.unsubscribe(w.now, id).is_ok()
-                {
-                    leaves.ask(id);
-                }
-            }
-            8 => {
-                if !ids.is_empty() {
-                    let id = ids.swap_remove(rng.below(ids.len() as u32) as usize);
-                    assert_eq!(w.client.remove_channel(w.now, id), Ok(()), "seed {seed}: a held handle");
-                    let held = leaves.handles.get_mut(&id).expect("counted");
-                    *held -= 1;
-                    if *held == 0 {
-                        leaves.ask(id);
-                    }
-                }
-            }
-            11 => {
-                if let Some(id) = pick(&mut rng, &ids) {
-                    let data = if rng.below(2) == 0 {
-                        realtime_core::phoenix::serializer::BroadcastData::Binary(vec![1, 2, 3])
-                    } else {
-                        realtime_core::phoenix::serializer::BroadcastData::Json(r#"{"n":1}"#.into())
-                    };
-                    if let Ok(p) = w.client.broadcast(w.now, id, "e", data, rng.below(2) == 0) {
-                        pushes.push(p);
-                    }
-                }
-            }
-            9..=10 => {
-                if let Some(id) = pick(&mut rng, &ids) {
-                    let payload =
-                        json!({"type": "broadcast", "event": "e", "payload": {"n": rng.next_u32()}});
-                    let body = PushBody::Json { event: "broadcast".into(), payload: payload.to_string() };
-                    if let Ok(p) = w.client.push(w.now, id, body) {
-                        pushes.push(p);
-                    }
-                }
-            }
-            12 => w.reset(),
-            13 => {
+            Self::Reset => w.reset(),
+            Self::Close(n) => {
                 let (code, reason) =
                     [(1000, ""), (1001, "ClientJoinRateLimitReached"), (1011, "x"), (4000, "")]
-                        [rng.below(4) as usize];
+                        [usize::from(n % 4)];
                 w.with_server(|s| s.close(code, reason));
             }
-            14 => w.dead = !w.dead,
-            15 => {
+            Self::ToggleDead => w.dead = !w.dead,
+            Self::Joins(n) => {
                 w.behaviour.join =
-                    [JoinMode::Ok, JoinMode::Ok, JoinMode::Error, JoinMode::Silent][rng.below(4) as usize];
+                    [JoinMode::Ok, JoinMode::Ok, JoinMode::Error, JoinMode::Silent][usize::from(n % 4)];
                 let b = w.behaviour;
                 w.with_server(|s| s.behaviour = b);
             }
-            16 => {
-                let event = if rng.below(2) == 0 { "phx_error" } else { "phx_close" };
+            Self::CloseChannel(error) => {
+                let event = if error { "phx_error" } else { "phx_close" };
                 w.with_server(|s| {
                     if let Some(topic) = s.joined.keys().next().cloned() {
                         s.close_channel(&topic, event);
                     }
                 });
             }
-            17 => w.split = !w.split,
-            18 => {
-                w.behaviour.heartbeat_replies = rng.below(4) != 0;
-                w.behaviour.push_replies = rng.below(4) != 0;
+            Self::ToggleSplit => w.split = !w.split,
+            Self::Replies(h, p) => {
+                w.behaviour.heartbeat_replies = h % 4 != 0;
+                w.behaviour.push_replies = p % 4 != 0;
                 let b = w.behaviour;
                 w.with_server(|s| s.behaviour = b);
             }
-            20 => {
-                if let Some(id) = pick(&mut rng, &ids) {
-                    let _ = w.client.track(w.now, id, &format!(r#"{{"n":{}}}"#, rng.below(100)));
-                }
-            }
-            21 => {
-                if let Some(id) = pick(&mut rng, &ids) {
-                    let _ = w.client.untrack(w.now, id);
-                }
-            }
-            _ => w.refuse_tcp = rng.below(3) == 0,
+            Self::RefuseTcp(n) => w.refuse_tcp = n % 3 == 0,
         }
-        let ms = u64::from(rng.below(8_000));
-        w.run_for(Duration::from_millis(ms));
-        assert!(w.violations.is_empty(), "seed {seed}: {:?}", w.violations);
-        leaves.look(&w, seed);
     }
-    // A healthy world again: every push ends, exactly once.
+}
+
+/// The bytes a seed spells its run with: the shared model draws the setup and the
+/// operations from them as it draws a fuzz target's from the fuzzer's.
+fn seed_bytes(seed: u64) -> Vec<u8> {
+    let mut s = [0u8; 32];
+    s[..8].copy_from_slice(&seed.to_le_bytes());
+    s[31] = 0xaa;
+    let mut rng = Rng::from_seed(s);
+    (0..BYTES).map(|_| rng.next_u32() as u8).collect()
+}
+
+fn run(seed: u64, cov: &mut Coverage) {
+    let bytes = seed_bytes(seed);
+    let mut u = Unstructured::new(&bytes);
+    let setup = Setup::arbitrary(&mut u).expect("enough bytes");
+    let mut config = World::config();
+    if setup.ping {
+        config.ping_interval = Some(Duration::from_secs(7));
+    }
+    if setup.small {
+        config.push_buffer = 3;
+    }
+    let mut w = World::new(config, seed);
+    // The app reports every push and leave here: the strict checks.
+    w.check = Invariants::new();
+    let mut app = App::new();
+    for op in ops::<WorldOp>(u.take_rest()).take(OPS) {
+        match op {
+            Op::App(a) => {
+                app.apply(a, &mut w.client, w.now, &mut w.check);
+                w.settle();
+            }
+            Op::Peer(p) => p.apply(&mut w),
+            Op::Wait(p) => w.run_for(p.duration()),
+        }
+        assert!(w.violations.is_empty(), "seed {seed}: {:?}", w.violations);
+    }
+    // A healthy world again: every push ends, exactly once, and every leave is answered.
     w.dead = false;
     w.refuse_tcp = false;
     w.run_for(Duration::from_secs(200));
+    w.check.finish();
+    w.violations.extend(w.check.take_violations());
     assert!(w.violations.is_empty(), "seed {seed}: {:?}", w.violations);
-    leaves.look(&w, seed);
-    assert!(leaves.waiting.is_empty(), "seed {seed}: leaves never answered: {:?}", leaves.waiting);
-    for p in &pushes {
-        assert_eq!(
-            w.outcomes.get(p),
-            Some(&1),
-            "seed {seed}: push {p:?} ended {:?} times",
-            w.outcomes.get(p)
-        );
-    }
     for (_, e) in &w.events {
         match e {
             Event::Push { outcome: PushOutcome::Ok(_), .. } => cov.pushes_ok += 1,
@@ -252,14 +222,14 @@ fn run(seed: u64, cov: &mut Coverage) {
             Event::PostgresChange { bindings, change, .. } => {
                 // The `*` binding takes every change; the INSERT one only inserts.
                 assert!(bindings.contains(1), "seed {seed}: {bindings:?}");
-                assert_eq!(bindings.contains(0), change.kind == ChangeKind::Insert, "seed {seed}");
+                assert_eq!(bindings.contains(0), change.kind == ChangeKind::Insert, "seed {seed}: {e:?}");
                 cov.changes += 1;
             }
             _ => {}
         }
     }
     cov.connections += w.connections;
-    for id in ids {
+    for &id in app.handles() {
         // Channels still wanted end up joined or retrying; none is stuck joining without an
         // attempt when the socket is open.
         if let Some(state) = w.client.channel_state(id) {
@@ -274,6 +244,7 @@ fn random_operation_sequences_keep_the_invariants() {
     for seed in 0..SEEDS {
         run(seed, &mut cov);
     }
+    eprintln!("{cov:?}");
     // The runs reached every kind of outcome, many times.
     let seeds = SEEDS as usize;
     assert!(

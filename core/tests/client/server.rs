@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use realtime_core::fuzzing::sim::{ClientWire, Written};
 use realtime_core::ws::handshake::accept_for_key;
 use serde_json::{Value, json};
 
@@ -49,23 +50,15 @@ impl Default for Behaviour {
     }
 }
 
-/// A frame the client sent, parsed.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Frame {
-    pub(crate) join_ref: Option<String>,
-    pub(crate) msg_ref: Option<String>,
-    pub(crate) topic: String,
-    pub(crate) event: String,
-    pub(crate) payload: Value,
-    /// A kind-3 binary frame.
-    pub(crate) binary: bool,
-}
+/// A message the client sent, parsed as the shared invariant checks parse it.
+pub(crate) use realtime_core::fuzzing::sim::Sent as Frame;
 
 /// One connection's server side.
 pub(crate) struct Server {
     pub(crate) behaviour: Behaviour,
-    inbuf: Vec<u8>,
-    upgraded: bool,
+    /// The client's bytes, read by the shared wire reader (which also checks the masking and
+    /// fragmentation rules).
+    wire: ClientWire,
     /// Bytes to the client.
     pub(crate) out: Vec<u8>,
     /// The current join ref of each joined topic.
@@ -91,8 +84,7 @@ impl Server {
     pub(crate) fn new(behaviour: Behaviour) -> Self {
         Self {
             behaviour,
-            inbuf: Vec::new(),
-            upgraded: false,
+            wire: ClientWire::new(),
             out: Vec::new(),
             joined: HashMap::new(),
             closed: Vec::new(),
@@ -107,37 +99,21 @@ impl Server {
 
     /// Bytes from the client.
     pub(crate) fn receive(&mut self, bytes: &[u8]) {
-        self.inbuf.extend_from_slice(bytes);
-        if !self.upgraded {
-            let Some(end) = self.inbuf.windows(4).position(|w| w == b"\r\n\r\n") else { return };
-            let head = String::from_utf8(self.inbuf[..end].to_vec()).expect("request is text");
-            self.inbuf.drain(..end + 4);
-            let key = head
-                .lines()
-                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-                .expect("request has a key")
-                .trim()
-                .to_string();
-            if let Some(status) = self.behaviour.reject_upgrade {
-                let body = "{\"message\":\"refused\"}";
-                self.out.extend_from_slice(
-                    format!("HTTP/1.1 {status} Refused\r\nContent-Length: {}\r\n\r\n{body}", body.len())
-                        .as_bytes(),
-                );
+        let written = match self.wire.feed(bytes) {
+            Ok(w) => w,
+            Err(e) => {
+                self.violations.push(e);
                 return;
             }
-            let accept = accept_for_key(key.as_bytes());
-            let accept = std::str::from_utf8(&accept).expect("ascii");
-            self.out.extend_from_slice(
-                format!(
-                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-                )
-                .as_bytes(),
-            );
-            self.upgraded = true;
-        }
-        while let Some((opcode, payload, used)) = parse_client_frame(&self.inbuf) {
-            self.inbuf.drain(..used);
+        };
+        for w in written {
+            let (opcode, payload) = match w {
+                Written::Request { key } => {
+                    self.upgrade(&key);
+                    continue;
+                }
+                Written::Frame { opcode, payload } => (opcode, payload),
+            };
             match opcode {
                 1 => {
                     let text = String::from_utf8(payload).expect("client text is utf-8");
@@ -164,31 +140,28 @@ impl Server {
         }
     }
 
-    fn parse_text(&self, text: &str) -> Frame {
-        let v: Value = serde_json::from_str(text).expect("client sends json");
-        let s = |v: &Value| v.as_str().map(String::from);
-        if self.behaviour.v1 {
-            assert!(v.get("ref").is_some(), "a v1 frame without `ref`: {text}");
-            Frame {
-                join_ref: v.get("join_ref").and_then(s),
-                msg_ref: s(&v["ref"]),
-                topic: s(&v["topic"]).expect("topic"),
-                event: s(&v["event"]).expect("event"),
-                payload: v["payload"].clone(),
-                binary: false,
-            }
-        } else {
-            let a = v.as_array().expect("v2 frames are arrays");
-            assert_eq!(a.len(), 5, "{text}");
-            Frame {
-                join_ref: s(&a[0]),
-                msg_ref: s(&a[1]),
-                topic: s(&a[2]).expect("topic"),
-                event: s(&a[3]).expect("event"),
-                payload: a[4].clone(),
-                binary: false,
-            }
+    /// Answers the upgrade request with `key`.
+    fn upgrade(&mut self, key: &str) {
+        if let Some(status) = self.behaviour.reject_upgrade {
+            let body = "{\"message\":\"refused\"}";
+            self.out.extend_from_slice(
+                format!("HTTP/1.1 {status} Refused\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+                    .as_bytes(),
+            );
+            return;
         }
+        let accept = accept_for_key(key.as_bytes());
+        let accept = std::str::from_utf8(&accept).expect("ascii");
+        self.out.extend_from_slice(
+            format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+
+    fn parse_text(&self, text: &str) -> Frame {
+        Frame::text(text, self.behaviour.v1).expect("the client sends well-formed messages")
     }
 
     fn handle_frame(&mut self, f: Frame, binary: bool) {
@@ -376,50 +349,7 @@ pub(crate) fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-/// One whole masked client frame from the front of `buf`: opcode, unmasked payload, length
-/// used. The client never fragments the small messages of these tests.
-fn parse_client_frame(buf: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
-    if buf.len() < 2 {
-        return None;
-    }
-    assert!(buf[0] & 0x80 != 0, "the tests' messages fit one frame");
-    assert!(buf[1] & 0x80 != 0, "client frames are masked");
-    let (len, mut at) = match buf[1] & 0x7f {
-        126 => (u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]) as usize, 4),
-        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize, 10),
-        n => (n as usize, 2),
-    };
-    let key: [u8; 4] = buf.get(at..at + 4)?.try_into().ok()?;
-    at += 4;
-    let payload = buf.get(at..at + len)?;
-    let unmasked = payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]).collect();
-    Some((buf[0] & 0x0f, unmasked, at + len))
-}
-
 /// A kind-3 frame as a `Frame` whose payload is `{"event", "meta", "data"}`.
 pub(crate) fn parse_kind3(b: &[u8]) -> Frame {
-    assert_eq!(b[0], 3, "the client sends kind 3 only");
-    let lens = [b[1], b[2], b[3], b[4], b[5]].map(usize::from);
-    let encoding = b[6];
-    let mut at = 7;
-    let mut fields = Vec::new();
-    for len in lens {
-        fields.push(String::from_utf8(b[at..at + len].to_vec()).expect("utf-8 field"));
-        at += len;
-    }
-    let data = &b[at..];
-    let data = if encoding == 1 {
-        serde_json::from_slice(data).expect("json data")
-    } else {
-        Value::Array(data.iter().map(|&x| json!(x)).collect())
-    };
-    let opt = |s: &String| (!s.is_empty()).then(|| s.clone());
-    Frame {
-        join_ref: opt(&fields[0]),
-        msg_ref: opt(&fields[1]),
-        topic: fields[2].clone(),
-        event: "broadcast".into(),
-        payload: json!({"event": fields[3], "meta": fields[4], "data": data}),
-        binary: true,
-    }
+    Frame::binary(b).expect("the client sends well-formed kind-3 frames")
 }

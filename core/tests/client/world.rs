@@ -1,10 +1,11 @@
 //! The simulated world: a client, the fake server, and a link between them on virtual time that
 //! can delay, split, blackhole and reset. Invariants are checked on every step.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use realtime_core::Instant;
+use realtime_core::fuzzing::sim::{ClientWire, Invariants, Written};
 use realtime_core::phoenix::client::{
     Client, ClientConfig, Event, PushId, TransportClosed, TransportCommand, TransportId,
 };
@@ -41,7 +42,11 @@ pub(crate) struct World {
     to_client: VecDeque<(Instant, Option<Vec<u8>>)>,
     unconsumed: Vec<u8>,
     rng: Rng,
-    refs: HashSet<String>,
+    /// The shared invariant checks (`realtime_core::fuzzing::sim`), fed on every step; what
+    /// they find lands in `violations`.
+    pub(crate) check: Invariants,
+    /// What the client writes on the current connection, read for `check`.
+    wire: ClientWire,
     pub(crate) outcomes: HashMap<PushId, usize>,
     /// The transport the client asked for last.
     transport: Option<TransportId>,
@@ -71,7 +76,8 @@ impl World {
             to_client: VecDeque::new(),
             unconsumed: Vec::new(),
             rng: Rng::from_seed(s),
-            refs: HashSet::new(),
+            check: Invariants::without_app(),
+            wire: ClientWire::new(),
             outcomes: HashMap::new(),
             transport: None,
         }
@@ -118,6 +124,7 @@ impl World {
 
     fn retire_server(&mut self) {
         if let Some(s) = self.server.take() {
+            self.check.connection_ended();
             self.violations.extend(s.violations);
             self.closes.extend(s.got_close);
         }
@@ -170,6 +177,8 @@ impl World {
                     } else {
                         self.connections += 1;
                         self.server = Some(Server::new(self.behaviour));
+                        self.check.connection_opened();
+                        self.wire = ClientWire::new();
                         self.client.handle_transport_open(self.now, id);
                     }
                 }
@@ -181,6 +190,7 @@ impl World {
                         if n == 0 {
                             break;
                         }
+                        self.observe(&buf[..n]);
                         if let Some(s) = self.server.as_mut().filter(|_| !self.dead) {
                             s.receive(&buf[..n]);
                         }
@@ -198,6 +208,7 @@ impl World {
                 break;
             }
             moved = true;
+            self.observe(&buf[..n]);
             if self.server.is_some() && !self.dead {
                 self.to_server.push_back((self.now + self.delay, buf[..n].to_vec()));
             }
@@ -276,25 +287,48 @@ impl World {
         while let Some(e) = self.client.poll_event() {
             moved = true;
             if let Event::Push { push, .. } = &e {
-                let count = self.outcomes.entry(*push).or_default();
-                *count += 1;
-                if *count > 1 {
-                    self.violations.push(format!("push {push:?} ended twice"));
-                }
+                *self.outcomes.entry(*push).or_default() += 1;
             }
+            self.check.event(&e);
             self.events.push((self.now, e));
         }
+        self.violations.extend(self.check.take_violations());
         moved
+    }
+
+    /// The shared checks read what the client wrote, before the link loses any of it.
+    fn observe(&mut self, bytes: &[u8]) {
+        if self.server.is_none() {
+            return;
+        }
+        match self.wire.feed(bytes) {
+            Ok(written) => {
+                for w in written {
+                    match w {
+                        Written::Frame { opcode: 1, payload } => {
+                            let text = String::from_utf8(payload).unwrap_or_default();
+                            match Frame::text(&text, self.behaviour.v1) {
+                                Ok(m) => self.check.sent(&m),
+                                Err(e) => self.violations.push(e),
+                            }
+                        }
+                        Written::Frame { opcode: 2, payload } => match Frame::binary(&payload) {
+                            Ok(m) => self.check.sent(&m),
+                            Err(e) => self.violations.push(e),
+                        },
+                        Written::Frame { opcode: 8, .. } => self.check.close_sent(),
+                        _ => {}
+                    }
+                }
+            }
+            Err(e) => self.violations.push(e),
+        }
+        self.violations.extend(self.check.take_violations());
     }
 
     fn collect_frames(&mut self) {
         let Some(s) = self.server.as_mut() else { return };
         for f in s.frames.drain(..) {
-            if let Some(r) = &f.msg_ref
-                && !self.refs.insert(r.clone())
-            {
-                self.violations.push(format!("duplicate ref {r}: {f:?}"));
-            }
             self.frames.push((self.connections, f));
         }
     }
@@ -320,14 +354,9 @@ impl World {
                     );
                     self.now = self.now.max(t);
                     self.client.handle_timeout(self.now);
-                    if let Some(d) = self.client.poll_timeout()
-                        && d <= self.now
-                    {
-                        panic!(
-                            "deadline {d:?} not after now {:?} after handle_timeout: {:#?}",
-                            self.now, self.client
-                        );
-                    }
+                    self.check.timeout_handled(self.now, self.client.poll_timeout());
+                    let found = self.check.take_violations();
+                    assert!(found.is_empty(), "{found:?}: {:#?}", self.client);
                     self.settle();
                 }
                 _ => break,

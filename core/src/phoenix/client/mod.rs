@@ -1919,9 +1919,12 @@ impl Client {
 
     /// Runs one input through the transition table and its actions.
     fn apply(&mut self, index: u32, input: Input, reason: Option<ChannelErrorReason>) {
-        let open = self.conn == Conn::Open;
         let id = self.id(index);
         let Some(ch) = self.slots[index as usize].channel.as_mut() else { return };
+        // A join held for a token never went out: to a leave, the server does not know the
+        // channel, so it closes here (`Offline`) instead of sending a leave with no join ref.
+        let held = ch.state == ChannelState::Joining && ch.join_ref.is_none();
+        let open = self.conn == Conn::Open && !(input == Input::Unsubscribe && held);
         let Some(t) = transition(ch.state, input, open) else { return };
         ch.state = t.to;
         for &action in t.actions {
