@@ -26,6 +26,11 @@ mod postgres;
 pub use postgres::{postgres_change, postgres_convert};
 
 #[cfg(feature = "alloc")]
+mod filter;
+#[cfg(feature = "alloc")]
+pub use filter::filter_builder;
+
+#[cfg(feature = "alloc")]
 pub mod sim;
 
 #[cfg(feature = "alloc")]
@@ -55,6 +60,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("rest_response", rest_response),
     ("postgres_change", postgres_change),
     ("postgres_convert", postgres_convert),
+    ("filter_builder", filter_builder),
 ];
 
 /// Split points of an input of `len` bytes for the chunking property: cut lengths from a small

@@ -146,3 +146,17 @@ fn an_open_connection_reads_on_once_the_pong_it_owes_is_written() {
     }
     realtime_core::fuzzing::ws_connection(&data);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    /// The filter builder harness on random condition lists, biased toward the characters
+    /// the grammar gives a meaning to.
+    #[test]
+    fn built_filters_read_back_as_built(seed in proptest::collection::vec(any::<u8>(), 0..48),
+                                        text in "[a-z ,()\"\\\\{}.=NnUuLl]{0,12}") {
+        let mut data = seed;
+        data.extend(text.into_bytes());
+        realtime_core::fuzzing::filter_builder(&data);
+    }
+}

@@ -91,12 +91,17 @@ pub struct Filter {
     conditions: Vec<Condition>,
 }
 
-/// A value as the server's filter parser reads it: quoted when it holds `,` `(` `)` `"` `\`
-/// or leading/trailing whitespace (or is empty), with `\` and `"` escaped.
+/// A value as the server reads it back as this very string: quoted (`\` and `"` escaped) when
+/// it is empty, has leading or trailing whitespace, or holds `,` `(` `)` `"` `\` (the filter
+/// grammar's own characters) or `{` `}`, or is `null` in any case (an `in` list becomes a
+/// Postgres array literal, where bare braces break it and a bare `null` is SQL NULL), or is
+/// `undefined` (which the server refuses bare). realtime-js quotes nothing.
 fn quote(value: &str) -> String {
     let needs = value.is_empty()
         || value.trim() != value
-        || value.chars().any(|c| matches!(c, ',' | '(' | ')' | '"' | '\\'));
+        || value.eq_ignore_ascii_case("null")
+        || value == "undefined"
+        || value.chars().any(|c| matches!(c, ',' | '(' | ')' | '"' | '\\' | '{' | '}'));
     if !needs {
         return String::from(value);
     }
@@ -257,5 +262,19 @@ mod tests {
         assert_eq!(Filter::eq("name", "f(x)").to_string(), r#"name=eq."f(x)""#);
         assert_eq!(Filter::in_("tag", ["x,y", "z"]).to_string(), r#"tag=in.("x,y",z)"#);
         assert_eq!(Filter::like("title", "%rust%").to_string(), "title=like.%rust%");
+    }
+
+    /// Found by the `filter_builder` fuzz target (issue 15): in an `in` list, which the server
+    /// turns into a Postgres array literal, a bare brace broke the literal and a bare `null`
+    /// became SQL NULL; a bare `undefined` the server refuses.
+    #[test]
+    fn braces_null_and_undefined_are_quoted() {
+        assert_eq!(Filter::in_("tag", ["a}", "{b"]).to_string(), r#"tag=in.("a}","{b")"#);
+        assert_eq!(
+            Filter::in_("tag", ["null", "NULL", "nullish"]).to_string(),
+            r#"tag=in.("null","NULL",nullish)"#
+        );
+        assert_eq!(Filter::eq("name", "undefined").to_string(), r#"name=eq."undefined""#);
+        assert_eq!(Filter::eq("name", "null").to_string(), r#"name=eq."null""#);
     }
 }
