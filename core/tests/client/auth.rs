@@ -356,7 +356,7 @@ fn a_leave_while_the_join_waits_for_a_token_sends_nothing() {
         .events_since(from)
         .into_iter()
         .filter_map(|e| match e {
-            Event::Left { outcome, .. } => Some(outcome.clone()),
+            Event::Left { outcome, .. } => Some(*outcome),
             _ => None,
         })
         .collect();
