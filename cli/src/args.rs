@@ -85,6 +85,19 @@ pub struct Connection {
     /// The serializer.
     #[arg(long, default_value = "2.0.0", value_parser = ["1.0.0", "2.0.0"])]
     pub vsn: String,
+    /// Seconds between heartbeats (25). Each reply is due within 10 s (or one interval, when
+    /// shorter), so a dead link is found within the interval plus that: 35 s by default.
+    #[arg(long, value_name = "SECONDS", value_parser = heartbeat_secs)]
+    pub heartbeat: Option<f64>,
+}
+
+/// A heartbeat interval: a positive number of seconds, at most a day.
+fn heartbeat_secs(text: &str) -> Result<f64, String> {
+    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(secs.is_finite() && secs >= 0.001 && secs <= 86_400.0) {
+        return Err(format!("{text} is out of range: give 0.001 to 86400 seconds"));
+    }
+    Ok(secs)
 }
 
 /// `listen`.

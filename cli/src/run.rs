@@ -64,6 +64,9 @@ pub(crate) fn client(conn: &Connection) -> Result<RealtimeClient, Failure> {
     }
     let mut config = Config::new(url, conn.api_key.clone());
     config.client.vsn = if conn.vsn == "1.0.0" { Vsn::V1 } else { Vsn::V2 };
+    if let Some(secs) = conn.heartbeat {
+        config.client = config.client.heartbeat(Duration::from_secs_f64(secs));
+    }
     if let Some(token) = &conn.token {
         check_token(token)?;
     }

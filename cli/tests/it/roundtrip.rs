@@ -143,3 +143,19 @@ async fn a_dropped_connection_reads_as_a_reconnect() {
     assert_eq!(listener.line().await, subscribed("room"));
     listener.interrupt().await.assert_quiet_success();
 }
+
+/// `--heartbeat` sets the interval: a server that stops answering heartbeats is found within
+/// the interval plus its reply deadline (here 0.3 s + 0.3 s, the deadline following a short
+/// interval), long before the default 35 s, and the line says so.
+#[tokio::test]
+async fn heartbeat_sets_the_interval_and_a_silent_server_is_found_by_it() {
+    let server = Serve::start(&[]).await;
+    let mut listener = listen(&server.url, "room", &["--heartbeat", "0.3"]).await;
+    assert_eq!(crate::common::control(&server.url, "heartbeats", r#"{"reply": false}"#).await, json!({}));
+    // `line` gives up after 30 s, before the default 35 s would find it: the short interval does.
+    let lost = listener.line().await;
+    assert_eq!(lost["state"], "waiting_to_reconnect", "{lost}");
+    assert!(lost["reason"].as_str().is_some_and(|r| r.contains("heartbeat")), "{lost}");
+    crate::common::control(&server.url, "heartbeats", r#"{"reply": true}"#).await;
+    listener.interrupt().await.assert_quiet_success();
+}

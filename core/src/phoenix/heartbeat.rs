@@ -4,9 +4,17 @@
 //! A sub-machine of the socket, on the core's virtual time. Differences from the reference
 //! clients, on purpose: the beat is due one interval after the previous *send*, so no other
 //! traffic (and no late reply) postpones it; a missed reply is detected at its own deadline
-//! (default one interval after the send), not at the next tick, so a dead link is found in 25 s
-//! rather than 25-50 s; and the state is reset on every new connection, so a reply owed by a dead
-//! connection never counts against the next one.
+//! ([`DEFAULT_HEARTBEAT_DEADLINE`] after the send), not at the next tick; and the state is reset
+//! on every new connection, so a reply owed by a dead connection never counts against the next
+//! one.
+//!
+//! # How soon a dead link is found
+//!
+//! A link that goes silent right after a beat was answered is found when the next beat's reply
+//! is missed: at most one interval plus the reply deadline later ([`Heartbeat::worst_case`]),
+//! 35 s with the defaults (25 s + 10 s). The reference clients find it at the tick after the
+//! missed reply, 50-60 s. A server answers a heartbeat in milliseconds; the 10 s deadline leaves
+//! room for a slow mobile link.
 
 use core::time::Duration;
 
@@ -15,6 +23,11 @@ use crate::time::Instant;
 /// Default interval between heartbeats (Supabase's clients; phoenix.js uses 30 s, and the server
 /// drops sockets silent for 60 s).
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(25);
+
+/// Default time a heartbeat's reply may take from its send. The server answers in milliseconds;
+/// this is the room a slow or congested link gets before the connection counts as dead (a
+/// shorter interval shortens it too: it is never longer than the interval).
+pub const DEFAULT_HEARTBEAT_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The topic and event of a heartbeat.
 pub const HEARTBEAT_TOPIC: &str = "phoenix";
@@ -163,6 +176,12 @@ impl Heartbeat {
         }
     }
 
+    /// The longest a link can be dead before this heartbeat finds it: one interval (the link
+    /// died right after a beat was answered) plus the reply deadline of the next beat.
+    pub fn worst_case(&self) -> Duration {
+        self.interval.saturating_add(self.deadline)
+    }
+
     /// Whether a beat is in flight.
     pub fn is_pending(&self) -> bool {
         self.pending.is_some()
@@ -173,7 +192,7 @@ impl Default for Heartbeat {
     fn default() -> Self {
         Self {
             interval: DEFAULT_HEARTBEAT_INTERVAL,
-            deadline: DEFAULT_HEARTBEAT_INTERVAL,
+            deadline: DEFAULT_HEARTBEAT_DEADLINE,
             next_send: None,
             pending: None,
             probe: None,
@@ -202,7 +221,7 @@ mod tests {
         assert_eq!(hb.poll_timeout(), Some(at(125)));
         assert_eq!(hb.handle_timeout(at(124), &mut next), None);
         assert_eq!(hb.handle_timeout(at(125), &mut next), Some(HeartbeatAction::Send { msg_ref: 1 }));
-        assert_eq!(hb.poll_timeout(), Some(at(150)), "reply deadline one interval after the send");
+        assert_eq!(hb.poll_timeout(), Some(at(135)), "reply deadline 10 s after the send");
         assert_eq!(hb.handle_reply(99, true, at(126)), None, "not our ref");
         let reply = hb.handle_reply(1, true, at(126)).unwrap();
         assert_eq!(reply, HeartbeatReply { ok: true, latency: Duration::from_secs(1) });
@@ -238,11 +257,25 @@ mod tests {
         assert!(hb.handle_reply(2, true, at(41)).is_some());
         assert_eq!(hb.poll_timeout(), Some(at(65)), "beats go on an interval after the probe");
         assert!(hb.handle_timeout(at(65), || 3).is_some());
-        assert_eq!(hb.poll_timeout(), Some(at(90)), "the next beat has the usual deadline");
-        hb.probe(at(70), Duration::from_secs(5));
-        assert_eq!(hb.poll_timeout(), Some(at(75)), "a probe shortens the deadline of a beat in flight");
-        hb.probe(at(71), Duration::from_secs(60));
-        assert_eq!(hb.poll_timeout(), Some(at(75)), "and never lengthens it");
+        assert_eq!(hb.poll_timeout(), Some(at(75)), "the next beat has the usual deadline");
+        hb.probe(at(68), Duration::from_secs(5));
+        assert_eq!(hb.poll_timeout(), Some(at(73)), "a probe shortens the deadline of a beat in flight");
+        hb.probe(at(69), Duration::from_secs(60));
+        assert_eq!(hb.poll_timeout(), Some(at(73)), "and never lengthens it");
+    }
+
+    #[test]
+    fn a_link_dead_right_after_an_answered_beat_is_found_within_35_s() {
+        let mut hb = Heartbeat::default();
+        assert_eq!(hb.worst_case(), Duration::from_secs(35));
+        hb.start(at(0));
+        assert!(hb.handle_timeout(at(25), || 1).is_some());
+        assert!(hb.handle_reply(1, true, at(25)).is_some());
+        // The link dies now: nothing comes back any more.
+        assert!(hb.handle_timeout(at(50), || 2).is_some());
+        assert_eq!(hb.handle_timeout(at(59), || 3), None);
+        assert_eq!(hb.handle_timeout(at(60), || 3), Some(HeartbeatAction::TimedOut));
+        assert_eq!(at(60) - at(25), hb.worst_case(), "found one worst case after the last sign of life");
     }
 
     #[test]

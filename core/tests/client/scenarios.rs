@@ -93,8 +93,10 @@ fn heartbeat_timeout_drops_reconnects_rejoins_and_subscribes_again() {
     w.behaviour.heartbeat_replies = false;
     w.server.as_mut().unwrap().behaviour.heartbeat_replies = false;
     let from = w.events.len();
-    // Sent at 25 s, due at 50 s: the transport is dropped at once, no close handshake.
-    w.run_until(secs(50) + RTT);
+    // Sent at 25 s, due 10 s later: the transport is dropped at once, no close handshake.
+    w.run_until(secs(35) + (RTT - Duration::from_millis(1)));
+    assert!(disconnects(&w, from).is_empty(), "not before the reply deadline");
+    w.run_until(secs(35) + RTT);
     let d = disconnects(&w, from);
     assert_eq!(d, [(ConnectionEnd::HeartbeatTimeout, Next::Reconnect { after: S, attempt: 1 })]);
     assert!(w.events_since(from).contains(&&Event::Heartbeat(HeartbeatStatus::TimedOut)));
@@ -117,6 +119,28 @@ fn heartbeat_timeout_drops_reconnects_rejoins_and_subscribes_again() {
     w.run_for(30 * S);
     assert!(disconnects(&w, from).is_empty());
     assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
+fn a_half_open_link_is_found_within_35_s_of_its_last_answered_heartbeat() {
+    let (mut w, _ch) = World::joined(World::config());
+    w.run_until(secs(27));
+    let answered = w
+        .events
+        .iter()
+        .find_map(|(t, e)| matches!(e, Event::Heartbeat(HeartbeatStatus::Ok { .. })).then_some(*t))
+        .expect("the first beat was answered");
+    // The link goes silent right after the answer (a NAT dropped it, the peer vanished).
+    w.dead = true;
+    let from = w.events.len();
+    w.run_until(answered + 40 * S);
+    let found = w.events[from..]
+        .iter()
+        .find_map(|(t, e)| matches!(e, Event::Disconnected { .. }).then_some(*t))
+        .expect("the dead link was found");
+    assert!(found - answered <= 35 * S, "found {:?} after the last answer", found - answered);
+    assert!(found - answered > 30 * S, "not before the next beat's deadline");
+    assert_eq!(disconnects(&w, from)[0].0, ConnectionEnd::HeartbeatTimeout);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use core::time::Duration;
 use super::rate::RateLimit;
 use crate::phoenix::backoff::Backoff;
 use crate::phoenix::endpoint::{CLIENT_INFO, EndpointError, LogLevel};
-use crate::phoenix::heartbeat::{DEFAULT_HEARTBEAT_INTERVAL, HeartbeatConfigError};
+use crate::phoenix::heartbeat::{DEFAULT_HEARTBEAT_DEADLINE, DEFAULT_HEARTBEAT_INTERVAL, HeartbeatConfigError};
 use crate::phoenix::presence::DEFAULT_MAX_PRESENCE_ENTRIES;
 use crate::phoenix::serializer::Vsn;
 use crate::ws;
@@ -73,7 +73,8 @@ pub struct ClientConfig {
     pub ws: ws::Config,
     /// Time between heartbeats (25 s).
     pub heartbeat_interval: Duration,
-    /// Time a heartbeat reply may take, from its send (one interval by default, at most one).
+    /// Time a heartbeat reply may take, from its send (10 s; at most one interval). A dead link
+    /// is found within `heartbeat_interval + heartbeat_deadline` (35 s by default).
     pub heartbeat_deadline: Duration,
     /// A WebSocket ping every this often, each pong due before the next ping, as a second
     /// liveness check (byte transports; off by default).
@@ -131,7 +132,7 @@ impl ClientConfig {
             transport: TransportKind::Bytes,
             ws: ws::Config::default(),
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
-            heartbeat_deadline: DEFAULT_HEARTBEAT_INTERVAL,
+            heartbeat_deadline: DEFAULT_HEARTBEAT_DEADLINE,
             ping_interval: None,
             reconnect: Backoff::default(),
             rejoin: Backoff::default(),
@@ -152,11 +153,12 @@ impl ClientConfig {
         }
     }
 
-    /// Sets the heartbeat interval and makes the reply deadline and the empty-socket
-    /// disconnect follow it (one and two intervals).
+    /// Sets the heartbeat interval; the reply deadline becomes the default 10 s or the interval
+    /// when that is shorter, and the empty-socket disconnect two intervals. A dead link is then
+    /// found within `interval + deadline`.
     pub fn heartbeat(mut self, interval: Duration) -> Self {
         self.heartbeat_interval = interval;
-        self.heartbeat_deadline = interval;
+        self.heartbeat_deadline = DEFAULT_HEARTBEAT_DEADLINE.min(interval);
         self.disconnect_when_empty = self.disconnect_when_empty.map(|_| interval.saturating_mul(2));
         self
     }
