@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use arbitrary::{Arbitrary, Unstructured};
 
-use crate::phoenix::postgres::filter::{Filter, IsValue, Op};
+use crate::phoenix::postgres::filter::{Filter, FilterError, FilterValue as Value, IsValue, Op};
 
 /// The server's operators (`@filter_types`).
 const OPS: [&str; 13] =
@@ -167,53 +167,79 @@ impl Column {
     }
 }
 
+/// A value the app gives: text, a number or a boolean.
+#[derive(Arbitrary, Debug)]
+enum Given {
+    Text(String),
+    Int(i64),
+    Uint(u64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Given {
+    fn value(&self) -> Value<'_> {
+        match self {
+            Self::Text(t) => Value::Text(t),
+            Self::Int(i) => Value::Int(*i),
+            Self::Uint(u) => Value::Uint(*u),
+            Self::Float(f) => Value::Float(*f),
+            Self::Bool(b) => Value::Bool(*b),
+        }
+    }
+
+    /// The text the server must end up with (it casts by the column's type from there).
+    fn read(&self) -> String {
+        match self {
+            Self::Text(t) => t.clone(),
+            Self::Int(i) => alloc::format!("{i}"),
+            Self::Uint(u) => alloc::format!("{u}"),
+            Self::Float(f) if f.is_nan() => String::from("NaN"),
+            Self::Float(f) if f.is_infinite() => String::from(if *f < 0.0 { "-Infinity" } else { "Infinity" }),
+            // Postgres reads a float back from Rust's shortest round-trip form exactly.
+            Self::Float(f) => alloc::format!("{f}"),
+            Self::Bool(b) => String::from(if *b { "true" } else { "false" }),
+        }
+    }
+}
+
 /// One condition the app builds.
 #[derive(Arbitrary, Debug)]
 enum Built {
-    /// A scalar operator (the generic constructor with `in` and `is` is left out: it takes a
-    /// raw value).
-    Scalar(Column, u8, String),
-    In(Column, Vec<String>),
+    /// A scalar operator through the generic constructor (which cannot take `in` or `is`).
+    Scalar(Column, u8, Given),
+    In(Column, Vec<Given>),
     Is(Column, u8),
 }
 
-const SCALAR: [Op; 11] = [
-    Op::Eq,
-    Op::Neq,
-    Op::Lt,
-    Op::Lte,
-    Op::Gt,
-    Op::Gte,
-    Op::Like,
-    Op::Ilike,
-    Op::Match,
-    Op::Imatch,
-    Op::IsDistinct,
-];
-const IS: [(IsValue, &str); 4] = [
-    (IsValue::Null, "null"),
-    (IsValue::True, "true"),
-    (IsValue::False, "false"),
-    (IsValue::Unknown, "unknown"),
-];
+const IS: [IsValue; 4] = [IsValue::Null, IsValue::True, IsValue::False, IsValue::Unknown];
 
 impl Built {
-    fn filter(&self) -> Filter {
+    fn op(op: u8) -> Op {
+        Op::ALL[usize::from(op) % Op::ALL.len()]
+    }
+
+    /// The filter, or `None` for the one refusal (an empty `in` list).
+    fn filter(&self) -> Option<Filter> {
         match self {
-            Self::Scalar(c, op, v) => Filter::new(c.name(), SCALAR[usize::from(*op) % SCALAR.len()], v),
-            Self::In(c, vs) => Filter::in_(c.name(), vs.iter().map(String::as_str)),
-            Self::Is(c, v) => Filter::is(c.name(), IS[usize::from(*v) % IS.len()].0),
+            Self::Scalar(c, op, v) => Some(Filter::new(c.name(), Self::op(*op), v.value())),
+            Self::In(c, vs) => match Filter::in_(c.name(), vs.iter().map(Given::value)) {
+                Ok(f) => Some(f),
+                Err(FilterError::EmptyIn) => {
+                    assert!(vs.is_empty(), "refused a list of {} values", vs.len());
+                    None
+                }
+            },
+            Self::Is(c, v) => Some(Filter::is(c.name(), IS[usize::from(*v) % IS.len()])),
         }
     }
 
     /// What the server must read back.
     fn expected(&self, negated: bool) -> Condition {
         let (column, op, value) = match self {
-            Self::Scalar(c, op, v) => {
-                (c, SCALAR[usize::from(*op) % SCALAR.len()].as_str(), Read::One(v.clone()))
-            }
-            Self::In(c, vs) => (c, "in", Read::List(vs.iter().cloned().map(Some).collect())),
-            Self::Is(c, v) => (c, "is", Read::One(String::from(IS[usize::from(*v) % IS.len()].1))),
+            Self::Scalar(c, op, v) => (c, Self::op(*op).as_str(), Read::One(v.read())),
+            Self::In(c, vs) => (c, "in", Read::List(vs.iter().map(|v| Some(v.read())).collect())),
+            Self::Is(c, v) => (c, "is", Read::One(String::from(IS[usize::from(*v) % IS.len()].as_str()))),
         };
         Condition { column: String::from(column.name()), negated, op: String::from(op), value }
     }
@@ -227,7 +253,7 @@ pub fn filter_builder(data: &[u8]) {
     let mut filter: Option<Filter> = None;
     let mut expected = Vec::new();
     for (built, negated) in &conditions {
-        let mut one = built.filter();
+        let Some(mut one) = built.filter() else { continue };
         if *negated {
             one = !one;
         }

@@ -14,4 +14,4 @@ pub mod filter;
 pub use binding::{Binding, BindingError, BindingMismatch, BindingSet, Bindings, ChangeEvent, MAX_BINDINGS};
 pub use change::{Change, ChangeError, ChangeKind, Column, Row};
 pub use convert::{ConvertError, Value, convert};
-pub use filter::{Filter, IsValue, Op};
+pub use filter::{Filter, FilterError, FilterValue, IsValue, Op};
