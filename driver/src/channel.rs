@@ -223,7 +223,7 @@ impl<R: Runtime> Channel<R> {
         self.client.inner.act(|s, _| {
             s.client
                 .presence(id)
-                .map(|p| p.list().iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .map(|p| p.list().iter().map(|(k, v)| (String::from(k), v.clone())).collect())
                 .unwrap_or_default()
         })
     }

@@ -26,6 +26,7 @@ pub fn require_setup() {
     let missing: Vec<String> = [
         dir.join("node_modules/@supabase/realtime-js/package.json"),
         dir.join("node_modules/ws/package.json"),
+        dir.join("node_modules/phoenix/package.json"),
         dir.join(".venv/bin/python"),
     ]
     .into_iter()

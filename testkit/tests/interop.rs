@@ -280,3 +280,26 @@ async fn python_and_realtime_js_see_each_other() {
         observed.iter().any(|o| o.message.event == "broadcast" && o.message.payload["event"] == "from-py")
     );
 }
+
+/// The core's presence fixture (core/tests/it/fixtures/presence_phoenix_js.json, which
+/// core/tests/it/presence_js.rs replays) is what phoenix.js, pinned in testkit/interop, produces:
+/// regenerated here and compared byte for byte.
+#[test]
+fn the_presence_fixture_is_phoenix_js_output() {
+    require_setup();
+    let dir = realtime_testkit::peer::interop_dir();
+    let fixture = dir.join("../../core/tests/it/fixtures/presence_phoenix_js.json");
+    let out = std::process::Command::new("node")
+        .arg(dir.join("presence_fixture.mjs"))
+        .arg("--check")
+        .arg(&fixture)
+        .current_dir(&dir)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

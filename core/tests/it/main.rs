@@ -11,6 +11,7 @@ mod corpus;
 mod display;
 mod fuzz;
 mod handshake;
+mod presence_js;
 mod presence_model;
 mod proxy;
 mod rejections;

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use realtime_core::phoenix::presence::{Presence, PresenceEvent, PresenceState};
+use realtime_core::phoenix::presence::{KeyMap, Presence, PresenceEvent, PresenceState};
 
 /// Clients of the tracker (the observing client is not one of them; it only watches).
 const CLIENTS: usize = 4;
@@ -161,11 +161,18 @@ impl Model {
     }
 }
 
-/// The client's state in the model's shape.
-fn view(list: &BTreeMap<String, Vec<Presence>>) -> Vec<(String, Vec<(String, String)>)> {
-    list.iter()
-        .map(|(k, v)| (k.clone(), v.iter().map(|p| (p.presence_ref.clone(), p.payload.clone())).collect()))
-        .collect()
+/// The client's state in the model's shape: keys sorted, as the model keeps them (the key
+/// order itself is phoenix.js's, checked against phoenix.js in presence_js.rs).
+fn view(list: &KeyMap<Vec<Presence>>) -> Vec<(String, Vec<(String, String)>)> {
+    view_of(list.iter())
+}
+
+fn view_of<'a>(list: impl Iterator<Item = (&'a str, &'a Vec<Presence>)>) -> Vec<(String, Vec<(String, String)>)> {
+    let mut view: Vec<_> = list
+        .map(|(k, v)| (k.to_string(), v.iter().map(|p| (p.presence_ref.clone(), p.payload.clone())).collect()))
+        .collect();
+    view.sort();
+    view
 }
 
 fn refs(list: &[Presence]) -> Vec<&str> {
@@ -363,7 +370,7 @@ impl Observer {
         }
         prop_assert!(self.presence.list().values().all(|v| !v.is_empty()), "a key with no presences");
         prop_assert_eq!(self.presence.len(), self.presence.list().values().map(Vec::len).sum::<usize>());
-        prop_assert_eq!(view(&self.shadow), got.clone(), "the events rebuild the state");
+        prop_assert_eq!(view_of(self.shadow.iter().map(|(k, v)| (k.as_str(), v))), got.clone(), "the events rebuild the state");
         if !matches!(self.phase, Phase::Joined) {
             prop_assert_eq!(got, self.frozen.clone(), "the state changed before its join's presence_state");
             return Ok(());
