@@ -185,6 +185,16 @@ pub async fn postgres_changes_reach_their_bindings<S: Subject>() {
         .unwrap();
     let mut all =
         ch.on_postgres_changes(Binding::new(ChangeEvent::All, "public").table("messages")).await.unwrap();
+    // The same rows as the app's own type: the old row carries only the key.
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Message {
+        id: i64,
+        room: Option<i64>,
+    }
+    let mut typed = ch
+        .on_postgres_changes_as::<Message>(Binding::new(ChangeEvent::Update, "public").table("messages"))
+        .await
+        .unwrap();
     ch.subscribe().await.unwrap();
     assert!(
         ch.on_postgres_changes(Binding::new(ChangeEvent::All, "public")).await.is_err(),
@@ -209,6 +219,11 @@ pub async fn postgres_changes_reach_their_bindings<S: Subject>() {
     assert_eq!(got, [10, 11, 12]);
     let insert = next(&mut inserts).await;
     assert_eq!(insert.new_value("id").unwrap().unwrap().as_i64(), Some(11), "only room 1's insert");
+    let update = within("a typed update", typed.recv()).await.expect("the stream is open").unwrap();
+    assert_eq!(update.kind, realtime_core::phoenix::postgres::ChangeKind::Update);
+    assert_eq!(update.new, Some(Message { id: 12, room: Some(1) }));
+    assert_eq!(update.old, Some(Message { id: 12, room: None }));
+    assert_eq!(update.change.table, "messages");
 }
 
 fn tls_harness() -> (Harness, String, CertificateDer<'static>) {
@@ -484,6 +499,20 @@ pub async fn pushes_buffered_while_offline_are_written_once<S: Subject>() {
     })
     .await;
     assert!(room_b.presence_state().await.unwrap().iter().any(|(k, _)| k == "ana"));
+    // The tracked fields as the app's own type.
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Member {
+        name: String,
+    }
+    let typed = room_b.presence_state_as::<Member>().await.unwrap();
+    let ana: Vec<&Member> = typed.iter().filter(|(k, _)| k == "ana").flat_map(|(_, v)| v).collect();
+    assert_eq!(ana, [&Member { name: "Ana".into() }]);
+    #[derive(Debug, Deserialize)]
+    struct Other {
+        #[allow(dead_code)]
+        age: u32,
+    }
+    assert!(matches!(room_b.presence_state_as::<Other>().await, Err(Error::Json(_))), "another shape");
 }
 
 /// A join refused for permission fails `subscribe` with the server's words, classified, and

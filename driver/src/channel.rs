@@ -228,6 +228,38 @@ impl<R: Runtime> Channel<R> {
         })
     }
 
+    /// The presence state now with each presence's tracked fields as the app's own type (what
+    /// it passed to `track`), key by key in phoenix.js's order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Json`] when a presence does not read into `T` (another client tracks another
+    /// shape on this channel: read [`presence_state`](Self::presence_state) then).
+    ///
+    /// Cancel-safe: it only reads.
+    pub async fn presence_state_as<T: DeserializeOwned>(&self) -> Result<Vec<(String, Vec<T>)>, Error> {
+        self.presence_state()
+            .await?
+            .into_iter()
+            .map(|(key, list)| {
+                let list = list.iter().map(|p| p.json()).collect::<Result<Vec<T>, _>>().map_err(Error::Json)?;
+                Ok((key, list))
+            })
+            .collect()
+    }
+
+    /// Row changes for this binding with their rows as the app's own type (a struct of the
+    /// table's columns): an item is `Err` when a row does not read into `T`, and the stream
+    /// goes on. Bindings go in the join, so add them before [`subscribe`](Self::subscribe).
+    ///
+    /// Cancel-safe: it completes at once.
+    pub async fn on_postgres_changes_as<T: DeserializeOwned>(
+        &self,
+        binding: Binding,
+    ) -> Result<Typed<T, R, Shared<Change>>, Error> {
+        Ok(Typed { inner: self.on_postgres_changes(binding).await?, _t: PhantomData })
+    }
+
     /// Row changes for this binding. Bindings go in the join, so add them before
     /// [`subscribe`](Self::subscribe) (after: [`Error::Channel`] `AlreadySubscribed`).
     ///

@@ -65,7 +65,7 @@ pub use lock::StdLock;
 pub use lock::{LocalLock, Lock, Shared};
 pub use runtime::{BoxFuture, ByteStream, FromContext, Runtime, Timer};
 pub use socket::{MessageSocket, NoSocket, NoSocketOpen, SocketEvent, SocketOpenError};
-pub use stream::{Item, Receiver, Typed};
+pub use stream::{Item, Parse, Receiver, RowChange, Typed};
 
 pub use realtime_core;
 pub use realtime_core::phoenix::channel_config::ChannelConfig;

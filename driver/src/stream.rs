@@ -16,7 +16,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use realtime_core::phoenix::client::{ChannelId, ChannelStatus};
-use realtime_core::phoenix::postgres::Change;
+use realtime_core::phoenix::postgres::{Change, ChangeKind};
 use realtime_core::phoenix::presence::PresenceEvent;
 use serde::de::DeserializeOwned;
 
@@ -257,32 +257,78 @@ impl<T: Item, R: Runtime> futures_core::Stream for Receiver<T, R> {
     }
 }
 
-/// A stream of broadcasts deserialized into `T`.
-pub struct Typed<T, R: Runtime> {
-    pub(crate) inner: Receiver<Broadcast, R>,
+/// A stream item that reads into the app's own type `T` (sealed): a [`Broadcast`]'s payload
+/// as `T`, a row change's rows as a [`RowChange<T>`].
+pub trait Parse<T>: Item {
+    /// What an item becomes.
+    type Output;
+    /// Reads the item.
+    #[doc(hidden)]
+    fn parse(self) -> Result<Self::Output, Error>;
+}
+
+impl<T: DeserializeOwned> Parse<T> for Broadcast {
+    type Output = T;
+    fn parse(self) -> Result<T, Error> {
+        self.json()
+    }
+}
+
+impl<T: DeserializeOwned> Parse<T> for Shared<Change> {
+    type Output = RowChange<T>;
+    fn parse(self) -> Result<RowChange<T>, Error> {
+        let row = |r: Option<&realtime_core::phoenix::postgres::Row>| r.map(|r| r.json()).transpose();
+        let new = row(self.new.as_ref()).map_err(Error::Json)?;
+        let old = row(self.old.as_ref()).map_err(Error::Json)?;
+        Ok(RowChange { kind: self.kind, new, old, change: self })
+    }
+}
+
+/// A row change with its rows as the app's own type.
+#[derive(Clone, Debug)]
+pub struct RowChange<T> {
+    /// Insert, update or delete.
+    pub kind: ChangeKind,
+    /// The row after the change (insert, update).
+    pub new: Option<T>,
+    /// The row before the change (update, delete), as far as the table's replica identity
+    /// gives it: often only the key, so a `T` for it has its other fields optional.
+    pub old: Option<T>,
+    /// The change itself: schema, table, commit timestamp, columns, the raw rows.
+    pub change: Shared<Change>,
+}
+
+/// A stream of items read into `T`: broadcasts ([`Channel::on_broadcast_as`]) or row changes
+/// ([`Channel::on_postgres_changes_as`]). An item that does not read is an `Err` and the
+/// stream goes on.
+///
+/// [`Channel::on_broadcast_as`]: crate::Channel::on_broadcast_as
+/// [`Channel::on_postgres_changes_as`]: crate::Channel::on_postgres_changes_as
+pub struct Typed<T, R: Runtime, S: Item = Broadcast> {
+    pub(crate) inner: Receiver<S, R>,
     pub(crate) _t: PhantomData<fn() -> T>,
 }
 
-impl<T, R: Runtime> core::fmt::Debug for Typed<T, R> {
+impl<T, R: Runtime, S: Item> core::fmt::Debug for Typed<T, R, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_tuple("Typed").field(&self.inner).finish()
     }
 }
 
-impl<T: DeserializeOwned, R: Runtime> Typed<T, R> {
-    /// The next payload as `T`, or why it is not one ([`Error::Json`], or [`Error::Lagged`]
-    /// where payloads were dropped); `None` once the stream ended.
+impl<T, R: Runtime, S: Parse<T>> Typed<T, R, S> {
+    /// The next item read into `T`, or why it is not one ([`Error::Json`], or
+    /// [`Error::Lagged`] where items were dropped); `None` once the stream ended.
     ///
     /// Cancel-safe: a dropped `recv` loses no item.
-    pub async fn recv(&mut self) -> Option<Result<T, Error>> {
-        self.inner.recv().await.map(|r| r.map_err(Error::Lagged).and_then(|b| b.json()))
+    pub async fn recv(&mut self) -> Option<Result<S::Output, Error>> {
+        self.inner.recv().await.map(|r| r.map_err(Error::Lagged).and_then(S::parse))
     }
 }
 
-impl<T: DeserializeOwned, R: Runtime> futures_core::Stream for Typed<T, R> {
-    type Item = Result<T, Error>;
+impl<T, R: Runtime, S: Parse<T>> futures_core::Stream for Typed<T, R, S> {
+    type Item = Result<S::Output, Error>;
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().inner.poll_recv(cx).map(|o| o.map(|r| r.map_err(Error::Lagged).and_then(|b| b.json())))
+        self.get_mut().inner.poll_recv(cx).map(|o| o.map(|r| r.map_err(Error::Lagged).and_then(S::parse)))
     }
 }
 

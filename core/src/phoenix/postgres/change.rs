@@ -90,6 +90,17 @@ impl Row {
         &self.raw
     }
 
+    /// The row as the app's own type (a struct of its columns). Numbers keep their precision
+    /// where `T` does (an `int8` into an `i64`); an old row that only carries the key (a delete
+    /// on a table without `REPLICA IDENTITY FULL`) needs a `T` whose other fields are optional.
+    ///
+    /// # Errors
+    ///
+    /// serde_json's, when the row does not deserialize into `T`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.raw)
+    }
+
     /// The raw JSON token of column `name`, if the row has it.
     pub fn raw(&self, name: &str) -> Option<&str> {
         self.fields.iter().find(|(n, _)| n == name).map(|(_, r)| &self.raw[r.clone()])
@@ -269,6 +280,21 @@ mod tests {
         assert_eq!(c.old_value("id"), Some(Ok(Value::Int(7))));
         assert_eq!(c.old_value("body"), None, "the old row has only the key");
         assert!(c.errors.is_empty());
+    }
+
+    #[test]
+    fn rows_read_into_the_apps_types() {
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct Message {
+            id: i64,
+            body: Option<String>,
+        }
+        let (_, c) = Change::parse(SPEC).unwrap();
+        let new: Message = c.new.as_ref().unwrap().json().unwrap();
+        assert_eq!(new, Message { id: 9007199254740993, body: Some(String::from("hi")) }, "int8 exact");
+        let old: Message = c.old.as_ref().unwrap().json().unwrap();
+        assert_eq!(old, Message { id: 7, body: None }, "the old row has only the key");
+        assert!(c.new.as_ref().unwrap().json::<Vec<u8>>().is_err(), "another shape is an error");
     }
 
     #[test]

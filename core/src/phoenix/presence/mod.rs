@@ -59,6 +59,17 @@ pub struct Presence {
     pub payload: String,
 }
 
+impl Presence {
+    /// The tracked fields as the app's own type (what it passed to `track`).
+    ///
+    /// # Errors
+    ///
+    /// serde_json's, when the fields do not deserialize into `T`.
+    pub fn json<T: de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.payload)
+    }
+}
+
 /// What a state or diff changed, in order; `Sync` ends each applied state or diff.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PresenceEvent {

@@ -256,3 +256,15 @@ fn pending_diffs_stay_within_the_presence_limit() {
         s.pending.iter().map(|(j, l)| j.values().chain(l.values()).map(Vec::len).sum::<usize>()).sum();
     assert!(queued <= 10, "{queued} presences queued with a limit of 10");
 }
+
+#[test]
+fn tracked_fields_read_into_the_apps_type() {
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Member {
+        user: String,
+        n: u64,
+    }
+    let p = p("a", r#"{"user":"ana","n":12345678901234567890}"#);
+    assert_eq!(p.json::<Member>().unwrap(), Member { user: "ana".to_string(), n: 12345678901234567890 });
+    assert!(p.json::<Vec<u8>>().is_err());
+}
