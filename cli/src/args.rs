@@ -94,7 +94,7 @@ pub struct Connection {
 /// A heartbeat interval: a positive number of seconds, at most a day.
 fn heartbeat_secs(text: &str) -> Result<f64, String> {
     let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if !(secs.is_finite() && secs >= 0.001 && secs <= 86_400.0) {
+    if !(secs.is_finite() && (0.001..=86_400.0).contains(&secs)) {
         return Err(format!("{text} is out of range: give 0.001 to 86400 seconds"));
     }
     Ok(secs)

@@ -242,7 +242,8 @@ impl<R: Runtime> Channel<R> {
             .await?
             .into_iter()
             .map(|(key, list)| {
-                let list = list.iter().map(|p| p.json()).collect::<Result<Vec<T>, _>>().map_err(Error::Json)?;
+                let list =
+                    list.iter().map(|p| p.json()).collect::<Result<Vec<T>, _>>().map_err(Error::Json)?;
                 Ok((key, list))
             })
             .collect()

@@ -70,7 +70,10 @@ async fn argument_errors_keep_their_detail() {
         (listen(&["--self"]), vec!["unexpected argument '--self'"]),
         (listen(&["--vsn", "3.0.0"]), vec!["'3.0.0'", "[possible values: 1.0.0, 2.0.0]"]),
         (listen(&["--exit-after", "0"]), vec!["--exit-after", "0 is not in 1.."]),
-        (listen(&["--heartbeat", "0"]), vec!["--heartbeat", "0 is out of range: give 0.001 to 86400 seconds"]),
+        (
+            listen(&["--heartbeat", "0"]),
+            vec!["--heartbeat", "0 is out of range: give 0.001 to 86400 seconds"],
+        ),
         (listen(&["--heartbeat", "soon"]), vec!["--heartbeat", "\"soon\" is not a number of seconds"]),
         (
             vec![

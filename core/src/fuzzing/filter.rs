@@ -195,7 +195,9 @@ impl Given {
             Self::Int(i) => alloc::format!("{i}"),
             Self::Uint(u) => alloc::format!("{u}"),
             Self::Float(f) if f.is_nan() => String::from("NaN"),
-            Self::Float(f) if f.is_infinite() => String::from(if *f < 0.0 { "-Infinity" } else { "Infinity" }),
+            Self::Float(f) if f.is_infinite() => {
+                String::from(if *f < 0.0 { "-Infinity" } else { "Infinity" })
+            }
             // Postgres reads a float back from Rust's shortest round-trip form exactly.
             Self::Float(f) => alloc::format!("{f}"),
             Self::Bool(b) => String::from(if *b { "true" } else { "false" }),

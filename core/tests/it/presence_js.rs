@@ -90,7 +90,8 @@ fn every_step_of_phoenix_js_sequences_gives_the_same_callbacks_and_list() {
                 _ => state.handle_diff(join_ref, payload),
             }
             .unwrap_or_else(|e| panic!("seed {seed} step {i}: {e} for {payload}"));
-            let want: Vec<Callback> = step["events"].as_array().expect("events").iter().map(js_callback).collect();
+            let want: Vec<Callback> =
+                step["events"].as_array().expect("events").iter().map(js_callback).collect();
             let got: Vec<Callback> = events.iter().map(core_callback).collect();
             assert_eq!(got, want, "seed {seed} step {i}: callbacks for {payload}");
             let want_list: Vec<(String, Vec<Meta>)> = step["list"]
@@ -108,5 +109,8 @@ fn every_step_of_phoenix_js_sequences_gives_the_same_callbacks_and_list() {
         }
     }
     // The fixture exercises what it claims to.
-    assert!(steps > 500 && callbacks > 2000 && pending > 50, "{steps} steps, {callbacks} callbacks, {pending} pending");
+    assert!(
+        steps > 500 && callbacks > 2000 && pending > 50,
+        "{steps} steps, {callbacks} callbacks, {pending} pending"
+    );
 }

@@ -167,9 +167,13 @@ fn view(list: &KeyMap<Vec<Presence>>) -> Vec<(String, Vec<(String, String)>)> {
     view_of(list.iter())
 }
 
-fn view_of<'a>(list: impl Iterator<Item = (&'a str, &'a Vec<Presence>)>) -> Vec<(String, Vec<(String, String)>)> {
+fn view_of<'a>(
+    list: impl Iterator<Item = (&'a str, &'a Vec<Presence>)>,
+) -> Vec<(String, Vec<(String, String)>)> {
     let mut view: Vec<_> = list
-        .map(|(k, v)| (k.to_string(), v.iter().map(|p| (p.presence_ref.clone(), p.payload.clone())).collect()))
+        .map(|(k, v)| {
+            (k.to_string(), v.iter().map(|p| (p.presence_ref.clone(), p.payload.clone())).collect())
+        })
         .collect();
     view.sort();
     view
@@ -370,7 +374,11 @@ impl Observer {
         }
         prop_assert!(self.presence.list().values().all(|v| !v.is_empty()), "a key with no presences");
         prop_assert_eq!(self.presence.len(), self.presence.list().values().map(Vec::len).sum::<usize>());
-        prop_assert_eq!(view_of(self.shadow.iter().map(|(k, v)| (k.as_str(), v))), got.clone(), "the events rebuild the state");
+        prop_assert_eq!(
+            view_of(self.shadow.iter().map(|(k, v)| (k.as_str(), v))),
+            got.clone(),
+            "the events rebuild the state"
+        );
         if !matches!(self.phase, Phase::Joined) {
             prop_assert_eq!(got, self.frozen.clone(), "the state changed before its join's presence_state");
             return Ok(());

@@ -9,7 +9,9 @@ use core::time::Duration;
 use super::rate::RateLimit;
 use crate::phoenix::backoff::Backoff;
 use crate::phoenix::endpoint::{CLIENT_INFO, EndpointError, LogLevel};
-use crate::phoenix::heartbeat::{DEFAULT_HEARTBEAT_DEADLINE, DEFAULT_HEARTBEAT_INTERVAL, HeartbeatConfigError};
+use crate::phoenix::heartbeat::{
+    DEFAULT_HEARTBEAT_DEADLINE, DEFAULT_HEARTBEAT_INTERVAL, HeartbeatConfigError,
+};
 use crate::phoenix::presence::DEFAULT_MAX_PRESENCE_ENTRIES;
 use crate::phoenix::serializer::Vsn;
 use crate::ws;

@@ -17,7 +17,11 @@ enum Place {
 /// leading zero) of 0 to 2^32 - 2 (2^32 - 1 is the one integer that is not an index).
 fn array_index(key: &str) -> Option<u32> {
     let digits = key.len();
-    if digits == 0 || digits > 10 || !key.bytes().all(|b| b.is_ascii_digit()) || (digits > 1 && key.starts_with('0')) {
+    if digits == 0
+        || digits > 10
+        || !key.bytes().all(|b| b.is_ascii_digit())
+        || (digits > 1 && key.starts_with('0'))
+    {
         return None;
     }
     key.parse::<u32>().ok().filter(|&n| n != u32::MAX)
@@ -81,7 +85,10 @@ impl<V> KeyMap<V> {
 
     /// Keys and values, in JavaScript's object order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &V)> + '_ {
-        self.order.values().filter_map(|key| self.entries.get_key_value(key.as_str())).map(|(k, (_, v))| (k.as_str(), v))
+        self.order
+            .values()
+            .filter_map(|key| self.entries.get_key_value(key.as_str()))
+            .map(|(k, (_, v))| (k.as_str(), v))
     }
 
     /// The keys, in order.

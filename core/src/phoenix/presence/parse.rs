@@ -149,4 +149,3 @@ pub(super) fn parse_error(e: &serde_json::Error) -> PresenceError {
         PresenceError::InvalidPayload
     }
 }
-

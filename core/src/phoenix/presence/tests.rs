@@ -51,11 +51,7 @@ fn state_then_diffs_as_phoenix_js() {
     // A second presence of the same key joins after the old one; a leave of the last
     // presence removes the key.
     s.handle_diff("1", r#"{"joins":{"u1":{"metas":[{"phx_ref":"c"}]}},"leaves":{}}"#).unwrap();
-    assert_eq!(
-        keys(&s),
-        [("u1".to_string(), vec!["b".to_string(), "c".to_string()])],
-        "old first, then new"
-    );
+    assert_eq!(keys(&s), [("u1".to_string(), vec!["b".to_string(), "c".to_string()])], "old first, then new");
     let events = s
         .handle_diff("1", r#"{"joins":{},"leaves":{"u1":{"metas":[{"phx_ref":"b"},{"phx_ref":"c"}]}}}"#)
         .unwrap();
