@@ -29,6 +29,7 @@ mod auth;
 mod channel;
 mod channels;
 mod config;
+mod conn;
 mod dispatch;
 mod error;
 mod event;
@@ -65,7 +66,8 @@ pub use rate::{RateLimit, RateLimitPolicy};
 pub use super::target::{Target, TargetError};
 
 use self::channel::{Action, Channel, InFlight, Input, ReadyWait, Waiting, transition};
-use self::socket::{Conn, Finish, Link, Ping};
+use self::conn::{Conn, SocketInput};
+use self::socket::{Finish, Link, Ping};
 use super::backoff::Backoff;
 use super::channel_config::ChannelConfig;
 use super::ending::{self, Decision, Ending, StopReason};

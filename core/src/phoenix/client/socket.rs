@@ -4,23 +4,6 @@
 
 use super::*;
 
-/// Where the connection is (finer than the public [`ConnectionState`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Conn {
-    Idle,
-    /// `Open` was asked of the runtime; the transport is not up yet.
-    Opening,
-    /// The byte transport is up; the WebSocket handshake is running.
-    Handshaking,
-    Open,
-    /// A manual disconnect runs the close handshake.
-    Closing,
-    Waiting {
-        at: Instant,
-        attempt: u32,
-    },
-}
-
 /// The current transport, as the client sees it.
 #[derive(Debug)]
 pub(super) enum Link {
@@ -133,7 +116,7 @@ impl Client {
             Conn::Waiting { .. } => {
                 // No connection ends now, but the plan announced by the last `Disconnected`
                 // (a reconnect) changes: say so.
-                self.conn = Conn::Idle;
+                self.move_socket(SocketInput::Cancel, Conn::Idle);
                 let reason = if self.stop_idle { StopReason::Idle } else { StopReason::Manual };
                 self.stop_idle = false;
                 self.events
@@ -154,7 +137,7 @@ impl Client {
                     _ => false,
                 };
                 if closing {
-                    self.conn = Conn::Closing;
+                    self.move_socket(SocketInput::CloseStarted, Conn::Closing);
                     self.heartbeat.stop();
                     self.ping = None;
                 } else {
@@ -203,7 +186,7 @@ impl Client {
                 });
                 self.link = Link::Bytes(Box::new(ws));
                 if started {
-                    self.conn = Conn::Handshaking;
+                    self.move_socket(SocketInput::TransportUp, Conn::Handshaking);
                 } else {
                     // Unreachable with a validated config; ends like a failed transport.
                     self.finish(Finish::Close);
@@ -335,7 +318,7 @@ impl Client {
         self.link = Link::None;
         self.ending = None;
         self.stop_idle = false;
-        self.conn = Conn::Opening;
+        self.move_socket(SocketInput::Open, Conn::Opening);
         self.transport_id += 1;
         self.connect_deadline = Some(self.now + self.connect_timeout);
         self.commands.push_back(TransportCommand::Open {
@@ -395,7 +378,7 @@ impl Client {
     }
 
     pub(super) fn on_open(&mut self, now: Instant) {
-        self.conn = Conn::Open;
+        self.move_socket(SocketInput::Opened, Conn::Open);
         self.connect_deadline = None;
         self.reconnect_attempt = 0;
         self.last_join_error = None;
@@ -484,15 +467,15 @@ impl Client {
         // arms the idle timer when a reconnect is coming).
         if reopen {
             // Opened below, once the channels have seen the end of this connection.
-            self.conn = Conn::Idle;
+            self.move_socket(SocketInput::Ended, Conn::Idle);
         } else if let Next::Reconnect { after, attempt } = next {
-            self.conn = Conn::Waiting { at: now + after, attempt };
+            self.move_socket(SocketInput::Ended, Conn::Waiting { at: now + after, attempt });
             // The gap counts from the loss of the last open connection, across failed attempts.
             if was == Conn::Open {
                 self.lost_at.get_or_insert(now);
             }
         } else {
-            self.conn = Conn::Idle;
+            self.move_socket(SocketInput::Ended, Conn::Idle);
             self.reconnect_attempt = 0;
             self.idle_at = None;
             if !manual {
