@@ -192,7 +192,7 @@ pub async fn postgres_changes_reach_their_bindings<S: Subject>() {
         room: Option<i64>,
     }
     let mut typed = ch
-        .on_postgres_changes_as::<Message>(Binding::new(ChangeEvent::Update, "public").table("messages"))
+        .on_postgres_changes_as::<Message>(Binding::new(ChangeEvent::All, "public").table("messages"))
         .await
         .unwrap();
     ch.subscribe().await.unwrap();
@@ -219,6 +219,11 @@ pub async fn postgres_changes_reach_their_bindings<S: Subject>() {
     assert_eq!(got, [10, 11, 12]);
     let insert = next(&mut inserts).await;
     assert_eq!(insert.new_value("id").unwrap().unwrap().as_i64(), Some(11), "only room 1's insert");
+    // An insert's old row is `{}` on the wire: no row, not a row that fails to read.
+    let insert = within("a typed insert", typed.recv()).await.expect("the stream is open").unwrap();
+    assert_eq!(insert.kind, realtime_core::phoenix::postgres::ChangeKind::Insert);
+    assert_eq!((insert.new, insert.old), (Some(Message { id: 10, room: Some(2) }), None));
+    within("the second insert", typed.recv()).await.expect("the stream is open").unwrap();
     let update = within("a typed update", typed.recv()).await.expect("the stream is open").unwrap();
     assert_eq!(update.kind, realtime_core::phoenix::postgres::ChangeKind::Update);
     assert_eq!(update.new, Some(Message { id: 12, room: Some(1) }));

@@ -211,7 +211,8 @@ fn row(raw: Option<&RawValue>) -> Result<Option<Row>, ChangeError> {
     match raw {
         None => Ok(None),
         Some(r) if r.get() == "null" => Ok(None),
-        Some(r) => Row::read(r).map(Some),
+        // `{}`: the server's way of saying "no row" (an insert's old row, a delete's new one).
+        Some(r) => Row::read(r).map(|row| (!row.fields.is_empty()).then_some(row)),
     }
 }
 
@@ -280,6 +281,15 @@ mod tests {
         assert_eq!(c.old_value("id"), Some(Ok(Value::Int(7))));
         assert_eq!(c.old_value("body"), None, "the old row has only the key");
         assert!(c.errors.is_empty());
+    }
+
+    /// Second read: `{}` was read as a row, so a typed insert failed on its empty old row.
+    #[test]
+    fn an_empty_object_is_no_row() {
+        let insert = r#"{"ids":[1],"data":{"schema":"s","table":"t","type":"INSERT","record":{"id":1},"old_record":{ }}}"#;
+        let (_, c) = Change::parse(insert).unwrap();
+        assert!(c.new.is_some());
+        assert_eq!(c.old, None);
     }
 
     #[test]

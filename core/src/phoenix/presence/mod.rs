@@ -257,7 +257,11 @@ impl PresenceState {
                 }
             }
         }
-        // Within the limit by construction: the state ends as `new`, which was checked.
+        // Not always within the limit by construction: a key can hold a ref twice (a diff may
+        // join one again), and the copies stay beside the new state's metas.
+        if self.after(&joins, &leaves) > self.max_entries {
+            return Err(PresenceError::TooManyEntries);
+        }
         let mut events = Vec::new();
         self.apply(joins, leaves, true, &mut events);
         self.synced_join_ref = Some(String::from(join_ref));

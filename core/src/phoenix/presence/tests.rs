@@ -264,3 +264,16 @@ fn tracked_fields_read_into_the_apps_type() {
     assert_eq!(p.json::<Member>().unwrap(), Member { user: "ana".to_string(), n: 12345678901234567890 });
     assert!(p.json::<Vec<u8>>().is_err());
 }
+
+/// Second read: a key holding a ref twice (a diff joined it again) kept both copies through a
+/// state that was itself within the limit, so the state ended over it.
+#[test]
+fn a_state_over_duplicated_refs_stays_within_the_limit() {
+    let mut s = PresenceState::with_limit(3);
+    s.handle_state("1", "{}").unwrap();
+    s.handle_diff("1", r#"{"joins":{"a":{"metas":[{"phx_ref":"r"},{"phx_ref":"r"}]}}}"#).unwrap();
+    assert_eq!(s.len(), 2);
+    let state = r#"{"a":{"metas":[{"phx_ref":"r"}]},"b":{"metas":[{"phx_ref":"x"}]},"c":{"metas":[{"phx_ref":"y"}]}}"#;
+    assert_eq!(s.handle_state("1", state), Err(PresenceError::TooManyEntries));
+    assert!(s.len() <= 3, "{} presences with a limit of 3", s.len());
+}
