@@ -93,6 +93,12 @@ pub struct Config {
     /// Told a line for each socket that connects or closes and each join or leave it asks
     /// for (`realtime serve -v` prints them); none by default.
     pub log: Option<Log>,
+    /// A plain Phoenix Channels server instead of Supabase Realtime: any topic joins (no
+    /// `realtime:` prefix), with any join payload, answered `{}`; every other event a member
+    /// pushes is answered with its own payload (an echo) and routed to the topic's other
+    /// members under the same event, as a `broadcast_from` would. No Realtime features
+    /// (broadcast config, presence, postgres changes) in this mode. Off by default.
+    pub phoenix: bool,
 }
 
 /// Where the server's log lines go.
@@ -108,6 +114,7 @@ impl Default for Config {
             postgres_ready_delay: Duration::ZERO,
             limits: Limits::default(),
             log: None,
+            phoenix: false,
         }
     }
 }
@@ -126,6 +133,7 @@ impl std::fmt::Debug for Config {
             .field("postgres_ready_delay", &self.postgres_ready_delay)
             .field("limits", &self.limits)
             .field("log", &self.log.is_some())
+            .field("phoenix", &self.phoenix)
             .finish_non_exhaustive()
     }
 }

@@ -378,6 +378,14 @@ impl Hub {
                 s.send(socket, reply(vsn, &m, "ok", json!({})));
                 s.close_channel(id, None);
             }
+            _ if self.config.phoenix => {
+                // Plain Phoenix: the sender gets its payload back, the others get the event.
+                if m.msg_ref.is_some() {
+                    s.send(socket, reply(vsn, &m, "ok", m.payload.clone()));
+                }
+                let private = s.channels.get(&id).is_some_and(|c| c.private);
+                s.fan_out(&(m.topic.clone(), private), Some(id), &m.event, &m.payload, false);
+            }
             "broadcast" => self.broadcast(s, id, vsn, &m),
             "presence" => self.presence(s, id, vsn, &m),
             "access_token" => self.access_token(s, id, &m),
@@ -397,14 +405,14 @@ impl Hub {
             JoinFault::Fail(reason) => return error(&reason, None),
             JoinFault::Delay(_) | JoinFault::None => {}
         }
-        if !m.topic.starts_with("realtime:") {
+        if !self.config.phoenix && !m.topic.starts_with("realtime:") {
             return After::Later {
                 delay: Duration::ZERO,
                 frames: vec![reply(vsn, &m, "error", json!({"reason": "unmatched topic"}))],
                 then_close: None,
             };
         }
-        if sub_topic(&m.topic).is_empty() {
+        if !self.config.phoenix && sub_topic(&m.topic).is_empty() {
             return error("TopicNameRequired: You must provide a topic name", None);
         }
         if let Some(max) = limits.max_joins_per_second {
@@ -432,7 +440,8 @@ impl Hub {
             return error("ChannelRateLimitReached: Too many channels", None);
         }
         let p = &m.payload;
-        let config = &p["config"];
+        // Plain Phoenix: the join payload is the app's own, with no Realtime config in it.
+        let config = if self.config.phoenix { &Value::Null } else { &p["config"] };
         let flag = |v: &Value| v.as_bool().unwrap_or(false) || v.as_str() == Some("true");
         let token = p.get("access_token").or_else(|| p.get("user_token")).and_then(Value::as_str);
         let claims = match (&self.config.auth, token) {
@@ -529,7 +538,8 @@ impl Hub {
         let push = |event: &str, payload: &Value| {
             wire::encode(vsn, join_ref.as_deref(), None, &m.topic, event, payload)
         };
-        let mut frames = vec![reply(vsn, &m, "ok", json!({"postgres_changes": echo}))];
+        let response = if self.config.phoenix { json!({}) } else { json!({"postgres_changes": echo}) };
+        let mut frames = vec![reply(vsn, &m, "ok", response)];
         if presence_enabled {
             let state = s.presence.get(&key).map_or_else(|| json!({}), Tracker::state);
             frames.push(push("presence_state", &state));

@@ -97,6 +97,12 @@ impl Peer {
         Self::spawn(&format!("js {scenario}"), Path::new("node"), &args)
     }
 
+    /// `node testkit/interop/phoenix_peer.mjs <url>`: phoenix.js against the plain Phoenix mode.
+    pub fn phoenix(url: &str) -> Self {
+        let script = interop_dir().join("phoenix_peer.mjs");
+        Self::spawn("phoenix.js", Path::new("node"), &[script.to_str().expect("utf-8 path"), url])
+    }
+
     /// `testkit/interop/.venv/bin/python testkit/interop/py_peer.py <url>`.
     pub fn python(url: &str) -> Self {
         let script = interop_dir().join("py_peer.py");

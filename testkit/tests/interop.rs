@@ -303,3 +303,24 @@ fn the_presence_fixture_is_phoenix_js_output() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The plain Phoenix mode (`Config::phoenix`) against the official Phoenix client, phoenix.js:
+/// a topic without `realtime:`, join params of the app's own, a custom event echoed to its sender
+/// and routed to the other member, a leave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phoenix_js_joins_and_routes_custom_events_in_the_plain_phoenix_mode() {
+    require_setup();
+    let server = Server::start(Config { phoenix: true, ..Config::default() }).await.unwrap();
+    let lines = Peer::phoenix(&server.url()).finish().await;
+    let said = |who: &str, key: &str| {
+        by(&lines, who, key)
+            .first()
+            .map(|l| l[key].clone())
+            .unwrap_or_else(|| panic!("no {who} {key}: {lines:#?}"))
+    };
+    assert_eq!(said("ana", "joined"), json!({}));
+    assert_eq!(said("bo", "joined"), json!({}));
+    assert_eq!(said("ana", "reply"), json!({"body": "hi", "n": 1}), "the echo");
+    assert_eq!(said("bo", "shout"), json!({"body": "hi", "n": 1}), "routed to the other member");
+    assert_eq!(said("ana", "left"), json!(true));
+}
