@@ -39,6 +39,7 @@ mod rest;
 mod socket;
 mod timers;
 mod tracking;
+mod transport;
 
 use alloc::borrow::Cow;
 use alloc::boxed::Box;
@@ -58,10 +59,10 @@ pub use config::{
 pub use error::{ChannelError, DisconnectError, PushError};
 pub use event::{
     ChannelErrorReason, ChannelStatus, ConnectionEnd, ConnectionState, Event, HeartbeatStatus, LeaveOutcome,
-    Next, NotSentReason, PushId, PushOutcome, Subscription, TokenReason, TransportClosed, TransportCommand,
-    TransportId,
+    Next, NotSentReason, PushId, PushOutcome, Subscription, TokenReason,
 };
 pub use rate::{RateLimit, RateLimitPolicy};
+pub use transport::{TransportClosed, TransportCommand, TransportId};
 
 pub use super::target::{Target, TargetError};
 
