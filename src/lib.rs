@@ -58,11 +58,11 @@
 #![forbid(unsafe_code)]
 
 pub use realtime_core as core;
-pub use realtime_core::phoenix::channel_config::ChannelConfig;
-pub use realtime_core::phoenix::client::{
+pub use realtime_core::supabase::channel_config::ChannelConfig;
+pub use realtime_core::client::{
     ChannelStatus, Client, ClientConfig, ConnectionState, Event, PushOutcome,
 };
-pub use realtime_core::phoenix::postgres::{Binding, Change, ChangeEvent, Filter};
+pub use realtime_core::supabase::postgres::{Binding, Change, ChangeEvent, Filter};
 pub use realtime_core::phoenix::presence::{Presence, PresenceEvent};
 pub use realtime_core::{Instant, Rng, phoenix, ws};
 

@@ -15,8 +15,8 @@
 use core::hint::black_box;
 
 use realtime_core::Instant;
-use realtime_core::phoenix::channel_config::ChannelConfig;
-use realtime_core::phoenix::client::{Client, ClientConfig, Event, TransportCommand, TransportKind};
+use realtime_core::supabase::channel_config::ChannelConfig;
+use realtime_core::client::{Client, ClientConfig, Event, TransportCommand, TransportKind};
 use realtime_core::phoenix::presence::PresenceState;
 use realtime_core::phoenix::serializer::Vsn;
 use realtime_core::ws::Message;

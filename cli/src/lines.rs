@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use realtime_core::phoenix::postgres::{Change, Row};
+use realtime_core::supabase::postgres::{Change, Row};
 use realtime_tokio::{
     Broadcast, ChannelErrorReason, ChannelStatus, ClientEvent, Next, Payload, Presence, PresenceEvent,
 };

@@ -87,7 +87,7 @@ pub(crate) fn client(conn: &Connection) -> Result<RealtimeClient, Failure> {
 /// An expired `--token` is refused before anything connects: the client would leave it out
 /// (joining under the API key alone) and the command would seem to work.
 fn check_token(token: &str) -> Result<(), Failure> {
-    let Some(exp) = realtime_core::phoenix::token::Secret::new(token).jwt_exp() else { return Ok(()) };
+    let Some(exp) = realtime_core::supabase::token::Secret::new(token).jwt_exp() else { return Ok(()) };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     if exp <= now {
         return Err(Failure::input(format!(

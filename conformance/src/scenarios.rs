@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Waker};
 use std::time::Duration;
 
-use realtime_core::phoenix::reason::ErrorClass;
+use realtime_core::supabase::reason::ErrorClass;
 use realtime_driver::{
     Binding, ChangeEvent, ChannelConfig, ChannelErrorReason, ChannelStatus, ClientEvent, Config,
     ConnectionEnd, ConnectionError, ConnectionState, Error, Filter, HeartbeatStatus, LeaveOutcome, Payload,
@@ -221,11 +221,11 @@ pub async fn postgres_changes_reach_their_bindings<S: Subject>() {
     assert_eq!(insert.new_value("id").unwrap().unwrap().as_i64(), Some(11), "only room 1's insert");
     // An insert's old row is `{}` on the wire: no row, not a row that fails to read.
     let insert = within("a typed insert", typed.recv()).await.expect("the stream is open").unwrap();
-    assert_eq!(insert.kind, realtime_core::phoenix::postgres::ChangeKind::Insert);
+    assert_eq!(insert.kind, realtime_core::supabase::postgres::ChangeKind::Insert);
     assert_eq!((insert.new, insert.old), (Some(Message { id: 10, room: Some(2) }), None));
     within("the second insert", typed.recv()).await.expect("the stream is open").unwrap();
     let update = within("a typed update", typed.recv()).await.expect("the stream is open").unwrap();
-    assert_eq!(update.kind, realtime_core::phoenix::postgres::ChangeKind::Update);
+    assert_eq!(update.kind, realtime_core::supabase::postgres::ChangeKind::Update);
     assert_eq!(update.new, Some(Message { id: 12, room: Some(1) }));
     assert_eq!(update.old, Some(Message { id: 12, room: None }));
     assert_eq!(update.change.table, "messages");

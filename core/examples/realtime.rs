@@ -13,8 +13,8 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant as StdInstant};
 
 use realtime_core::Instant;
-use realtime_core::phoenix::channel_config::ChannelConfig;
-use realtime_core::phoenix::client::{
+use realtime_core::supabase::channel_config::ChannelConfig;
+use realtime_core::client::{
     ChannelStatus, Client, ClientConfig, Event, PushBody, TransportClosed, TransportCommand,
 };
 use serde_json::{Value, json};

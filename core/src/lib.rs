@@ -11,7 +11,7 @@
 //!   allocator: payload is handed out as borrowed chunks. With the `alloc` feature,
 //!   [`ws::Reassembler`] builds whole messages and [`ws::WebSocket`] owns a send queue.
 //! - `phoenix` (with `alloc`): the Phoenix Channels protocol of Supabase Realtime: serializers,
-//!   the zero-copy [`Message`](phoenix::message::Message), and [`Client`](phoenix::client::Client),
+//!   the zero-copy [`Message`](phoenix::message::Message), and [`Client`](client::Client),
 //!   the socket and channel state machine the runtimes drive.
 //!
 //! # Run loop
@@ -43,8 +43,12 @@ mod decimal;
 #[cfg(feature = "_fuzzing")]
 pub mod fuzzing;
 #[cfg(feature = "alloc")]
+pub mod client;
+#[cfg(feature = "alloc")]
 pub mod phoenix;
 pub mod rng;
+#[cfg(feature = "alloc")]
+pub mod supabase;
 pub mod time;
 pub mod ws;
 

@@ -9,10 +9,10 @@ use core::marker::PhantomData;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use realtime_core::phoenix::client::{ChannelId, ChannelStatus, LeaveOutcome, PushOutcome, Subscription};
-use realtime_core::phoenix::postgres::{Binding, Change};
+use realtime_core::client::{ChannelId, ChannelStatus, LeaveOutcome, PushOutcome, Subscription};
+use realtime_core::supabase::postgres::{Binding, Change};
 use realtime_core::phoenix::presence::{Presence, PresenceEvent};
-use realtime_core::phoenix::rest::RestBody;
+use realtime_core::supabase::rest::RestBody;
 use realtime_core::phoenix::serializer::BroadcastData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -374,7 +374,7 @@ impl<R: Runtime> Channel<R> {
         f: impl FnOnce(
             &mut Session,
             realtime_core::Instant,
-        ) -> Result<bool, realtime_core::phoenix::client::ChannelError>,
+        ) -> Result<bool, realtime_core::client::ChannelError>,
     ) -> Leave<R> {
         let id = self.id;
         let started = self.client.inner.act(|s, now| {
@@ -422,7 +422,7 @@ impl<R: Runtime> Channel<R> {
         match (result, failure) {
             (Ok(()), _) => Ok(()),
             (Err(_), Some(f)) => Err(Error::RestConnection(f)),
-            (Err(realtime_core::phoenix::rest::RestError::Timeout), None) => Err(Error::TimedOut),
+            (Err(realtime_core::supabase::rest::RestError::Timeout), None) => Err(Error::TimedOut),
             (Err(e), None) => Err(Error::Rest(e)),
         }
     }

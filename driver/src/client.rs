@@ -9,8 +9,8 @@ use core::task::{Poll, Waker};
 use core::time::Duration;
 
 use realtime_core::Instant;
-use realtime_core::phoenix::channel_config::ChannelConfig;
-use realtime_core::phoenix::client::{Client, ConnectionState, TransportKind};
+use realtime_core::supabase::channel_config::ChannelConfig;
+use realtime_core::client::{Client, ConnectionState, TransportKind};
 
 use crate::channel::Channel;
 use crate::config::{Config, Proxy, TokenSource};
@@ -199,7 +199,7 @@ impl<R: Runtime> RealtimeClient<R> {
     }
 
     /// The channel `realtime:<name>`: a new one, or another handle to it when the config is
-    /// the same ([`ChannelError::ConfigMismatch`](realtime_core::phoenix::client::ChannelError)
+    /// the same ([`ChannelError::ConfigMismatch`](realtime_core::client::ChannelError)
     /// when it differs).
     ///
     /// Cancel-safe: it completes at once.

@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use realtime_core::phoenix::client::ClientConfig;
+use realtime_core::client::ClientConfig;
 pub use rustls_pki_types::CertificateDer;
 
 use crate::lock::Shared;

@@ -8,7 +8,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, ready};
 
-use realtime_core::phoenix::client::Target;
+use realtime_core::client::Target;
 use realtime_core::phoenix::proxy::{Tunnel, proxy_for};
 
 use crate::config::Proxy;

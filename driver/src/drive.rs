@@ -15,7 +15,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
-use realtime_core::phoenix::client::{PushId, TransportClosed, TransportCommand, TransportId};
+use realtime_core::client::{PushId, TransportClosed, TransportCommand, TransportId};
 use realtime_core::{Instant, ws};
 
 use crate::client::Inner;

@@ -5,11 +5,11 @@ use alloc::string::String;
 use core::error::Error as StdError;
 use core::fmt;
 
-use realtime_core::phoenix::client::{
+use realtime_core::client::{
     ChannelError, ChannelStatus, ConfigError, ConnectionEnd, NotSentReason, PushError,
 };
 use realtime_core::phoenix::proxy::ProxyError;
-use realtime_core::phoenix::rest::RestError;
+use realtime_core::supabase::rest::RestError;
 
 use crate::lock::Shared;
 
@@ -193,7 +193,7 @@ pub enum Error {
     /// A REST request's connection failed.
     RestConnection(ConnectionError),
     /// The close code or reason cannot be sent (`disconnect_with`).
-    CloseCode(realtime_core::phoenix::client::DisconnectError),
+    CloseCode(realtime_core::client::DisconnectError),
     /// A stream fell behind (see [`Lagged`]); from the typed streams.
     Lagged(Lagged),
 }

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::time::Duration;
 
-use realtime_core::phoenix::client::{HeartbeatStatus, Next};
+use realtime_core::client::{HeartbeatStatus, Next};
 use serde::de::DeserializeOwned;
 
 use crate::error::{ConnectionError, Error};

@@ -6,8 +6,8 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use realtime_core::phoenix::client::Target;
-use realtime_core::phoenix::rest::{RestError, RestRequest};
+use realtime_core::client::Target;
+use realtime_core::supabase::rest::{RestError, RestRequest};
 
 use crate::config::Proxy;
 use crate::dial::Dial;

@@ -9,12 +9,12 @@ use alloc::vec::Vec;
 use core::task::{Poll, Waker};
 use core::time::Duration;
 
-use realtime_core::phoenix::client::{
+use realtime_core::client::{
     ChannelId, ChannelStatus, Client, ConnectionEnd, Event, HeartbeatStatus, LeaveOutcome, PushId,
     PushOutcome,
 };
 use realtime_core::phoenix::message::event_matches;
-use realtime_core::phoenix::postgres::Change;
+use realtime_core::supabase::postgres::Change;
 use realtime_core::phoenix::presence::PresenceEvent;
 use realtime_core::phoenix::serializer::{BroadcastDataRef, Payload as WirePayload};
 

@@ -15,8 +15,8 @@ use core::marker::PhantomData;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
-use realtime_core::phoenix::client::{ChannelId, ChannelStatus};
-use realtime_core::phoenix::postgres::{Change, ChangeKind};
+use realtime_core::client::{ChannelId, ChannelStatus};
+use realtime_core::supabase::postgres::{Change, ChangeKind};
 use realtime_core::phoenix::presence::PresenceEvent;
 use serde::de::DeserializeOwned;
 
@@ -277,7 +277,7 @@ impl<T: DeserializeOwned> Parse<T> for Broadcast {
 impl<T: DeserializeOwned> Parse<T> for Shared<Change> {
     type Output = RowChange<T>;
     fn parse(self) -> Result<RowChange<T>, Error> {
-        let row = |r: Option<&realtime_core::phoenix::postgres::Row>| r.map(|r| r.json()).transpose();
+        let row = |r: Option<&realtime_core::supabase::postgres::Row>| r.map(|r| r.json()).transpose();
         let new = row(self.new.as_ref()).map_err(Error::Json)?;
         let old = row(self.old.as_ref()).map_err(Error::Json)?;
         Ok(RowChange { kind: self.kind, new, old, change: self })

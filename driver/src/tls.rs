@@ -5,7 +5,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use std::sync::Mutex;
 
-use realtime_core::phoenix::client::Target;
+use realtime_core::client::Target;
 
 use crate::config::{Config, Roots};
 use crate::error::{Error, IoError};

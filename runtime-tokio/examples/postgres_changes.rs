@@ -18,7 +18,7 @@ use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
-use realtime_core::phoenix::postgres::Value;
+use realtime_core::supabase::postgres::Value;
 use realtime_testkit::{Config as ServerConfig, RowChange, Server};
 use realtime_tokio::{
     Binding, Change, ChangeEvent, ChannelConfig, Config, Filter, Lagged, RealtimeClient, Receiver,

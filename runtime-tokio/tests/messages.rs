@@ -140,7 +140,7 @@ impl FromContext for Framed {
 }
 
 fn messages(mut config: Config) -> Config {
-    config.client.transport = realtime_core::phoenix::client::TransportKind::Messages;
+    config.client.transport = realtime_core::client::TransportKind::Messages;
     config
 }
 

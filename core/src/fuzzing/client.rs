@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use arbitrary::{Arbitrary, Unstructured};
 
 use super::sim::{Op, ServerMsg, Session, Setup, ops};
-use crate::phoenix::client::{ClientConfig, TransportClosed, TransportKind};
+use crate::client::{ClientConfig, TransportClosed, TransportKind};
 use crate::ws::Message;
 
 const ENDPOINT: &str = "ws://fuzz.test/realtime/v1";

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use arbitrary::{Arbitrary, Unstructured};
 
-use crate::phoenix::postgres::filter::{Filter, FilterError, FilterValue as Value, IsValue, Op};
+use crate::supabase::postgres::filter::{Filter, FilterError, FilterValue as Value, IsValue, Op};
 
 /// The server's operators (`@filter_types`).
 const OPS: [&str; 13] =

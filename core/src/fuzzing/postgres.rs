@@ -3,7 +3,7 @@
 /// Reads `data` as a `postgres_changes` payload (and as legacy bare data) and converts every
 /// column of its rows by its type and by a set of other types: nothing may panic.
 pub fn postgres_change(data: &[u8]) {
-    use crate::phoenix::postgres::{Change, convert::convert};
+    use crate::supabase::postgres::{Change, convert::convert};
     const TYPES: [&str; 12] = [
         "int8",
         "numeric",
@@ -68,7 +68,7 @@ const TYPE_NAMES: [&str; 24] = [
 /// the same result twice (no hidden state), and an output no larger than its input allows: an
 /// array has no more elements than its text has bytes, and nests no deeper than the limit.
 pub fn postgres_convert(data: &[u8]) {
-    use crate::phoenix::postgres::convert::{MAX_ARRAY_DEPTH, Value, convert};
+    use crate::supabase::postgres::convert::{MAX_ARRAY_DEPTH, Value, convert};
     fn check(value: &Value, depth: usize, raw_len: usize) -> usize {
         match value {
             Value::Array(items) => {

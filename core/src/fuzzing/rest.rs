@@ -2,7 +2,7 @@
 
 use core::time::Duration;
 
-use crate::phoenix::rest::{Auth, BatchMessage, MAX_RESPONSE_BODY, RestBody, RestError, RestRequest};
+use crate::supabase::rest::{Auth, BatchMessage, MAX_RESPONSE_BODY, RestBody, RestError, RestRequest};
 use crate::time::Instant;
 
 /// A request of the kind the first byte picks (single or batch), its bytes written out.

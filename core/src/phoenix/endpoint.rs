@@ -129,3 +129,34 @@ pub(crate) fn push_encoded(url: &mut String, s: &str) {
         }
     }
 }
+
+/// The URL with the value of every credential-like query parameter (`apikey`, anything
+/// naming a key or token) hidden, for `Debug`.
+pub(crate) fn redacted_url(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else { return String::from(url) };
+    let mut out = String::from(base);
+    out.push('?');
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((k, _)) if is_secret_name(k) => {
+                out.push_str(k);
+                out.push_str("=<redacted>");
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    out
+}
+
+/// Whether a parameter or header name carries a credential.
+pub(crate) fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.contains("key")
+        || n.contains("token")
+        || n.contains("auth")
+        || n.contains("cookie")
+        || n.contains("secret")
+}

@@ -98,7 +98,7 @@ impl fmt::Debug for Target {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("tls", &self.tls)
-            .field("path", &super::client::redacted_url(&self.path))
+            .field("path", &super::endpoint::redacted_url(&self.path))
             .finish()
     }
 }

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use realtime_core::phoenix::channel_config::{ChannelConfig, DEFAULT_POSTGRES_READY_TIMEOUT};
-use realtime_core::phoenix::client::{
+use realtime_core::supabase::channel_config::{ChannelConfig, DEFAULT_POSTGRES_READY_TIMEOUT};
+use realtime_core::client::{
     ChannelError, ChannelErrorReason, ChannelState, ChannelStatus, Client, ClientConfig, ConfigError,
     ConnectionState, DisconnectError, Subscription, Target, TransportCommand, TransportKind,
 };
 use realtime_core::phoenix::endpoint::EndpointError;
-use realtime_core::phoenix::postgres::{Binding, ChangeEvent};
+use realtime_core::supabase::postgres::{Binding, ChangeEvent};
 use serde_json::json;
 
 use crate::server::JoinMode;
@@ -205,7 +205,7 @@ fn a_self_framing_transport_is_told_the_code() {
     client.connect(t);
     let Some(TransportCommand::Open { id, .. }) = client.poll_transport() else { panic!("no open") };
     client.handle_transport_open(t, id);
-    client.handle_transport_closed(t, id, realtime_core::phoenix::client::TransportClosed::Error);
+    client.handle_transport_closed(t, id, realtime_core::client::TransportClosed::Error);
     assert_eq!(client.poll_transport(), None, "a transport that is gone is not closed");
     client.connect(t);
     let Some(TransportCommand::Open { id, .. }) = client.poll_transport() else { panic!("no open") };

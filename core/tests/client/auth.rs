@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use realtime_core::phoenix::channel_config::ChannelConfig;
-use realtime_core::phoenix::client::{ChannelState, Event, LeaveOutcome, TokenReason};
+use realtime_core::supabase::channel_config::ChannelConfig;
+use realtime_core::client::{ChannelState, Event, LeaveOutcome, TokenReason};
 use serde_json::{Value, json};
 
 use crate::server::JoinMode;
@@ -99,7 +99,7 @@ fn new_style_api_keys_are_never_sent_as_tokens() {
 
 #[test]
 fn secrets_never_appear_in_debug_output() {
-    let mut config = realtime_core::phoenix::client::ClientConfig::new(
+    let mut config = realtime_core::client::ClientConfig::new(
         "https://p.supabase.co/realtime/v1?apikey=ENDPOINTKEY",
         "sb_secret_APIKEY",
     );
@@ -107,7 +107,7 @@ fn secrets_never_appear_in_debug_output() {
     config.headers.push(("Authorization".into(), "Bearer eyJ.HEADER.sig".into()));
     config.params.push(("apikey".into(), "PARAMKEY".into()));
     let shown = format!("{config:?}");
-    let mut client = realtime_core::phoenix::client::Client::new(config, [0; 32]).unwrap();
+    let mut client = realtime_core::client::Client::new(config, [0; 32]).unwrap();
     client.connect(realtime_core::Instant::ZERO);
     let command = client.poll_transport().unwrap();
     let shown = format!("{shown} {client:?} {client:#?} {command:?}");
@@ -127,7 +127,7 @@ fn token_events(w: &World) -> Vec<(realtime_core::Instant, TokenReason)> {
         .collect()
 }
 
-fn with_source() -> realtime_core::phoenix::client::ClientConfig {
+fn with_source() -> realtime_core::client::ClientConfig {
     let mut config = World::config();
     config.token_source = true;
     config
@@ -258,10 +258,10 @@ fn a_token_set_while_the_join_is_in_flight_follows_it_once_joined() {
 fn rest_bytes(token: &str) -> String {
     let mut config = World::config();
     config.access_token = Some(token.into());
-    let mut client = realtime_core::phoenix::client::Client::new(config, [0; 32]).unwrap();
+    let mut client = realtime_core::client::Client::new(config, [0; 32]).unwrap();
     let now = realtime_core::Instant::ZERO + 5 * S;
     client.set_wall_clock(now, 1_000_000_000);
-    let body = realtime_core::phoenix::rest::RestBody::Json(r#"{"x":1}"#);
+    let body = realtime_core::supabase::rest::RestBody::Json(r#"{"x":1}"#);
     let mut request = client.rest_broadcast(now, "room1", "cursor", true, body).unwrap();
     let mut bytes = Vec::new();
     let mut out = [0u8; 64];

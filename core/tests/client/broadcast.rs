@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use realtime_core::Instant;
-use realtime_core::phoenix::channel_config::ChannelConfig;
-use realtime_core::phoenix::client::{Event, PushId, PushOutcome};
+use realtime_core::supabase::channel_config::ChannelConfig;
+use realtime_core::client::{Event, PushId, PushOutcome};
 use realtime_core::phoenix::message::event_matches;
 use realtime_core::phoenix::serializer::{BroadcastData, BroadcastDataRef};
 use serde_json::json;
@@ -15,7 +15,7 @@ use crate::world::World;
 const S: Duration = Duration::from_secs(1);
 const RTT: Duration = Duration::from_millis(20);
 
-fn joined_with(config: ChannelConfig) -> (World, realtime_core::phoenix::client::ChannelId) {
+fn joined_with(config: ChannelConfig) -> (World, realtime_core::client::ChannelId) {
     let mut w = World::new(World::config(), 40);
     let ch = w.client.channel(w.now, "room1", config).unwrap();
     w.client.subscribe(w.now, ch).unwrap();
@@ -132,7 +132,7 @@ fn binary_broadcasts_both_ways() {
 
 #[test]
 fn the_client_side_rate_limit_queues_or_refuses() {
-    use realtime_core::phoenix::client::{PushError, RateLimit, RateLimitPolicy};
+    use realtime_core::client::{PushError, RateLimit, RateLimitPolicy};
     let mut config = World::config();
     config.rate_limit = Some(RateLimit { per_second: 10, burst: 2, policy: RateLimitPolicy::Queue });
     let mut w = World::new(config.clone(), 41);
@@ -227,7 +227,7 @@ fn auto_replay_rejoins_from_the_last_seen_message_and_drops_duplicates() {
 
 #[test]
 fn the_rest_fallback_sends_what_the_channel_cannot_push() {
-    use realtime_core::phoenix::rest::RestError;
+    use realtime_core::supabase::rest::RestError;
     let mut config = World::config();
     config.rest_fallback = true;
     config.access_token = Some("user-jwt".into());

@@ -2,8 +2,8 @@
 //! binary frames, the same JSON value for v1 objects (key order is free).
 
 use realtime_core::Instant;
-use realtime_core::phoenix::channel_config::ChannelConfig;
-use realtime_core::phoenix::client::{
+use realtime_core::supabase::channel_config::ChannelConfig;
+use realtime_core::client::{
     ChannelErrorReason, ChannelStatus, Client, Event, PushBody, PushOutcome, TransportCommand, TransportKind,
 };
 use realtime_core::phoenix::endpoint::CLIENT_INFO;

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use realtime_core::phoenix::channel_config::{ChannelConfig, DEFAULT_POSTGRES_READY_TIMEOUT};
-use realtime_core::phoenix::client::{
+use realtime_core::supabase::channel_config::{ChannelConfig, DEFAULT_POSTGRES_READY_TIMEOUT};
+use realtime_core::client::{
     ChannelError, ChannelErrorReason, ChannelState, ChannelStatus, Event, PushError,
 };
-use realtime_core::phoenix::postgres::{Binding, ChangeEvent, ChangeKind, Filter, Value};
+use realtime_core::supabase::postgres::{Binding, ChangeEvent, ChangeKind, Filter, Value};
 use serde_json::{Value as Json, json};
 
 use crate::server::{JoinMode, binding_id};
@@ -186,7 +186,7 @@ fn bindings_are_added_before_subscribe_only() {
     assert_eq!(w.client.channel(w.now, "many", config), Err(ChannelError::TooManyBindings));
 }
 
-fn ready_world() -> (World, realtime_core::phoenix::client::ChannelId) {
+fn ready_world() -> (World, realtime_core::client::ChannelId) {
     let config = two_bindings().wait_for_postgres_ready(DEFAULT_POSTGRES_READY_TIMEOUT);
     let (mut w, ch) = World::subscribing_with(World::config(), config, 1, JoinMode::Ok);
     w.run_for(S);

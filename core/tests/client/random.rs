@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use realtime_core::fuzzing::sim::{App, Invariants, Op, Setup, ops, weighted};
-use realtime_core::phoenix::client::{
+use realtime_core::client::{
     ChannelState, ChannelStatus, ConnectionEnd, Event, LeaveOutcome, PushOutcome,
 };
-use realtime_core::phoenix::postgres::ChangeKind;
+use realtime_core::supabase::postgres::ChangeKind;
 use realtime_core::rng::Rng;
 use serde_json::json;
 

@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use realtime_core::Instant;
-use realtime_core::phoenix::channel_config::ChannelConfig;
-use realtime_core::phoenix::client::{
+use realtime_core::supabase::channel_config::ChannelConfig;
+use realtime_core::client::{
     ChannelState, ChannelStatus, ConnectionEnd, ConnectionState, Event, Next, PushBody, PushOutcome,
     TransportClosed, TransportCommand,
 };
-use realtime_core::phoenix::client::{Client, TransportKind};
+use realtime_core::client::{Client, TransportKind};
 use realtime_core::phoenix::ending::StopReason;
 use realtime_core::phoenix::serializer::Payload;
 use realtime_core::ws::Message;
@@ -312,7 +312,7 @@ fn a_transport_lost_during_a_manual_close_keeps_the_asked_for_reconnect() {
 
 #[test]
 fn connection_ends_carry_their_class() {
-    use realtime_core::phoenix::reason::ErrorClass;
+    use realtime_core::supabase::reason::ErrorClass;
     let mut w = World::new(World::config(), 50);
     w.behaviour.reject_upgrade = Some(401);
     w.client.connect(w.now);

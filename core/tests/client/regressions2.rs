@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use realtime_core::phoenix::channel_config::ChannelConfig;
-use realtime_core::phoenix::client::{
+use realtime_core::supabase::channel_config::ChannelConfig;
+use realtime_core::client::{
     ChannelState, Event, PushOutcome, RateLimit, RateLimitPolicy, TokenReason,
 };
 use realtime_core::phoenix::serializer::BroadcastData;

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use realtime_core::phoenix::channel_config::{ChannelConfig, DEFAULT_POSTGRES_READY_TIMEOUT};
-use realtime_core::phoenix::client::{ChannelErrorReason, ChannelState, ChannelStatus};
-use realtime_core::phoenix::postgres::{Binding, ChangeEvent};
+use realtime_core::supabase::channel_config::{ChannelConfig, DEFAULT_POSTGRES_READY_TIMEOUT};
+use realtime_core::client::{ChannelErrorReason, ChannelState, ChannelStatus};
+use realtime_core::supabase::postgres::{Binding, ChangeEvent};
 use serde_json::json;
 
 use crate::server::JoinMode;

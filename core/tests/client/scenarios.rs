@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use realtime_core::Instant;
-use realtime_core::phoenix::channel_config::ChannelConfig;
-use realtime_core::phoenix::client::{
+use realtime_core::supabase::channel_config::ChannelConfig;
+use realtime_core::client::{
     ChannelError, ChannelErrorReason, ChannelState, ChannelStatus, ConnectionEnd, ConnectionState, Event,
     HeartbeatStatus, Next, NotSentReason, Overflow, PushBody, PushError, PushId, PushOutcome,
 };
 use realtime_core::phoenix::ending::StopReason;
-use realtime_core::phoenix::reason::ErrorClass;
+use realtime_core::supabase::reason::ErrorClass;
 use realtime_core::phoenix::serializer::{BroadcastData, BroadcastDataRef, Payload};
 use serde_json::json;
 
@@ -711,7 +711,7 @@ fn any_split_of_the_server_bytes_gives_the_same_events() {
 
 #[test]
 fn a_self_framing_transport_drives_the_same_protocol() {
-    use realtime_core::phoenix::client::{Client, TransportClosed, TransportCommand, TransportKind};
+    use realtime_core::client::{Client, TransportClosed, TransportCommand, TransportKind};
     use realtime_core::ws::Message;
     let mut config = World::config();
     config.transport = TransportKind::Messages;

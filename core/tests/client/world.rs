@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use realtime_core::Instant;
 use realtime_core::fuzzing::sim::{ClientWire, Invariants, Written};
-use realtime_core::phoenix::client::{
+use realtime_core::client::{
     Client, ClientConfig, Event, PushId, TransportClosed, TransportCommand, TransportId,
 };
 use realtime_core::rng::Rng;
 
-use realtime_core::phoenix::channel_config::ChannelConfig;
-use realtime_core::phoenix::client::{ChannelId, ChannelState, ChannelStatus, ConnectionState};
+use realtime_core::supabase::channel_config::ChannelConfig;
+use realtime_core::client::{ChannelId, ChannelState, ChannelStatus, ConnectionState};
 
 use crate::server::{Behaviour, Frame, JoinMode, Server};
 

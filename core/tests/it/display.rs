@@ -7,7 +7,7 @@ use std::fmt::{Debug, Display};
 use std::time::Duration;
 
 use realtime_core::Instant;
-use realtime_core::phoenix::client::{
+use realtime_core::client::{
     ChannelError, ChannelErrorReason, ChannelStatus, ConfigError, ConnectionEnd, ConnectionState,
     DisconnectError, HeartbeatStatus, LeaveOutcome, Next, NotSentReason, PushError, PushOutcome,
     Subscription, TargetError, TokenReason,
@@ -16,8 +16,8 @@ use realtime_core::phoenix::ending::StopReason;
 use realtime_core::phoenix::endpoint::EndpointError;
 use realtime_core::phoenix::heartbeat::HeartbeatConfigError;
 use realtime_core::phoenix::proxy::ProxyError;
-use realtime_core::phoenix::reason::{ErrorAction, ErrorClass, ServerReason};
-use realtime_core::phoenix::rest::RestError;
+use realtime_core::supabase::reason::{ErrorAction, ErrorClass, ServerReason};
+use realtime_core::supabase::rest::RestError;
 use realtime_core::phoenix::serializer::{EncodeError, Field};
 use realtime_core::ws::{self, HandshakeError, ProtocolError};
 

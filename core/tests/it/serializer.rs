@@ -341,7 +341,7 @@ mod endpoint {
 }
 
 mod join_payload {
-    use realtime_core::phoenix::channel_config::ChannelConfig;
+    use realtime_core::supabase::channel_config::ChannelConfig;
     use realtime_core::phoenix::endpoint::CLIENT_INFO;
 
     #[test]

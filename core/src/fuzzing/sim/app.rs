@@ -10,9 +10,9 @@ use core::time::Duration;
 use arbitrary::Arbitrary;
 
 use super::check::Invariants;
-use crate::phoenix::channel_config::ChannelConfig;
-use crate::phoenix::client::{ChannelId, Client, PushBody};
-use crate::phoenix::postgres::{Binding, ChangeEvent};
+use crate::supabase::channel_config::ChannelConfig;
+use crate::client::{ChannelId, Client, PushBody};
+use crate::supabase::postgres::{Binding, ChangeEvent};
 use crate::phoenix::serializer::BroadcastData;
 use crate::time::Instant;
 

@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 
 use serde_json::Value;
 
-use crate::phoenix::client::{ChannelId, Event, PushId};
+use crate::client::{ChannelId, Event, PushId};
 use crate::time::Instant;
 
 /// Slack over the configured queue bounds: what the client may add past them on its own (a

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use super::event::{LeaveOutcome, PushId};
 use super::rate::Limiter;
 use crate::Instant;
-use crate::phoenix::channel_config::ChannelConfig;
+use crate::supabase::channel_config::ChannelConfig;
 use crate::phoenix::presence::PresenceState;
 use crate::phoenix::serializer::BroadcastData;
 

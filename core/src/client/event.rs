@@ -8,9 +8,9 @@ use core::time::Duration;
 
 use super::channel::ChannelId;
 use crate::phoenix::ending::StopReason;
-use crate::phoenix::postgres::{BindingSet, Change, ChangeError};
+use crate::supabase::postgres::{BindingSet, Change, ChangeError};
 use crate::phoenix::presence::{PresenceError, PresenceEvent};
-use crate::phoenix::reason::{ErrorClass, ServerReason, classify_close, classify_upgrade_status};
+use crate::supabase::reason::{ErrorClass, ServerReason, classify_close, classify_upgrade_status};
 use crate::phoenix::serializer::Message;
 use crate::ws;
 
@@ -144,7 +144,7 @@ pub enum Subscription {
 #[non_exhaustive]
 pub enum ChannelErrorReason {
     /// The server refused the join: its reason, classified. What follows depends on the class
-    /// ([`ErrorClass::action`](crate::phoenix::reason::ErrorClass::action)): a rejoin on the
+    /// ([`ErrorClass::action`](crate::supabase::reason::ErrorClass::action)): a rejoin on the
     /// backoff schedule, one after the longest step, or none (the channel is closed).
     JoinRejected(ServerReason),
     /// The server stopped the channel with a `system` error (a `phx_close` follows), for

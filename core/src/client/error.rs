@@ -17,7 +17,7 @@ pub enum ChannelError {
     /// The channel is leaving; subscribe again once it reports `Closed`.
     Leaving,
     /// More postgres changes bindings than
-    /// [`MAX_BINDINGS`](crate::phoenix::postgres::MAX_BINDINGS).
+    /// [`MAX_BINDINGS`](crate::supabase::postgres::MAX_BINDINGS).
     TooManyBindings,
     /// Postgres changes bindings must be declared before `subscribe` (the join carries them):
     /// unsubscribe first.

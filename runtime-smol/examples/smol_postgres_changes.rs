@@ -2,7 +2,7 @@
 //! lossless column converter (an `int8` past 2^53 stays exact).
 //!
 //! ```sh
-//! cargo run -p realtime-smol --example postgres_changes
+//! cargo run -p realtime-smol --example smol_postgres_changes
 //! ```
 //!
 //! Without environment variables it starts the local Realtime server and emits the changes

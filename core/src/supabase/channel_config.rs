@@ -8,7 +8,7 @@ use core::time::Duration;
 
 use serde::Serialize;
 
-use super::endpoint::CLIENT_INFO;
+use crate::phoenix::endpoint::CLIENT_INFO;
 use super::postgres::{Binding, Bindings};
 
 /// How long `Subscribed` waits for the server's "Subscribed to PostgreSQL" by default in the

@@ -79,7 +79,7 @@ impl Client {
 
     /// Adds a postgres changes binding to a channel that is not subscribed (closed: new, or
     /// left); the next join carries it. Its index in each change's
-    /// [`BindingSet`](crate::phoenix::postgres::BindingSet) is returned. Every handle of the
+    /// [`BindingSet`](crate::supabase::postgres::BindingSet) is returned. Every handle of the
     /// channel shares it.
     pub fn add_postgres_changes(
         &mut self,

@@ -20,8 +20,8 @@ use core::fmt;
 use core::fmt::Write as _;
 use core::time::Duration;
 
-use super::endpoint::{CLIENT_INFO, push_encoded};
-use super::serializer::push_str;
+use crate::phoenix::endpoint::{CLIENT_INFO, push_encoded};
+use crate::phoenix::serializer::push_str;
 use crate::time::Instant;
 use crate::ws::Url;
 

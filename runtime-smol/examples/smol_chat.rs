@@ -2,7 +2,7 @@
 //! would be) join `room:lobby`, track their presence and exchange a message; then one leaves.
 //!
 //! ```sh
-//! cargo run -p realtime-smol --example chat
+//! cargo run -p realtime-smol --example smol_chat
 //! ```
 //!
 //! Without environment variables it starts the local Realtime server (`realtime-testkit`)

@@ -1,7 +1,7 @@
 //! The Realtime client: one sans-IO state machine for the socket and its channels.
 //!
 //! It composes the [`ws`] layer (or a transport that frames by itself), the [`serializer`], the
-//! [`heartbeat`](super::heartbeat), the [`backoff`](super::backoff) schedules and the
+//! [`heartbeat`](crate::phoenix::heartbeat), the [`backoff`](crate::phoenix::backoff) schedules and the
 //! [`ending`] table. Time comes in as an argument; nothing here blocks, sleeps or does IO.
 //!
 //! # Driving it
@@ -64,24 +64,24 @@ pub use event::{
 pub use rate::{RateLimit, RateLimitPolicy};
 pub use transport::{TransportClosed, TransportCommand, TransportId};
 
-pub use super::target::{Target, TargetError};
+pub use crate::phoenix::target::{Target, TargetError};
 
 use self::channel::{Action, Channel, InFlight, Input, ReadyWait, Waiting, transition};
 use self::conn::{Conn, SocketInput};
 use self::socket::{Finish, Link, Ping};
-use super::backoff::Backoff;
-use super::channel_config::ChannelConfig;
-use super::ending::{self, Decision, Ending, StopReason};
-use super::endpoint::{EndpointError, endpoint_url};
-use super::heartbeat::{HEARTBEAT_EVENT, HEARTBEAT_TOPIC, Heartbeat, HeartbeatAction};
-use super::postgres::{Binding, Change, MAX_BINDINGS};
-use super::reason::{ErrorAction, ErrorClass, ServerReason};
-use super::rest::{Auth, RestBody, RestError, RestRequest};
-use super::serializer::{
+use crate::phoenix::backoff::Backoff;
+use crate::supabase::channel_config::ChannelConfig;
+use crate::phoenix::ending::{self, Decision, Ending, StopReason};
+use crate::phoenix::endpoint::{EndpointError, endpoint_url, is_secret_name, redacted_url};
+use crate::phoenix::heartbeat::{HEARTBEAT_EVENT, HEARTBEAT_TOPIC, Heartbeat, HeartbeatAction};
+use crate::supabase::postgres::{Binding, Change, MAX_BINDINGS};
+use crate::supabase::reason::{ErrorAction, ErrorClass, ServerReason};
+use crate::supabase::rest::{Auth, RestBody, RestError, RestRequest};
+use crate::phoenix::serializer::{
     self, BroadcastData, BroadcastDataRef, EncodeError, Field, MAX_BINARY_FIELD_LEN, Outgoing, Payload,
     UserBroadcastPush, Vsn,
 };
-use super::token::Secret;
+use crate::supabase::token::Secret;
 use crate::decimal::Decimal;
 use crate::rng::Rng;
 use crate::time::Instant;
@@ -402,37 +402,6 @@ fn wall_ms(wall_clock: Option<(Instant, u64)>, now: Instant) -> Option<u64> {
     let (at, unix_ms) = wall_clock?;
     let elapsed = u64::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(u64::MAX);
     Some(unix_ms.saturating_add(elapsed))
-}
-
-/// The URL with the value of every credential-like query parameter (`apikey`, anything
-/// naming a key or token) hidden, for `Debug`.
-pub(crate) fn redacted_url(url: &str) -> String {
-    let Some((base, query)) = url.split_once('?') else { return String::from(url) };
-    let mut out = String::from(base);
-    out.push('?');
-    for (i, pair) in query.split('&').enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        match pair.split_once('=') {
-            Some((k, _)) if is_secret_name(k) => {
-                out.push_str(k);
-                out.push_str("=<redacted>");
-            }
-            _ => out.push_str(pair),
-        }
-    }
-    out
-}
-
-/// Whether a parameter or header name carries a credential.
-pub(crate) fn is_secret_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n.contains("key")
-        || n.contains("token")
-        || n.contains("auth")
-        || n.contains("cookie")
-        || n.contains("secret")
 }
 
 impl core::fmt::Debug for Client {
