@@ -58,12 +58,10 @@
 #![forbid(unsafe_code)]
 
 pub use realtime_core as core;
-pub use realtime_core::supabase::channel_config::ChannelConfig;
-pub use realtime_core::client::{
-    ChannelStatus, Client, ClientConfig, ConnectionState, Event, PushOutcome,
-};
-pub use realtime_core::supabase::postgres::{Binding, Change, ChangeEvent, Filter};
+pub use realtime_core::client::{ChannelStatus, Client, ClientConfig, ConnectionState, Event, PushOutcome};
 pub use realtime_core::phoenix::presence::{Presence, PresenceEvent};
+pub use realtime_core::supabase::channel_config::ChannelConfig;
+pub use realtime_core::supabase::postgres::{Binding, Change, ChangeEvent, Filter};
 pub use realtime_core::{Instant, Rng, phoenix, ws};
 
 /// The async client written once, for every runtime ([`realtime_driver`]): implement its

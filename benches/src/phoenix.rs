@@ -15,10 +15,10 @@
 use core::hint::black_box;
 
 use realtime_core::Instant;
-use realtime_core::supabase::channel_config::ChannelConfig;
 use realtime_core::client::{Client, ClientConfig, Event, TransportCommand, TransportKind};
 use realtime_core::phoenix::presence::PresenceState;
 use realtime_core::phoenix::serializer::Vsn;
+use realtime_core::supabase::channel_config::ChannelConfig;
 use realtime_core::ws::Message;
 
 /// Messages per batch.

@@ -298,7 +298,7 @@ pub async fn an_expiring_token_is_refreshed_from_the_token_source<S: Subject>() 
     let short = jwt::sign(&json!({"role": "anon", "exp": short_exp, "n": 1}), &secret);
     let fresh = jwt::sign(&json!({"role": "anon", "exp": unix_now() + 3600, "n": 2}), &secret);
     let mut config = quick(&h.url());
-    config.client.api_key = key;
+    config.client.api_key = Some(key);
     config.client.access_token = Some(short.clone());
     config.client.token_refresh_margin = Duration::from_secs(1);
     let calls = Arc::new(AtomicUsize::new(0));

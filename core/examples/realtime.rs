@@ -13,10 +13,10 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant as StdInstant};
 
 use realtime_core::Instant;
-use realtime_core::supabase::channel_config::ChannelConfig;
 use realtime_core::client::{
     ChannelStatus, Client, ClientConfig, Event, PushBody, TransportClosed, TransportCommand,
 };
+use realtime_core::supabase::channel_config::ChannelConfig;
 use serde_json::{Value, json};
 
 /// Answers what the example sends: joins, heartbeats, broadcasts (echoed, then acknowledged)

@@ -39,11 +39,11 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "alloc")]
+pub mod client;
 mod decimal;
 #[cfg(feature = "_fuzzing")]
 pub mod fuzzing;
-#[cfg(feature = "alloc")]
-pub mod client;
 #[cfg(feature = "alloc")]
 pub mod phoenix;
 pub mod rng;

@@ -484,10 +484,8 @@ fn websocket_round_allocates_once_per_received_message() {
 
 mod client {
     use realtime_core::Instant;
+    use realtime_core::client::{ChannelId, Client, ClientConfig, Event, PushBody, TransportCommand};
     use realtime_core::supabase::channel_config::ChannelConfig;
-    use realtime_core::client::{
-        ChannelId, Client, ClientConfig, Event, PushBody, TransportCommand,
-    };
     use realtime_core::ws::handshake::accept_for_key;
 
     use super::{BINARY, TEXT, Wire, count_allocs};

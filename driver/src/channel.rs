@@ -10,10 +10,10 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use realtime_core::client::{ChannelId, ChannelStatus, LeaveOutcome, PushOutcome, Subscription};
-use realtime_core::supabase::postgres::{Binding, Change};
 use realtime_core::phoenix::presence::{Presence, PresenceEvent};
-use realtime_core::supabase::rest::RestBody;
 use realtime_core::phoenix::serializer::BroadcastData;
+use realtime_core::supabase::postgres::{Binding, Change};
+use realtime_core::supabase::rest::RestBody;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -371,10 +371,7 @@ impl<R: Runtime> Channel<R> {
 
     fn leave(
         &self,
-        f: impl FnOnce(
-            &mut Session,
-            realtime_core::Instant,
-        ) -> Result<bool, realtime_core::client::ChannelError>,
+        f: impl FnOnce(&mut Session, realtime_core::Instant) -> Result<bool, realtime_core::client::ChannelError>,
     ) -> Leave<R> {
         let id = self.id;
         let started = self.client.inner.act(|s, now| {

@@ -9,8 +9,8 @@ use core::task::{Poll, Waker};
 use core::time::Duration;
 
 use realtime_core::Instant;
-use realtime_core::supabase::channel_config::ChannelConfig;
 use realtime_core::client::{Client, ConnectionState, TransportKind};
+use realtime_core::supabase::channel_config::ChannelConfig;
 
 use crate::channel::Channel;
 use crate::config::{Config, Proxy, TokenSource};

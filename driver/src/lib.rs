@@ -68,13 +68,13 @@ pub use socket::{MessageSocket, NoSocket, NoSocketOpen, SocketEvent, SocketOpenE
 pub use stream::{Item, Parse, Receiver, RowChange, Typed};
 
 pub use realtime_core;
-pub use realtime_core::supabase::channel_config::ChannelConfig;
 pub use realtime_core::client::{
     ChannelErrorReason, ChannelStatus, ClientConfig, ConnectionEnd, ConnectionState, HeartbeatStatus,
     LeaveOutcome, Next, PushOutcome,
 };
-pub use realtime_core::supabase::postgres::{Binding, Change, ChangeEvent, Filter};
 pub use realtime_core::phoenix::presence::{Presence, PresenceEvent};
+pub use realtime_core::supabase::channel_config::ChannelConfig;
+pub use realtime_core::supabase::postgres::{Binding, Change, ChangeEvent, Filter};
 
 /// The public face of a runtime crate, written once: the driver's types re-exported, and its
 /// handles as aliases for the runtime `$rt` (`RealtimeClient = RealtimeClient<$rt>`, ...).

@@ -14,9 +14,9 @@ use realtime_core::client::{
     PushOutcome,
 };
 use realtime_core::phoenix::message::event_matches;
-use realtime_core::supabase::postgres::Change;
 use realtime_core::phoenix::presence::PresenceEvent;
 use realtime_core::phoenix::serializer::{BroadcastDataRef, Payload as WirePayload};
+use realtime_core::supabase::postgres::Change;
 
 use crate::error::ConnectionError;
 use crate::item::{Broadcast, ClientEvent, Payload};

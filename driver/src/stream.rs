@@ -16,8 +16,8 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use realtime_core::client::{ChannelId, ChannelStatus};
-use realtime_core::supabase::postgres::{Change, ChangeKind};
 use realtime_core::phoenix::presence::PresenceEvent;
+use realtime_core::supabase::postgres::{Change, ChangeKind};
 use serde::de::DeserializeOwned;
 
 use crate::client::Inner;

@@ -48,8 +48,10 @@ impl Client {
         let mut payload = String::from("{\"access_token\":");
         serializer::push_str(&mut payload, token);
         payload.push('}');
-        let Some(ch) =
-            self.slots[index as usize].channel.as_mut().filter(|c| c.state == ChannelState::Joined)
+        let Some(ch) = self.slots[index as usize]
+            .channel
+            .as_mut()
+            .filter(|c| c.state == ChannelState::Joined && c.is_realtime())
         else {
             return;
         };

@@ -9,9 +9,9 @@ use alloc::vec::Vec;
 use super::event::{LeaveOutcome, PushId};
 use super::rate::Limiter;
 use crate::Instant;
-use crate::supabase::channel_config::ChannelConfig;
 use crate::phoenix::presence::PresenceState;
 use crate::phoenix::serializer::BroadcastData;
+use crate::supabase::channel_config::ChannelConfig;
 
 /// Identifies a channel of one client. Stale ids (of a removed channel) are refused, never
 /// confused with a newer channel.
@@ -239,6 +239,9 @@ pub(super) struct InFlight {
 pub(super) struct Channel {
     pub(super) topic: String,
     pub(super) config: ChannelConfig,
+    /// A plain Phoenix channel's join params (a JSON object), sent verbatim with every join;
+    /// `None` for a Realtime channel, whose join payload comes from `config` and the token.
+    pub(super) params: Option<Box<str>>,
     /// Handles the app holds; at zero the channel leaves and is deleted once closed.
     pub(super) handles: u32,
     pub(super) state: ChannelState,
@@ -294,10 +297,16 @@ pub(super) struct Channel {
 }
 
 impl Channel {
-    pub(super) fn new(topic: String, config: ChannelConfig, max_presence_entries: usize) -> Self {
+    pub(super) fn new(
+        topic: String,
+        config: ChannelConfig,
+        params: Option<Box<str>>,
+        max_presence_entries: usize,
+    ) -> Self {
         Self {
             topic,
             config,
+            params,
             handles: 1,
             state: ChannelState::Closed,
             join_ref: None,
@@ -327,6 +336,12 @@ impl Channel {
             postgres_ids: None,
             ready: ReadyWait::No,
         }
+    }
+
+    /// A Supabase Realtime channel (not a plain Phoenix one): tokens, broadcast, presence
+    /// tracking, postgres changes and the server's error classes apply.
+    pub(super) fn is_realtime(&self) -> bool {
+        self.params.is_none()
     }
 
     /// The channel's earliest deadline.

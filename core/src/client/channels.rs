@@ -13,13 +13,56 @@ impl Client {
         name: &str,
         config: ChannelConfig,
     ) -> Result<ChannelId, ChannelError> {
-        self.now = now;
         if config.bindings().len() > MAX_BINDINGS {
             return Err(ChannelError::TooManyBindings);
         }
         let mut topic = String::with_capacity(TOPIC_PREFIX.len() + name.len());
         topic.push_str(TOPIC_PREFIX);
         topic.push_str(name);
+        self.open_channel(now, topic, config, None)
+    }
+
+    /// A plain Phoenix channel: `topic` as it is (`room:lobby`), joined with `params` (a JSON
+    /// object, sent verbatim as the `phx_join` payload with every join and rejoin). No API key,
+    /// token or Realtime config goes with it, and the server's replies are the app's own: a
+    /// refused join is retried on the rejoin schedule, as phoenix.js does. Heartbeats,
+    /// reconnects, rejoins, pushes ([`push`](Self::push) with any event) and presence
+    /// (`presence_state` / `presence_diff`) work as on any channel; broadcast, presence
+    /// tracking, postgres changes and REST are Supabase Realtime's and are refused with
+    /// `NotRealtime`. Another call for the topic with equal params gives another handle.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::InvalidParams`] when `params` is not a JSON object,
+    /// [`ChannelError::ReservedTopic`] for `phoenix` (the heartbeat topic), and
+    /// [`ChannelError::ConfigMismatch`] when the topic has a channel with other params (or a
+    /// Realtime one).
+    pub fn phoenix_channel(
+        &mut self,
+        now: Instant,
+        topic: &str,
+        params: &str,
+    ) -> Result<ChannelId, ChannelError> {
+        if topic == HEARTBEAT_TOPIC {
+            return Err(ChannelError::ReservedTopic);
+        }
+        let object = params.trim_start().starts_with('{');
+        if !object || serde_json::from_str::<&RawValue>(params).is_err() {
+            return Err(ChannelError::InvalidParams);
+        }
+        self.open_channel(now, topic.into(), ChannelConfig::default(), Some(params.into()))
+    }
+
+    /// A new channel for `topic`, or another handle to the existing one when it joins the same
+    /// way (`config` and `params` equal).
+    fn open_channel(
+        &mut self,
+        now: Instant,
+        topic: String,
+        config: ChannelConfig,
+        params: Option<Box<str>>,
+    ) -> Result<ChannelId, ChannelError> {
+        self.now = now;
         if let Some(&index) = self.topics.get(topic.as_bytes()) {
             let slot = &mut self.slots[index as usize];
             let ch = slot.channel.as_mut().ok_or(ChannelError::UnknownChannel)?;
@@ -28,6 +71,7 @@ impl Client {
                 // handle takes it over (with this config for its next join), and the ids handed
                 // out before become stale.
                 ch.config = config;
+                ch.params = params;
                 ch.handles = 1;
                 // The leave's `Closed` belonged to the previous owner, who let go: the new one
                 // does not hear it (it hears `Subscribed` once it subscribes and the leave is done).
@@ -36,7 +80,7 @@ impl Client {
                 self.idle_at = None;
                 return Ok(ChannelId { index, generation: slot.generation });
             }
-            if ch.config != config {
+            if ch.config != config || ch.params != params {
                 return Err(ChannelError::ConfigMismatch);
             }
             ch.handles += 1;
@@ -57,7 +101,7 @@ impl Client {
         let index32 = u32::try_from(index).map_err(|_| ChannelError::UnknownChannel)?;
         self.topics.insert(topic.as_bytes().into(), index32);
         let slot = &mut self.slots[index];
-        slot.channel = Some(Channel::new(topic, config, self.max_presence_entries));
+        slot.channel = Some(Channel::new(topic, config, params, self.max_presence_entries));
         self.idle_at = None;
         Ok(ChannelId { index: index32, generation: slot.generation })
     }
@@ -89,6 +133,9 @@ impl Client {
     ) -> Result<usize, ChannelError> {
         self.now = now;
         let ch = self.get_mut(id).ok_or(ChannelError::UnknownChannel)?;
+        if !ch.is_realtime() {
+            return Err(ChannelError::NotRealtime);
+        }
         if ch.state != ChannelState::Closed || ch.resubscribe {
             return Err(ChannelError::AlreadySubscribed);
         }
@@ -102,7 +149,8 @@ impl Client {
     pub fn enable_presence(&mut self, now: Instant, id: ChannelId) -> Result<(), ChannelError> {
         self.now = now;
         let ch = self.get_mut(id).ok_or(ChannelError::UnknownChannel)?;
-        if ch.presence_wanted || ch.config.presence_requested() {
+        // A Phoenix server sends presence as its app decides; no join asks for it.
+        if ch.presence_wanted || ch.config.presence_requested() || !ch.is_realtime() {
             return Ok(());
         }
         ch.presence_wanted = true;
@@ -258,7 +306,9 @@ impl Client {
     ) {
         let now = self.now;
         let vsn = self.vsn;
+        let realtime = self.slots[index as usize].channel.as_ref().is_some_and(Channel::is_realtime);
         if action == Action::SendJoin
+            && realtime
             && let Some(why) = self.token_needed(now)
         {
             // The join waits for the app's token (or for the wait to run out).
@@ -284,8 +334,13 @@ impl Client {
                     .last_seen_ms
                     .filter(|_| ch.config.replays_automatically())
                     .map(|ms| ms.saturating_sub(REPLAY_MARGIN_MS));
-                let token = wire_token(self.access_token.as_ref(), self.wall_clock, now);
-                let payload = ch.config.join_payload_with(token, since, ch.presence_wanted);
+                let payload = match &ch.params {
+                    Some(params) => String::from(&**params),
+                    None => {
+                        let token = wire_token(self.access_token.as_ref(), self.wall_clock, now);
+                        ch.config.join_payload_with(token, since, ch.presence_wanted)
+                    }
+                };
                 ch.postgres_ids = None;
                 ch.ready = ReadyWait::No;
                 let msg = encode_json(vsn, Some(r), r, &ch.topic, "phx_join", &payload);

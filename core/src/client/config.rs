@@ -58,8 +58,9 @@ pub struct ClientConfig {
     /// The Realtime URL: `https://<ref>.supabase.co/realtime/v1`, a `ws(s)://` URL, or one
     /// already ending in `/websocket`.
     pub endpoint: String,
-    /// The project's API key, sent as the `apikey` query parameter.
-    pub api_key: String,
+    /// The project's API key, sent as the `apikey` query parameter; `None` for a plain Phoenix
+    /// server ([`ClientConfig::phoenix`]), which needs none.
+    pub api_key: Option<String>,
     /// Extra query parameters, in order.
     pub params: Vec<(String, String)>,
     /// The server's log level for this connection, if set.
@@ -126,7 +127,7 @@ impl ClientConfig {
     pub fn new(endpoint: impl Into<String>, api_key: impl Into<String>) -> Self {
         Self {
             endpoint: endpoint.into(),
-            api_key: api_key.into(),
+            api_key: Some(api_key.into()),
             params: Vec::new(),
             log_level: None,
             vsn: Vsn::V2,
@@ -153,6 +154,17 @@ impl ClientConfig {
             max_outgoing: DEFAULT_MAX_OUTGOING,
             max_presence_entries: DEFAULT_MAX_PRESENCE_ENTRIES,
         }
+    }
+
+    /// The defaults for a plain Phoenix Channels server (`ws://host:4000/socket`, an Elixir
+    /// app's `socket "/socket", ...`): no API key and no `X-Client-Info` header; put what the
+    /// server's `connect/3` reads in `params`. Join its topics with
+    /// [`Client::phoenix_channel`](super::Client::phoenix_channel).
+    pub fn phoenix(endpoint: impl Into<String>) -> Self {
+        let mut config = Self::new(endpoint, "");
+        config.api_key = None;
+        config.headers.clear();
+        config
     }
 
     /// Sets the heartbeat interval; the reply deadline becomes the default 10 s or the interval
@@ -211,7 +223,7 @@ impl fmt::Debug for ClientConfig {
         let redacted = |set: bool| if set { "<redacted>" } else { "<none>" };
         f.debug_struct("ClientConfig")
             .field("endpoint", &super::redacted_url(&self.endpoint))
-            .field("api_key", &redacted(!self.api_key.is_empty()))
+            .field("api_key", &redacted(self.api_key.as_ref().is_some_and(|k| !k.is_empty())))
             .field("params", &RedactedHeaders(&self.params))
             .field("log_level", &self.log_level)
             .field("vsn", &self.vsn)

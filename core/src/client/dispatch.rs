@@ -57,6 +57,12 @@ impl Client {
                     }
                     if ok {
                         self.apply(index, Input::JoinOk, None);
+                    } else if !ch.is_realtime() {
+                        // A plain Phoenix server's reasons are its app's: no table reads them,
+                        // and the channel rejoins on the schedule (phoenix.js).
+                        let reason = ServerReason::unclassified(reason_text(&response));
+                        self.last_join_error = Some(reason.text.clone());
+                        self.apply(index, Input::JoinError, Some(ChannelErrorReason::JoinRejected(reason)));
                     } else {
                         let reason = ServerReason::join_error(reason_text(&response));
                         self.last_join_error = Some(reason.text.clone());
@@ -135,7 +141,10 @@ impl Client {
                 if stale || ch.state == ChannelState::Closed {
                     return;
                 }
-                if event == b"system"
+                // `system` messages are Realtime's; on a Phoenix channel they are the app's own.
+                let realtime = ch.is_realtime();
+                if realtime
+                    && event == b"system"
                     && let Some(sys) = system(&m.payload())
                     && sys.postgres
                 {
@@ -153,7 +162,8 @@ impl Client {
                             ChannelErrorReason::PostgresChanges(ServerReason::system_error(sys.message));
                         self.status(id, ChannelStatus::ChannelError(reason));
                     }
-                } else if event == b"system"
+                } else if realtime
+                    && event == b"system"
                     && let Some(sys) = system(&m.payload())
                     && sys.error
                 {

@@ -22,6 +22,12 @@ pub enum ChannelError {
     /// Postgres changes bindings must be declared before `subscribe` (the join carries them):
     /// unsubscribe first.
     AlreadySubscribed,
+    /// A plain Phoenix channel's join params are not a JSON object.
+    InvalidParams,
+    /// The topic is `phoenix`, which the socket's heartbeats use.
+    ReservedTopic,
+    /// A Supabase Realtime feature (postgres changes) asked of a plain Phoenix channel.
+    NotRealtime,
 }
 
 impl fmt::Display for ChannelError {
@@ -32,6 +38,9 @@ impl fmt::Display for ChannelError {
             Self::Leaving => "the channel is leaving",
             Self::TooManyBindings => "a channel takes at most 64 postgres_changes bindings",
             Self::AlreadySubscribed => "postgres_changes bindings must be added before subscribe",
+            Self::InvalidParams => "join params must be a json object",
+            Self::ReservedTopic => "the topic `phoenix` is the socket's own (heartbeats)",
+            Self::NotRealtime => "postgres changes need a realtime channel, not a plain phoenix one",
         })
     }
 }
@@ -60,6 +69,9 @@ pub enum PushError {
     Unsupported,
     /// The push cannot be framed (a binary frame field over 255 bytes).
     Encode(EncodeError),
+    /// A Supabase Realtime push (broadcast, presence track or untrack, REST broadcast) asked
+    /// of a plain Phoenix channel: push the app's own events there.
+    NotRealtime,
 }
 
 impl fmt::Display for PushError {
@@ -75,6 +87,7 @@ impl fmt::Display for PushError {
             Self::Unsupported => f.write_str("binary broadcasts need the 2.0.0 serializer"),
             // Which field is too long is the `source`.
             Self::Encode(_) => f.write_str("the push cannot be framed"),
+            Self::NotRealtime => f.write_str("broadcast and presence pushes need a realtime channel"),
         }
     }
 }

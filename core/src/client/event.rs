@@ -8,10 +8,10 @@ use core::time::Duration;
 
 use super::channel::ChannelId;
 use crate::phoenix::ending::StopReason;
-use crate::supabase::postgres::{BindingSet, Change, ChangeError};
 use crate::phoenix::presence::{PresenceError, PresenceEvent};
-use crate::supabase::reason::{ErrorClass, ServerReason, classify_close, classify_upgrade_status};
 use crate::phoenix::serializer::Message;
+use crate::supabase::postgres::{BindingSet, Change, ChangeError};
+use crate::supabase::reason::{ErrorClass, ServerReason, classify_close, classify_upgrade_status};
 use crate::ws;
 
 /// Where the socket is.

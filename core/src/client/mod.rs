@@ -69,21 +69,21 @@ pub use crate::phoenix::target::{Target, TargetError};
 use self::channel::{Action, Channel, InFlight, Input, ReadyWait, Waiting, transition};
 use self::conn::{Conn, SocketInput};
 use self::socket::{Finish, Link, Ping};
+use crate::decimal::Decimal;
 use crate::phoenix::backoff::Backoff;
-use crate::supabase::channel_config::ChannelConfig;
 use crate::phoenix::ending::{self, Decision, Ending, StopReason};
 use crate::phoenix::endpoint::{EndpointError, endpoint_url, is_secret_name, redacted_url};
 use crate::phoenix::heartbeat::{HEARTBEAT_EVENT, HEARTBEAT_TOPIC, Heartbeat, HeartbeatAction};
-use crate::supabase::postgres::{Binding, Change, MAX_BINDINGS};
-use crate::supabase::reason::{ErrorAction, ErrorClass, ServerReason};
-use crate::supabase::rest::{Auth, RestBody, RestError, RestRequest};
 use crate::phoenix::serializer::{
     self, BroadcastData, BroadcastDataRef, EncodeError, Field, MAX_BINARY_FIELD_LEN, Outgoing, Payload,
     UserBroadcastPush, Vsn,
 };
-use crate::supabase::token::Secret;
-use crate::decimal::Decimal;
 use crate::rng::Rng;
+use crate::supabase::channel_config::ChannelConfig;
+use crate::supabase::postgres::{Binding, Change, MAX_BINDINGS};
+use crate::supabase::reason::{ErrorAction, ErrorClass, ServerReason};
+use crate::supabase::rest::{Auth, RestBody, RestError, RestRequest};
+use crate::supabase::token::Secret;
 use crate::time::Instant;
 use crate::ws::{self, CloseCode, MessageKind, WebSocket, WsEvent};
 
@@ -213,8 +213,9 @@ impl Client {
     /// source (OS or chip RNG); it drives WebSocket keys, masks and jitter.
     pub fn new(config: ClientConfig, rng_seed: [u8; 32]) -> Result<Self, ConfigError> {
         let params: Vec<(&str, &str)> = config.params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let url = endpoint_url(&config.endpoint, &config.api_key, config.vsn, config.log_level, &params)
-            .map_err(ConfigError::Endpoint)?;
+        let url =
+            endpoint_url(&config.endpoint, config.api_key.as_deref(), config.vsn, config.log_level, &params)
+                .map_err(ConfigError::Endpoint)?;
         // `endpoint_url` checked the URL with the WebSocket parser, which the target's shares:
         // this holds unless the two drift apart, and then it is still the endpoint's fault.
         let target = Target::parse(&url).map_err(|_| ConfigError::Endpoint(EndpointError::InvalidBase))?;
@@ -255,7 +256,7 @@ impl Client {
             overflow: config.overflow,
             rate_limit: config.rate_limit,
             rest_fallback: config.rest_fallback,
-            api_key: Secret::new(config.api_key),
+            api_key: Secret::new(config.api_key.unwrap_or_default()),
             rest_out: VecDeque::new(),
             rest_pending: Vec::new(),
             access_token: config.access_token.map(Secret::new),

@@ -23,6 +23,9 @@ impl Client {
         data: BroadcastData,
         binary_frames: bool,
     ) -> Result<PushId, PushError> {
+        if !self.get(id).ok_or(PushError::UnknownChannel)?.is_realtime() {
+            return Err(PushError::NotRealtime);
+        }
         let body = match data {
             BroadcastData::Json(payload) if !binary_frames => {
                 let mut p = String::with_capacity(payload.len() + event.len() + 48);
@@ -72,6 +75,10 @@ impl Client {
         self.now = now;
         let vsn = self.vsn;
         let ch = self.get(id).ok_or(PushError::UnknownChannel)?;
+        // Kind-3 user broadcast frames are Realtime's; a Phoenix server reads none.
+        if matches!(body, PushBody::UserBroadcast { .. }) && !ch.is_realtime() {
+            return Err(PushError::NotRealtime);
+        }
         check_body(vsn, &ch.topic, &body)?;
         if matches!(ch.state, ChannelState::Closed | ChannelState::Leaving) {
             return Err(PushError::NotJoined);

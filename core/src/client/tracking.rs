@@ -16,6 +16,10 @@ impl Client {
             return Err(PushError::InvalidJson);
         }
         let ch = self.get_mut(id).ok_or(PushError::UnknownChannel)?;
+        if !ch.is_realtime() {
+            // A Phoenix server tracks presence from its own code, not on a push.
+            return Err(PushError::NotRealtime);
+        }
         if ch.state == ChannelState::Leaving {
             return Err(PushError::NotJoined);
         }
@@ -32,6 +36,9 @@ impl Client {
     pub fn untrack(&mut self, now: Instant, id: ChannelId) -> Result<(), PushError> {
         self.now = now;
         let ch = self.get_mut(id).ok_or(PushError::UnknownChannel)?;
+        if !ch.is_realtime() {
+            return Err(PushError::NotRealtime);
+        }
         if ch.tracked.take().is_some() || ch.tracked_on.is_some() {
             // The server may know it (sent, or about to be): say so.
             ch.untrack_owed = true;

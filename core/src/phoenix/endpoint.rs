@@ -1,4 +1,7 @@
-//! The socket endpoint: `<base>/websocket?apikey=...&vsn=...[&log_level=...]` (spec A.1).
+//! The socket endpoint: `<base>/websocket?[apikey=...&]vsn=...[&log_level=...]` (spec A.1).
+//!
+//! Supabase Realtime wants its `apikey`; a plain Phoenix server takes whatever params its
+//! `connect/3` reads, given as the extra params.
 
 use alloc::string::String;
 use core::fmt::{self, Write as _};
@@ -41,7 +44,7 @@ pub enum EndpointError {
     InvalidPort,
     /// The URL has a `#fragment` or credentials (`user:pass@`), which a WebSocket URL cannot.
     Unsupported,
-    /// The API key is empty (the server refuses the upgrade without one).
+    /// The API key is empty (Supabase Realtime refuses the upgrade without one).
     MissingApiKey,
 }
 
@@ -60,16 +63,17 @@ impl core::error::Error for EndpointError {}
 
 /// Builds the WebSocket URL for `base`, which may be the project's Realtime URL
 /// (`https://<ref>.supabase.co/realtime/v1`), a `ws`/`wss` URL, or already end in
-/// `/websocket`. Query parameters: `apikey`, then `extra` in order, then `log_level` if set,
-/// then `vsn`; keys and values are percent-encoded.
+/// `/websocket`. Query parameters: `apikey` (Supabase Realtime's; `None` for a plain Phoenix
+/// server), then `extra` in order, then `log_level` if set, then `vsn`; keys and values are
+/// percent-encoded.
 pub fn endpoint_url(
     base: &str,
-    api_key: &str,
+    api_key: Option<&str>,
     vsn: Vsn,
     log_level: Option<LogLevel>,
     extra: &[(&str, &str)],
 ) -> Result<String, EndpointError> {
-    if api_key.is_empty() {
+    if api_key == Some("") {
         return Err(EndpointError::MissingApiKey);
     }
     let (base, query) = base.split_once('?').unwrap_or((base, ""));
@@ -80,7 +84,7 @@ pub fn endpoint_url(
         "https" | "wss" => "wss",
         _ => return Err(EndpointError::InvalidBase),
     };
-    let mut url = String::with_capacity(base.len() + api_key.len() + 64);
+    let mut url = String::with_capacity(base.len() + api_key.map_or(0, str::len) + 64);
     url.push_str(scheme);
     url.push_str("://");
     url.push_str(rest);
@@ -92,17 +96,23 @@ pub fn endpoint_url(
         url.push_str(query);
         url.push('&');
     }
-    push_param(&mut url, "apikey", api_key);
+    let mut first = true;
+    let mut param = |url: &mut String, k: &str, v: &str| {
+        if !core::mem::take(&mut first) {
+            url.push('&');
+        }
+        push_param(url, k, v);
+    };
+    if let Some(key) = api_key {
+        param(&mut url, "apikey", key);
+    }
     for (k, v) in extra {
-        url.push('&');
-        push_param(&mut url, k, v);
+        param(&mut url, k, v);
     }
     if let Some(level) = log_level {
-        url.push('&');
-        push_param(&mut url, "log_level", level.as_str());
+        param(&mut url, "log_level", level.as_str());
     }
-    url.push('&');
-    push_param(&mut url, "vsn", vsn.as_str());
+    param(&mut url, "vsn", vsn.as_str());
     Url::parse(&url).map_err(|e| match e {
         crate::ws::UrlError::Port => EndpointError::InvalidPort,
         crate::ws::UrlError::Unsupported => EndpointError::Unsupported,

@@ -8,8 +8,8 @@ use core::time::Duration;
 
 use serde::Serialize;
 
-use crate::phoenix::endpoint::CLIENT_INFO;
 use super::postgres::{Binding, Bindings};
+use crate::phoenix::endpoint::CLIENT_INFO;
 
 /// How long `Subscribed` waits for the server's "Subscribed to PostgreSQL" by default in the
 /// ready mode (realtime-js's `postgres_changes_options.timeout`).

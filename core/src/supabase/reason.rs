@@ -104,6 +104,13 @@ impl ServerReason {
         Self { class: classify_join_error(&text), text }
     }
 
+    /// A reason no table reads: from a plain Phoenix server, whose replies are the app's own
+    /// (its class is [`ErrorClass::Unknown`], so the channel rejoins on the schedule, as
+    /// phoenix.js does).
+    pub fn unclassified(text: String) -> Self {
+        Self { class: ErrorClass::Unknown, text }
+    }
+
     /// A `system` message's `message` with status `error`.
     pub fn system_error(text: String) -> Self {
         Self { class: classify_system_error(&text), text }

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use realtime_core::supabase::channel_config::{ChannelConfig, DEFAULT_POSTGRES_READY_TIMEOUT};
 use realtime_core::client::{
     ChannelError, ChannelErrorReason, ChannelState, ChannelStatus, Client, ClientConfig, ConfigError,
     ConnectionState, DisconnectError, Subscription, Target, TransportCommand, TransportKind,
 };
 use realtime_core::phoenix::endpoint::EndpointError;
+use realtime_core::supabase::channel_config::{ChannelConfig, DEFAULT_POSTGRES_READY_TIMEOUT};
 use realtime_core::supabase::postgres::{Binding, ChangeEvent};
 use serde_json::json;
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use realtime_core::supabase::channel_config::ChannelConfig;
 use realtime_core::client::{ChannelState, Event, LeaveOutcome, TokenReason};
+use realtime_core::supabase::channel_config::ChannelConfig;
 use serde_json::{Value, json};
 
 use crate::server::JoinMode;

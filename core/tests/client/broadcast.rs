@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use realtime_core::Instant;
-use realtime_core::supabase::channel_config::ChannelConfig;
 use realtime_core::client::{Event, PushId, PushOutcome};
 use realtime_core::phoenix::message::event_matches;
 use realtime_core::phoenix::serializer::{BroadcastData, BroadcastDataRef};
+use realtime_core::supabase::channel_config::ChannelConfig;
 use serde_json::json;
 
 use crate::server::{JoinMode, server_frame};

@@ -2,12 +2,12 @@
 //! binary frames, the same JSON value for v1 objects (key order is free).
 
 use realtime_core::Instant;
-use realtime_core::supabase::channel_config::ChannelConfig;
 use realtime_core::client::{
     ChannelErrorReason, ChannelStatus, Client, Event, PushBody, PushOutcome, TransportCommand, TransportKind,
 };
 use realtime_core::phoenix::endpoint::CLIENT_INFO;
 use realtime_core::phoenix::serializer::{BroadcastData, BroadcastDataRef, Payload, Vsn};
+use realtime_core::supabase::channel_config::ChannelConfig;
 use realtime_core::ws::Message;
 use std::time::Duration;
 

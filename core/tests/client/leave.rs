@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use realtime_core::supabase::channel_config::ChannelConfig;
 use realtime_core::client::{ChannelId, ChannelState, ChannelStatus, Event, LeaveOutcome};
+use realtime_core::supabase::channel_config::ChannelConfig;
 
 use crate::server::JoinMode;
 use crate::world::World;

@@ -7,6 +7,7 @@ mod auth;
 mod broadcast;
 mod golden;
 mod leave;
+mod phoenix;
 mod postgres;
 mod random;
 mod regressions;

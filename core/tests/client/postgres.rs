@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use realtime_core::supabase::channel_config::{ChannelConfig, DEFAULT_POSTGRES_READY_TIMEOUT};
 use realtime_core::client::{
     ChannelError, ChannelErrorReason, ChannelState, ChannelStatus, Event, PushError,
 };
+use realtime_core::supabase::channel_config::{ChannelConfig, DEFAULT_POSTGRES_READY_TIMEOUT};
 use realtime_core::supabase::postgres::{Binding, ChangeEvent, ChangeKind, Filter, Value};
 use serde_json::{Value as Json, json};
 

@@ -10,12 +10,10 @@
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
+use realtime_core::client::{ChannelState, ChannelStatus, ConnectionEnd, Event, LeaveOutcome, PushOutcome};
 use realtime_core::fuzzing::sim::{App, Invariants, Op, Setup, ops, weighted};
-use realtime_core::client::{
-    ChannelState, ChannelStatus, ConnectionEnd, Event, LeaveOutcome, PushOutcome,
-};
-use realtime_core::supabase::postgres::ChangeKind;
 use realtime_core::rng::Rng;
+use realtime_core::supabase::postgres::ChangeKind;
 use serde_json::json;
 
 use crate::server::JoinMode;

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use realtime_core::Instant;
-use realtime_core::supabase::channel_config::ChannelConfig;
 use realtime_core::client::{
     ChannelState, ChannelStatus, ConnectionEnd, ConnectionState, Event, Next, PushBody, PushOutcome,
     TransportClosed, TransportCommand,
@@ -11,6 +10,7 @@ use realtime_core::client::{
 use realtime_core::client::{Client, TransportKind};
 use realtime_core::phoenix::ending::StopReason;
 use realtime_core::phoenix::serializer::Payload;
+use realtime_core::supabase::channel_config::ChannelConfig;
 use realtime_core::ws::Message;
 use serde_json::json;
 

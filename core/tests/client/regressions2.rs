@@ -3,11 +3,9 @@
 
 use std::time::Duration;
 
-use realtime_core::supabase::channel_config::ChannelConfig;
-use realtime_core::client::{
-    ChannelState, Event, PushOutcome, RateLimit, RateLimitPolicy, TokenReason,
-};
+use realtime_core::client::{ChannelState, Event, PushOutcome, RateLimit, RateLimitPolicy, TokenReason};
 use realtime_core::phoenix::serializer::BroadcastData;
+use realtime_core::supabase::channel_config::ChannelConfig;
 
 use crate::server::JoinMode;
 use crate::world::{World, jwt};

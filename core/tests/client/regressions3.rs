@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use realtime_core::supabase::channel_config::{ChannelConfig, DEFAULT_POSTGRES_READY_TIMEOUT};
 use realtime_core::client::{ChannelErrorReason, ChannelState, ChannelStatus};
+use realtime_core::supabase::channel_config::{ChannelConfig, DEFAULT_POSTGRES_READY_TIMEOUT};
 use realtime_core::supabase::postgres::{Binding, ChangeEvent};
 use serde_json::json;
 

@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use realtime_core::Instant;
-use realtime_core::supabase::channel_config::ChannelConfig;
 use realtime_core::client::{
     ChannelError, ChannelErrorReason, ChannelState, ChannelStatus, ConnectionEnd, ConnectionState, Event,
     HeartbeatStatus, Next, NotSentReason, Overflow, PushBody, PushError, PushId, PushOutcome,
 };
 use realtime_core::phoenix::ending::StopReason;
-use realtime_core::supabase::reason::ErrorClass;
 use realtime_core::phoenix::serializer::{BroadcastData, BroadcastDataRef, Payload};
+use realtime_core::supabase::channel_config::ChannelConfig;
+use realtime_core::supabase::reason::ErrorClass;
 use serde_json::json;
 
 use crate::server::{JoinMode, server_frame};

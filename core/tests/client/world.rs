@@ -5,14 +5,14 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use realtime_core::Instant;
-use realtime_core::fuzzing::sim::{ClientWire, Invariants, Written};
 use realtime_core::client::{
     Client, ClientConfig, Event, PushId, TransportClosed, TransportCommand, TransportId,
 };
+use realtime_core::fuzzing::sim::{ClientWire, Invariants, Written};
 use realtime_core::rng::Rng;
 
-use realtime_core::supabase::channel_config::ChannelConfig;
 use realtime_core::client::{ChannelId, ChannelState, ChannelStatus, ConnectionState};
+use realtime_core::supabase::channel_config::ChannelConfig;
 
 use crate::server::{Behaviour, Frame, JoinMode, Server};
 
@@ -166,7 +166,9 @@ impl World {
             moved = true;
             match cmd {
                 TransportCommand::Open { url, target, id } => {
-                    assert!(url.starts_with("ws://sim.test/realtime/v1/websocket?apikey=anon-key"), "{url}");
+                    // A Realtime config's endpoint, or a plain Phoenix one's (no key).
+                    let realtime = url.starts_with("ws://sim.test/realtime/v1/websocket?apikey=anon-key");
+                    assert!(realtime || url.starts_with("ws://sim.test/socket/websocket?vsn="), "{url}");
                     assert_eq!((target.host.as_str(), target.port, target.tls), ("sim.test", 80, false));
                     assert_eq!(url.strip_prefix("ws://sim.test"), Some(target.path.as_str()));
                     assert_eq!(&target, self.client.target());

@@ -16,9 +16,9 @@ use realtime_core::phoenix::ending::StopReason;
 use realtime_core::phoenix::endpoint::EndpointError;
 use realtime_core::phoenix::heartbeat::HeartbeatConfigError;
 use realtime_core::phoenix::proxy::ProxyError;
+use realtime_core::phoenix::serializer::{EncodeError, Field};
 use realtime_core::supabase::reason::{ErrorAction, ErrorClass, ServerReason};
 use realtime_core::supabase::rest::RestError;
-use realtime_core::phoenix::serializer::{EncodeError, Field};
 use realtime_core::ws::{self, HandshakeError, ProtocolError};
 
 /// One value: its Display and its Debug.

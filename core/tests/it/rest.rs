@@ -6,7 +6,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 use realtime_core::Instant;
 use realtime_core::phoenix::endpoint::CLIENT_INFO;
-use realtime_core::supabase::rest::{Auth, BatchMessage, MAX_RESPONSE_BODY, RestBody, RestError, RestRequest};
+use realtime_core::supabase::rest::{
+    Auth, BatchMessage, MAX_RESPONSE_BODY, RestBody, RestError, RestRequest,
+};
 
 const SOCKET: &str = "wss://abc.supabase.co/realtime/v1/websocket?apikey=key&vsn=2.0.0";
 const AUTH: Auth<'static> = Auth { api_key: "key", access_token: Some("tok") };

@@ -313,14 +313,14 @@ mod endpoint {
     #[test]
     fn urls_as_the_reference_clients_build_them() {
         assert_eq!(
-            endpoint_url("https://abc.supabase.co/realtime/v1", "sb_publishable_x", Vsn::V2, None, &[])
+            endpoint_url("https://abc.supabase.co/realtime/v1", Some("sb_publishable_x"), Vsn::V2, None, &[])
                 .unwrap(),
             "wss://abc.supabase.co/realtime/v1/websocket?apikey=sb_publishable_x&vsn=2.0.0"
         );
         assert_eq!(
             endpoint_url(
                 "http://127.0.0.1:4000/socket/",
-                "k",
+                Some("k"),
                 Vsn::V1,
                 Some(LogLevel::Warning),
                 &[("x", "a b&c")]
@@ -329,20 +329,41 @@ mod endpoint {
             "ws://127.0.0.1:4000/socket/websocket?apikey=k&x=a%20b%26c&log_level=warning&vsn=1.0.0"
         );
         assert_eq!(
-            endpoint_url("wss://h/realtime/v1/websocket?keep=1", "k=/", Vsn::V2, Some(LogLevel::Info), &[])
-                .unwrap(),
+            endpoint_url(
+                "wss://h/realtime/v1/websocket?keep=1",
+                Some("k=/"),
+                Vsn::V2,
+                Some(LogLevel::Info),
+                &[]
+            )
+            .unwrap(),
             "wss://h/realtime/v1/websocket?keep=1&apikey=k%3D%2F&log_level=info&vsn=2.0.0"
         );
-        assert_eq!(endpoint_url("ftp://h", "k", Vsn::V2, None, &[]), Err(EndpointError::InvalidBase));
-        assert_eq!(endpoint_url("https://", "k", Vsn::V2, None, &[]), Err(EndpointError::InvalidBase));
-        assert_eq!(endpoint_url("https://h", "", Vsn::V2, None, &[]), Err(EndpointError::MissingApiKey));
+        assert_eq!(endpoint_url("ftp://h", Some("k"), Vsn::V2, None, &[]), Err(EndpointError::InvalidBase));
+        assert_eq!(endpoint_url("https://", Some("k"), Vsn::V2, None, &[]), Err(EndpointError::InvalidBase));
+        assert_eq!(
+            endpoint_url("https://h", Some(""), Vsn::V2, None, &[]),
+            Err(EndpointError::MissingApiKey)
+        );
         assert!(CLIENT_INFO.starts_with("realtime-rs/"));
+    }
+
+    #[test]
+    fn a_plain_phoenix_endpoint_has_no_api_key() {
+        assert_eq!(
+            endpoint_url("ws://127.0.0.1:4000/socket", None, Vsn::V2, None, &[("token", "t")]).unwrap(),
+            "ws://127.0.0.1:4000/socket/websocket?token=t&vsn=2.0.0"
+        );
+        assert_eq!(
+            endpoint_url("ws://h/socket?keep=1", None, Vsn::V1, None, &[]).unwrap(),
+            "ws://h/socket/websocket?keep=1&vsn=1.0.0"
+        );
     }
 }
 
 mod join_payload {
-    use realtime_core::supabase::channel_config::ChannelConfig;
     use realtime_core::phoenix::endpoint::CLIENT_INFO;
+    use realtime_core::supabase::channel_config::ChannelConfig;
 
     #[test]
     fn default_join_payload_exact_text() {

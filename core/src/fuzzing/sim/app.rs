@@ -10,10 +10,10 @@ use core::time::Duration;
 use arbitrary::Arbitrary;
 
 use super::check::Invariants;
-use crate::supabase::channel_config::ChannelConfig;
 use crate::client::{ChannelId, Client, PushBody};
-use crate::supabase::postgres::{Binding, ChangeEvent};
 use crate::phoenix::serializer::BroadcastData;
+use crate::supabase::channel_config::ChannelConfig;
+use crate::supabase::postgres::{Binding, ChangeEvent};
 use crate::time::Instant;
 
 /// The topics the app uses (`realtime:` + name), few so that operations meet.

@@ -11,9 +11,7 @@ use arbitrary::Arbitrary;
 
 use super::app::{App, AppOp};
 use super::check::{ClientWire, Invariants, Sent, Written};
-use crate::client::{
-    Client, ClientConfig, TransportClosed, TransportCommand, TransportId, TransportKind,
-};
+use crate::client::{Client, ClientConfig, TransportClosed, TransportCommand, TransportId, TransportKind};
 use crate::phoenix::serializer::Vsn;
 use crate::time::Instant;
 use crate::ws::Message;
