@@ -65,6 +65,11 @@ pub struct Serve {
     /// clients as --ca-file).
     #[arg(long)]
     pub tls: bool,
+    /// Be a plain Phoenix Channels server instead of Supabase Realtime: any topic joins with
+    /// any params, and every other event is answered with its own payload and routed to the
+    /// topic's other members. The first line is then the socket URL (`ws://.../socket`).
+    #[arg(long)]
+    pub phoenix: bool,
 }
 
 /// What every client subcommand takes.

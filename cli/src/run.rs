@@ -163,13 +163,13 @@ async fn serve(a: Serve) -> Result<(), Failure> {
     };
     let log: Option<realtime_testkit::Log> =
         a.verbose.then(|| std::sync::Arc::new(|line: &str| eprintln!("{line}")) as realtime_testkit::Log);
-    let config = ServerConfig { auth, tls: a.tls, log, ..ServerConfig::default() };
+    let config = ServerConfig { auth, tls: a.tls, log, phoenix: a.phoenix, ..ServerConfig::default() };
     // Every client is one socket: lift the soft open-file limit to the hard one.
     crate::load::raise_open_files(u64::MAX);
     let server = Server::start_on(addr, config)
         .await
         .map_err(|e| Failure::runtime(format!("cannot listen on {}:{}: {e}", a.host, a.port)))?;
-    say(&server.url());
+    say(&if a.phoenix { server.socket_url() } else { server.url() });
     let mut certificate = None;
     if let Some(pem) = server.ca_pem() {
         let path = std::env::temp_dir().join(format!("realtime-serve-{}.pem", server.addr().port()));

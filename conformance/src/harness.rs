@@ -166,7 +166,11 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 /// A client config whose retries are short, so recovery scenarios do not wait out the default
 /// 1, 2, 5, 10 s schedule (the schedule itself is the core's simulation's to test).
 pub fn quick(url: &str) -> Config {
-    let mut config = Config::new(url, "anon");
+    quickly(Config::new(url, "anon"))
+}
+
+/// `config` with the short retries of [`quick`] and no proxy.
+pub fn quickly(mut config: Config) -> Config {
     let steps = vec![Duration::from_millis(50), Duration::from_millis(100), Duration::from_millis(200)];
     config.client.reconnect = Backoff::new(steps.clone()).expect("steps");
     config.client.rejoin = Backoff::new(steps).expect("steps");

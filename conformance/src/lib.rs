@@ -19,7 +19,7 @@
 mod harness;
 pub mod scenarios;
 
-pub use harness::{Harness, WAIT, eventually, next, quick, sleep, unix_now, until, within};
+pub use harness::{Harness, WAIT, eventually, next, quick, quickly, sleep, unix_now, until, within};
 pub use realtime_driver;
 
 /// One test per scenario, for the runtime `$rt`, each under the test attribute given (the
@@ -86,6 +86,7 @@ macro_rules! suite {
             system_messages_come_on_their_own_stream,
             bytes_left_behind_a_pending_pong_are_offered_again,
             a_peer_that_stops_reading_does_not_freeze_the_client,
+            a_plain_phoenix_server_is_served,
         );
     };
     (@blocking $block_on:path, $subject:ident; $($name:ident),* $(,)?) => {

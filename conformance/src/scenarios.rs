@@ -12,7 +12,7 @@ use realtime_core::supabase::reason::ErrorClass;
 use realtime_driver::{
     Binding, ChangeEvent, ChannelConfig, ChannelErrorReason, ChannelStatus, ClientEvent, Config,
     ConnectionEnd, ConnectionError, ConnectionState, Error, Filter, HeartbeatStatus, LeaveOutcome, Payload,
-    PresenceEvent, Proxy, RealtimeClient, Roots, Runtime,
+    PresenceEvent, Proxy, PushError, RealtimeClient, Roots, Runtime,
 };
 use realtime_testkit::{Auth, Config as ServerConfig, JoinFault, RowChange, jwt};
 use rustls_pki_types::CertificateDer;
@@ -20,7 +20,7 @@ use rustls_pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::harness::{Harness, eventually, next, quick, sleep, unix_now, until, within};
+use crate::harness::{Harness, eventually, next, quick, quickly, sleep, unix_now, until, within};
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Cursor {
@@ -1007,4 +1007,58 @@ pub async fn a_peer_that_stops_reading_does_not_freeze_the_client<S: Subject>() 
     })
     .await;
     within("the shutdown", c.shutdown()).await.unwrap();
+}
+
+/// A plain Phoenix Channels server (the local server's Phoenix mode) is served by the same
+/// client: topics as given, the app's join params, the app's events both ways with their
+/// replies, a rejoin with the same params after the server drops the connection, and a
+/// refused join retried on the schedule (the reasons are the app's, as phoenix.js reads them).
+pub async fn a_plain_phoenix_server_is_served<S: Subject>() {
+    let h = Harness::start(ServerConfig { phoenix: true, ..ServerConfig::default() });
+    let ana = client::<S>(quickly(Config::phoenix(h.url())));
+    let bo = client::<S>(quickly(Config::phoenix(h.url())));
+    let a = ana.phoenix_channel("room:lobby", &json!({"user": "ana"})).await.unwrap();
+    let b = bo.phoenix_channel("room:lobby", &json!({"user": "bo"})).await.unwrap();
+    assert_eq!(a.name(), "room:lobby");
+    let mut heard = b.on_messages().await;
+    a.subscribe().await.unwrap();
+    b.subscribe().await.unwrap();
+    let mut statuses = a.statuses().await;
+    let joins: Vec<_> =
+        h.frames(Some("room:lobby"), "phx_join").into_iter().map(|o| o.message.payload).collect();
+    assert_eq!(joins, [json!({"user": "ana"}), json!({"user": "bo"})], "the params, verbatim");
+
+    let reply = a.push("shout", &json!({"body": "hi", "n": 1})).await.unwrap();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&reply).unwrap(), json!({"body": "hi", "n": 1}));
+    let (event, payload) = until(&mut heard, "the shout", |(e, _)| e == "shout").await;
+    assert_eq!(
+        (event.as_str(), serde_json::from_str::<serde_json::Value>(&payload).unwrap()),
+        ("shout", json!({"body": "hi", "n": 1}))
+    );
+    // A `broadcast` event is the app's too, not Realtime's.
+    a.push("broadcast", &json!({"type": "broadcast", "event": "x", "payload": {}})).await.unwrap();
+    until(&mut heard, "the app's broadcast event", |(e, _)| e == "broadcast").await;
+    // Realtime's features are refused, typed.
+    assert!(matches!(a.send("x", &json!({})).await, Err(Error::Push(PushError::NotRealtime))));
+    assert!(matches!(a.track(&json!({})).await, Err(Error::Push(PushError::NotRealtime))));
+
+    assert_eq!(h.server().drop_all_connections(), 2);
+    until(&mut statuses, "Subscribed again", |s| *s == ChannelStatus::Subscribed).await;
+    let again: Vec<_> =
+        h.frames(Some("room:lobby"), "phx_join").into_iter().map(|o| o.message.payload).collect();
+    assert_eq!(again.iter().filter(|p| **p == json!({"user": "ana"})).count(), 2, "{again:?}");
+    assert_eq!(a.push("after", &json!({})).await.unwrap(), "{}");
+
+    h.server().set_join_fault(JoinFault::Fail("unauthorized".into()));
+    let vip = ana.phoenix_channel("room:vip", &json!({})).await.unwrap();
+    let mut vip_statuses = vip.statuses().await;
+    match vip.subscribe().await {
+        Err(Error::Subscribe(ChannelStatus::ChannelError(ChannelErrorReason::JoinRejected(r)))) => {
+            assert_eq!((r.class, r.text.as_str()), (ErrorClass::Unknown, "unauthorized"));
+        }
+        other => panic!("expected a refused join, got {other:?}"),
+    }
+    eventually("a retry", || h.frames(Some("room:vip"), "phx_join").len() >= 2).await;
+    h.server().set_join_fault(JoinFault::None);
+    until(&mut vip_statuses, "Subscribed once allowed", |s| *s == ChannelStatus::Subscribed).await;
 }

@@ -9,7 +9,10 @@ use core::marker::PhantomData;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use realtime_core::client::{ChannelId, ChannelStatus, LeaveOutcome, PushOutcome, Subscription};
+use realtime_core::Instant;
+use realtime_core::client::{
+    ChannelId, ChannelStatus, LeaveOutcome, PushBody, PushError, PushId, PushOutcome, Subscription,
+};
 use realtime_core::phoenix::presence::{Presence, PresenceEvent};
 use realtime_core::phoenix::serializer::BroadcastData;
 use realtime_core::supabase::postgres::{Binding, Change};
@@ -138,7 +141,7 @@ impl<R: Runtime> Channel<R> {
     fn receiver<T: Item>(
         &self,
         tag: Tag,
-        add: impl FnOnce(&mut Session, crate::stream::Queue<T>, realtime_core::Instant),
+        add: impl FnOnce(&mut Session, crate::stream::Queue<T>, Instant),
     ) -> Result<Receiver<T, R>, Error> {
         let key = self.client.inner.act(|s, now| {
             // A removed channel's streams end at once (key 0 names no queue).
@@ -277,10 +280,32 @@ impl<R: Runtime> Channel<R> {
         Ok(Receiver { inner: self.client.inner.clone(), place: Place::Channel(id), key, _t: PhantomData })
     }
 
-    async fn push(&self, event: &str, data: BroadcastData) -> Result<(), Error> {
+    async fn broadcast(&self, event: &str, data: BroadcastData) -> Result<(), Error> {
         let id = self.id;
+        self.outcome(|s, now| s.client.broadcast(now, id, event, data, false)).await.map(drop)
+    }
+
+    /// Pushes `payload` (any serde type) as `event`, and waits for the server's reply: its
+    /// `response` as raw JSON text when the status is `ok`, [`Error::Rejected`] with it when
+    /// not. This is Phoenix's `channel.push`, for the app's own events on a
+    /// [`phoenix_channel`](RealtimeClient::phoenix_channel) (a Realtime server answers only its
+    /// own events; broadcast there with [`send`](Self::send)).
+    ///
+    /// Cancel: once called the push goes out as usual; only its outcome is not awaited.
+    pub async fn push<T: Serialize + ?Sized>(&self, event: &str, payload: &T) -> Result<String, Error> {
+        let payload = serde_json::to_string(payload).map_err(Error::Json)?;
+        let id = self.id;
+        let body = PushBody::Json { event: event.into(), payload };
+        self.outcome(|s, now| s.client.push(now, id, body)).await
+    }
+
+    /// Starts a push under the lock and waits for its outcome: the reply's response on `ok`.
+    async fn outcome(
+        &self,
+        start: impl FnOnce(&mut Session, Instant) -> Result<PushId, PushError>,
+    ) -> Result<String, Error> {
         let push = self.client.inner.act(|s, now| {
-            let push = s.client.broadcast(now, id, event, data, false).map_err(Error::Push)?;
+            let push = start(s, now).map_err(Error::Push)?;
             let slot = s.slot();
             s.pushes.insert(push, slot);
             Ok::<_, Error>(push)
@@ -304,7 +329,7 @@ impl<R: Runtime> Channel<R> {
             )
             .await;
         match outcome.ok_or(Error::Closed)? {
-            PushOutcome::Ok(_) => Ok(()),
+            PushOutcome::Ok(response) => Ok(response),
             PushOutcome::Error(r) => Err(Error::Rejected(r)),
             PushOutcome::TimedOut => Err(Error::TimedOut),
             PushOutcome::NotSent(why) => Err(Error::NotSent(why)),
@@ -317,14 +342,14 @@ impl<R: Runtime> Channel<R> {
     /// Cancel: once called the push goes out as usual; only its outcome is not awaited.
     pub async fn send<T: Serialize + ?Sized>(&self, event: &str, payload: &T) -> Result<(), Error> {
         let text = serde_json::to_string(payload).map_err(Error::Json)?;
-        self.push(event, BroadcastData::Json(text)).await
+        self.broadcast(event, BroadcastData::Json(text)).await
     }
 
     /// Broadcasts bytes as `event` (a binary frame; vsn 2.0.0).
     ///
     /// Cancel: as for [`send`](Self::send).
     pub async fn send_binary(&self, event: &str, bytes: Vec<u8>) -> Result<(), Error> {
-        self.push(event, BroadcastData::Binary(bytes)).await
+        self.broadcast(event, BroadcastData::Binary(bytes)).await
     }
 
     /// Tracks this client's presence with `payload` (a serde type that serializes to an
@@ -371,7 +396,7 @@ impl<R: Runtime> Channel<R> {
 
     fn leave(
         &self,
-        f: impl FnOnce(&mut Session, realtime_core::Instant) -> Result<bool, realtime_core::client::ChannelError>,
+        f: impl FnOnce(&mut Session, Instant) -> Result<bool, realtime_core::client::ChannelError>,
     ) -> Leave<R> {
         let id = self.id;
         let started = self.client.inner.act(|s, now| {

@@ -11,6 +11,7 @@ use core::time::Duration;
 use realtime_core::Instant;
 use realtime_core::client::{Client, ConnectionState, TransportKind};
 use realtime_core::supabase::channel_config::ChannelConfig;
+use serde::Serialize;
 
 use crate::channel::Channel;
 use crate::config::{Config, Proxy, TokenSource};
@@ -215,6 +216,35 @@ impl<R: Runtime> RealtimeClient<R> {
             Ok(id)
         })?;
         Ok(Channel::new(self.clone(), id.map_err(Error::Channel)?, name.into()))
+    }
+
+    /// The plain Phoenix channel `topic` (as it is: `room:lobby`), joined with `params` (any serde
+    /// type that serializes to a JSON object, sent verbatim with every join and rejoin): for a
+    /// server of the app's own (an Elixir chat, a LiveView backend), with a client made from
+    /// [`Config::phoenix`](crate::Config::phoenix). Heartbeats, reconnects, rejoins, presence
+    /// ([`on_presence`](Channel::on_presence)), the app's events both ways
+    /// ([`push`](Channel::push), [`on_messages`](Channel::on_messages)) work as on a Realtime
+    /// channel; broadcast, tracking, postgres changes and REST are Realtime's and are refused
+    /// with `NotRealtime`. Another call with equal params gives another handle.
+    ///
+    /// Cancel-safe: it completes at once.
+    pub async fn phoenix_channel<T: Serialize + ?Sized>(
+        &self,
+        topic: &str,
+        params: &T,
+    ) -> Result<Channel<R>, Error> {
+        let params = serde_json::to_string(params).map_err(Error::Json)?;
+        let id = self.inner.act(|s, now| {
+            let id = s.client.phoenix_channel(now, topic, &params)?;
+            let l = s.listeners(id);
+            l.live += 1;
+            l.phoenix = true;
+            if core::mem::take(&mut l.orphan) {
+                let _ = s.client.remove_channel(now, id);
+            }
+            Ok(id)
+        })?;
+        Ok(Channel::new(self.clone(), id.map_err(Error::Channel)?, topic.into()))
     }
 
     /// Leaves and removes every channel (their handles then fail with `UnknownChannel`).

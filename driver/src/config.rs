@@ -71,8 +71,20 @@ pub struct Config {
 impl Config {
     /// The defaults for this Realtime URL and API key.
     pub fn new(endpoint: impl Into<String>, api_key: impl Into<String>) -> Self {
+        Self::with(ClientConfig::new(endpoint, api_key))
+    }
+
+    /// The defaults for a plain Phoenix Channels server (`ws://host:4000/socket`): no API key,
+    /// no `X-Client-Info`; what the server's `connect/3` reads goes in `client.params`. Join
+    /// with [`phoenix_channel`](crate::RealtimeClient::phoenix_channel).
+    pub fn phoenix(endpoint: impl Into<String>) -> Self {
+        Self::with(ClientConfig::phoenix(endpoint))
+    }
+
+    /// The defaults around these protocol settings.
+    pub fn with(client: ClientConfig) -> Self {
         Self {
-            client: ClientConfig::new(endpoint, api_key),
+            client,
             roots: Roots::default(),
             proxy: Proxy::default(),
             read_buffer: DEFAULT_READ_BUFFER,

@@ -69,8 +69,8 @@ pub use stream::{Item, Parse, Receiver, RowChange, Typed};
 
 pub use realtime_core;
 pub use realtime_core::client::{
-    ChannelErrorReason, ChannelStatus, ClientConfig, ConnectionEnd, ConnectionState, HeartbeatStatus,
-    LeaveOutcome, Next, PushOutcome,
+    ChannelError, ChannelErrorReason, ChannelStatus, ClientConfig, ConnectionEnd, ConnectionState,
+    HeartbeatStatus, LeaveOutcome, Next, PushError, PushOutcome,
 };
 pub use realtime_core::phoenix::presence::{Presence, PresenceEvent};
 pub use realtime_core::supabase::channel_config::ChannelConfig;

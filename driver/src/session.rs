@@ -57,8 +57,11 @@ pub(crate) struct Listeners {
     pub(crate) broadcasts: Vec<Queue<Broadcast>>,
     pub(crate) presence: Vec<Queue<PresenceEvent>>,
     pub(crate) statuses: Vec<Queue<ChannelStatus>>,
-    /// Other server messages (`system`, ...) as (event, raw JSON payload).
+    /// Other server messages (`system`, ...) as (event, raw JSON payload); on a plain Phoenix
+    /// channel, every message.
     pub(crate) messages: Vec<Queue<(String, String)>>,
+    /// A plain Phoenix channel: its `broadcast` events are the app's, not Realtime's.
+    pub(crate) phoenix: bool,
     /// Postgres changes streams, each for one binding index.
     pub(crate) changes: Vec<Queue<Shared<Change>>>,
     /// `subscribe` calls waiting for the first status.
@@ -288,7 +291,7 @@ impl Session {
             }
             Event::Message { channel, message } => {
                 let Some(l) = self.channels.get_mut(&channel) else { return self.wake = wake };
-                let Some(b) = message.broadcast() else {
+                let Some(b) = message.broadcast().filter(|_| !l.phoenix) else {
                     // Not a broadcast: a `system` message or another server push.
                     if let WirePayload::Json(text) = message.payload()
                         && !l.messages.is_empty()

@@ -58,6 +58,7 @@ realtime_conformance::suite!(
         unsubscribe_and_remove_say_how_the_leave_ended,
         shutdown_closes_politely_and_ends_every_stream,
         dropping_every_handle_closes_the_connection,
+        a_plain_phoenix_server_is_served,
     ]
 );
 

@@ -116,6 +116,13 @@ impl Server {
         format!("{scheme}://{}/realtime/v1", self.addr)
     }
 
+    /// The URL a plain Phoenix client is given in the Phoenix mode: `ws://127.0.0.1:<port>/socket`
+    /// (an Elixir app's `socket "/socket", ...`); it appends `/websocket`.
+    pub fn socket_url(&self) -> String {
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}/socket", self.addr)
+    }
+
     /// The HTTP base of the REST endpoints: `http://127.0.0.1:<port>/realtime/v1`.
     pub fn http_url(&self) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };

@@ -174,7 +174,8 @@ impl Serve {
                 .unwrap_or_else(|| panic!("a certificate line: {line}"));
             Some(PathBuf::from(path))
         } else {
-            assert!(url.starts_with("ws://127.0.0.1:") && url.ends_with("/realtime/v1"), "{url}");
+            let path = if extra.contains(&"--phoenix") { "/socket" } else { "/realtime/v1" };
+            assert!(url.starts_with("ws://127.0.0.1:") && url.ends_with(path), "{url}");
             None
         };
         Self { _proc: proc, url, ca_file }

@@ -159,3 +159,33 @@ async fn heartbeat_sets_the_interval_and_a_silent_server_is_found_by_it() {
     crate::common::control(&server.url, "heartbeats", r#"{"reply": true}"#).await;
     listener.interrupt().await.assert_quiet_success();
 }
+
+/// `serve --phoenix` is a plain Phoenix Channels server: the client's generic layer joins a
+/// topic of its own with its params, and a push is answered with its payload and routed to the
+/// other member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_phoenix_is_a_plain_phoenix_channels_server() {
+    use realtime_tokio::{Config as ClientConfig, RealtimeClient};
+    let server = Serve::start(&["--phoenix"]).await;
+    let client = |user: &str| {
+        let mut config = ClientConfig::phoenix(server.url.clone());
+        config.proxy = realtime_tokio::Proxy::None;
+        let c = RealtimeClient::new(config).expect("a client");
+        (c, json!({ "user": user }))
+    };
+    let (ana, ana_params) = client("ana");
+    let (bo, bo_params) = client("bo");
+    let a = ana.phoenix_channel("room:lobby", &ana_params).await.unwrap();
+    let b = bo.phoenix_channel("room:lobby", &bo_params).await.unwrap();
+    let mut heard = b.on_messages().await;
+    a.subscribe().await.unwrap();
+    b.subscribe().await.unwrap();
+    let reply = a.push("new_msg", &json!({"body": "hi"})).await.unwrap();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&reply).unwrap(), json!({"body": "hi"}));
+    let (event, payload) = tokio::time::timeout(std::time::Duration::from_secs(10), heard.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!((event.as_str(), payload.as_str()), ("new_msg", r#"{"body":"hi"}"#));
+}
