@@ -62,7 +62,7 @@ pub use realtime_core::client::{ChannelStatus, Client, ClientConfig, ConnectionS
 pub use realtime_core::phoenix::presence::{Presence, PresenceEvent};
 pub use realtime_core::supabase::channel_config::ChannelConfig;
 pub use realtime_core::supabase::postgres::{Binding, Change, ChangeEvent, Filter};
-pub use realtime_core::{Instant, Rng, phoenix, ws};
+pub use realtime_core::{Instant, Rng, client, phoenix, supabase, ws};
 
 /// The async client written once, for every runtime ([`realtime_driver`]): implement its
 /// `Runtime` trait to run the client on an executor of your own.

@@ -1,6 +1,6 @@
 //! Where a transport connects: host, port, TLS or not, and the request path, parsed once from
 //! a `ws`, `wss`, `http` or `https` URL. The client's socket URL gives the runtime its
-//! [`TransportCommand::Open`](super::client::TransportCommand::Open) target; a proxy URL from
+//! [`TransportCommand::Open`](crate::client::TransportCommand::Open) target; a proxy URL from
 //! the environment gives where the tunnel starts.
 //!
 //! The host and port rules are the WebSocket layer's ([`ws::Url`](crate::ws::Url)): one parser, so the target
@@ -13,7 +13,7 @@ use crate::ws::UrlError;
 use crate::ws::handshake::{Url, authority_of, strip_prefix_ci};
 
 /// A parsed connect target. `Debug` hides the values of credential-like query parameters
-/// (`apikey`, tokens), as [`TransportCommand`](super::client::TransportCommand)'s does.
+/// (`apikey`, tokens), as [`TransportCommand`](crate::client::TransportCommand)'s does.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Target {
     /// The host for DNS and the TLS server name: IPv6 literals without their brackets (`::1`).

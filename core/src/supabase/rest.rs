@@ -196,7 +196,7 @@ impl fmt::Debug for RestRequest {
 impl RestRequest {
     /// `POST {http base}/api/broadcast/{topic}/events/{event}[?private=true]`: one message to
     /// channel `topic` (its name, without `realtime:`), JSON or bytes. `socket_url` is the
-    /// client's WebSocket URL ([`Client::url`](super::client::Client::url)).
+    /// client's WebSocket URL ([`Client::url`](crate::client::Client::url)).
     #[allow(clippy::too_many_arguments)]
     pub fn single(
         socket_url: &str,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use realtime_core::client::{ChannelState, ChannelStatus, ConnectionEnd, Event, LeaveOutcome, PushOutcome};
-use realtime_core::fuzzing::sim::{App, Invariants, Op, Setup, ops, weighted};
+use realtime_core::fuzzing::sim::{App, Invariants, Op, PHOENIX_PARAMS, Setup, ops, weighted};
 use realtime_core::rng::Rng;
 use realtime_core::supabase::postgres::ChangeKind;
 use serde_json::json;
@@ -39,6 +39,8 @@ struct Coverage {
     left: usize,
     leaves_timed_out: usize,
     leaves_offline: usize,
+    /// Plain Phoenix channels joined (their join carried the app's params).
+    phoenix_joins: usize,
 }
 
 /// What the server and the link do between the app's operations: the simulation's peer in
@@ -227,6 +229,9 @@ fn run(seed: u64, cov: &mut Coverage) {
         }
     }
     cov.connections += w.connections;
+    let phoenix = serde_json::from_str::<serde_json::Value>(PHOENIX_PARAMS).expect("json");
+    cov.phoenix_joins +=
+        w.frames.iter().filter(|(_, f)| f.event == "phx_join" && f.payload == phoenix).count();
     for &id in app.handles() {
         // Channels still wanted end up joined or retrying; none is stuck joining without an
         // attempt when the socket is open.
@@ -252,6 +257,7 @@ fn random_operation_sequences_keep_the_invariants() {
     assert!(cov.subscribed > seeds && cov.channel_errors > seeds / 10, "{cov:?}");
     assert!(cov.connections > 2 * seeds && cov.heartbeat_timeouts > seeds / 10, "{cov:?}");
     assert!(cov.changes > seeds / 20, "{cov:?}");
+    assert!(cov.phoenix_joins > seeds / 4, "{cov:?}");
     assert!(
         cov.left > seeds / 8 && cov.leaves_timed_out > seeds / 20 && cov.leaves_offline > seeds,
         "{cov:?}"

@@ -42,7 +42,13 @@ pub enum Flavour {
     Chatty,
     /// A private channel.
     Private,
+    /// A plain Phoenix channel on the same topic (`phoenix_channel`, with join params of its
+    /// own): refused while a Realtime channel holds the topic, and refusing Realtime's pushes.
+    Phoenix,
 }
+
+/// The join params of a [`Flavour::Phoenix`] channel.
+pub const PHOENIX_PARAMS: &str = r#"{"user":"sim"}"#;
 
 /// The token the app sets.
 #[derive(Arbitrary, Clone, Copy, Debug)]
@@ -192,7 +198,12 @@ impl App {
             AppOp::SetWallClock(h) => client.set_wall_clock(now, DAY_MS + u64::from(h) * HALF_HOUR_MS),
             AppOp::Channel(n, flavour) => {
                 let name = NAMES[usize::from(n) % NAMES.len()];
-                if let Ok(id) = client.channel(now, name, channel_config(name, flavour)) {
+                let id = if let Flavour::Phoenix = flavour {
+                    client.phoenix_channel(now, &format!("realtime:{name}"), PHOENIX_PARAMS)
+                } else {
+                    client.channel(now, name, channel_config(name, flavour))
+                };
+                if let Ok(id) = id {
                     self.handles.push(id);
                     check.handle_added(id);
                 }

@@ -16,7 +16,8 @@ use core::time::Duration;
 use arbitrary::{Arbitrary, Unstructured};
 
 pub use app::{
-    APP_WEIGHTS, App, AppOp, Flavour, NAMES, Pick, Token, channel_config, postgres_bindings, weighted,
+    APP_WEIGHTS, App, AppOp, Flavour, NAMES, PHOENIX_PARAMS, Pick, Token, channel_config, postgres_bindings,
+    weighted,
 };
 pub use check::{ClientWire, Invariants, Sent, Written};
 pub use session::{Session, Setup};
