@@ -13,6 +13,7 @@
 //! | `realtime-client = "0.1"` | the tokio client ([`RealtimeClient`], [`tokio`](mod@tokio)): TCP, TLS (rustls), proxies, async streams |
 //! | `realtime-client = { version = "0.1", default-features = false, features = ["std"] }` | the core with std conveniences, for your own runtime |
 //! | `realtime-client = { version = "0.1", default-features = false, features = ["embassy"] }` | the client on a microcontroller (`embassy`): embassy-net, embassy-time, `no_std` |
+//! | `realtime-client = { version = "0.1", default-features = false, features = ["wasm"] }` | the client in the browser (`wasm`): the browser's WebSocket, timers and `fetch` |
 //! | `realtime-client = { version = "0.1", default-features = false }` | the `no_std` core (with `alloc`) for microcontrollers and other runtimes |
 //!
 //! Features:
@@ -21,6 +22,8 @@
 //! - `smol`: the smol runtime, `realtime-smol`, as `smol` (the same client types on async-io).
 //! - `embassy`: the embassy runtime, `realtime-embassy`, as `embassy` (`no_std`: embassy-net,
 //!   embassy-time, the chip's RNG); `embassy-tls` adds TLS by embedded-tls.
+//! - `wasm`: the browser runtime, `realtime-wasm`, as `wasm` (WebAssembly: the browser's
+//!   WebSocket, `setTimeout`, `crypto.getRandomValues`, `fetch`; no tokio).
 //! - `std` (default): the core's std conveniences (runtime SIMD detection for UTF-8 checks).
 //!
 //! Without `tokio`, drive [`Client`] yourself: feed it bytes and the time, write what it
@@ -75,6 +78,10 @@ pub use realtime_embassy as embassy;
 /// The smol runtime ([`realtime_smol`]): the same client on async-io.
 #[cfg(feature = "smol")]
 pub use realtime_smol as smol;
+
+/// The browser runtime ([`realtime_wasm`]): the same client in WebAssembly.
+#[cfg(feature = "wasm")]
+pub use realtime_wasm as wasm;
 
 /// The tokio runtime ([`realtime_tokio`]).
 #[cfg(feature = "tokio")]

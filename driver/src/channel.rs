@@ -176,7 +176,9 @@ impl<R: Runtime> Channel<R> {
 
     /// The channel's other server messages from now on, as (event, payload as raw JSON): the
     /// `system` messages (postgres changes ready or failing, a token re-check failing, ...)
-    /// and anything else that is not a broadcast, presence or postgres change.
+    /// and anything else that is not a broadcast, presence or postgres change. On a plain
+    /// Phoenix channel ([`phoenix_channel`](RealtimeClient::phoenix_channel)), every message
+    /// the server pushes but presence: the app's own events, `broadcast` included.
     ///
     /// Cancel-safe: dropping the receiver unregisters it.
     pub async fn on_messages(&self) -> Receiver<(String, String), R> {

@@ -130,6 +130,9 @@ impl<R: Runtime> RealtimeClient<R> {
         let seed = rt.entropy().map_err(Error::Entropy)?;
         let mut client_config = config.client;
         client_config.token_source = config.token_source.is_some();
+        if R::MESSAGES_ONLY {
+            client_config.transport = TransportKind::Messages;
+        }
         let messages = client_config.transport == TransportKind::Messages;
         let client = Client::new(client_config, seed).map_err(Error::Config)?;
         let inner = Shared::new(Inner {

@@ -87,10 +87,11 @@ pub use realtime_core::supabase::postgres::{Binding, Change, ChangeEvent, Filter
 macro_rules! runtime_api {
     ($rt:ty, $name:literal) => {
         pub use $crate::{
-            Binding, Broadcast, CertificateDer, Change, ChangeEvent, ChannelConfig, ChannelErrorReason,
-            ChannelStatus, ClientConfig, ClientEvent, Config, ConnectionEnd, ConnectionError,
-            ConnectionState, Error, Filter, HeartbeatStatus, Item, Lagged, LeaveOutcome, Next, Payload,
-            Presence, PresenceEvent, Proxy, ProxyFailure, PushOutcome, Roots, TokenSource,
+            Binding, Broadcast, CertificateDer, Change, ChangeEvent, ChannelConfig, ChannelError,
+            ChannelErrorReason, ChannelStatus, ClientConfig, ClientEvent, Config, ConnectionEnd,
+            ConnectionError, ConnectionState, Error, Filter, HeartbeatStatus, Item, Lagged, LeaveOutcome,
+            Next, Payload, Presence, PresenceEvent, Proxy, ProxyFailure, PushError, PushOutcome, Roots,
+            TokenSource,
         };
 
         #[doc = concat!("The client on ", $name, ".")]

@@ -37,6 +37,9 @@ pub trait Runtime: Clone + Sized + 'static {
     type Socket: MessageSocket;
     /// Opening one ([`open_socket`](Self::open_socket)); [`NoSocketOpen`](crate::NoSocketOpen) with `NoSocket`.
     type OpenSocket: Future<Output = Result<Self::Socket, SocketOpenError>>;
+    /// The runtime has self-framing sockets only (a browser: no TCP): its clients use
+    /// `TransportKind::Messages` whatever the config says.
+    const MESSAGES_ONLY: bool = false;
 
     /// The monotonic clock, from an epoch of the runtime's choice (the core's `Instant`).
     fn now(&self) -> Instant;

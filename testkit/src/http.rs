@@ -147,14 +147,23 @@ fn reason(status: u16) -> &'static str {
 /// Writes a complete response and flushes it.
 pub(crate) async fn respond<S: AsyncWrite + Unpin>(io: &mut S, status: u16, body: &Value) {
     let body = body.to_string();
+    // Any origin may call (a page under test on another port, as the hosted server allows).
     let head = format!(
-        "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\naccess-control-allow-origin: *\r\nconnection: close\r\n\r\n",
         reason(status),
         body.len()
     );
     // One write, so a client that parses only its first read (as tungstenite does with a
     // refused upgrade) sees the body too.
     let _ = io.write_all(format!("{head}{body}").as_bytes()).await;
+    let _ = io.flush().await;
+}
+
+/// The answer to a browser's CORS preflight (`OPTIONS`): any origin, the methods and headers
+/// the REST endpoints take.
+pub(crate) async fn preflight<S: AsyncWrite + Unpin>(io: &mut S) {
+    let head = "HTTP/1.1 204 No Content\r\naccess-control-allow-origin: *\r\naccess-control-allow-methods: GET, POST, OPTIONS\r\naccess-control-allow-headers: apikey, authorization, content-type, x-client-info\r\naccess-control-max-age: 600\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    let _ = io.write_all(head.as_bytes()).await;
     let _ = io.flush().await;
 }
 

@@ -286,7 +286,9 @@ where
         return;
     }
     let api = path.strip_prefix("/realtime/v1").unwrap_or(&path).to_string();
-    if let Some(rest) = api.strip_prefix("/api/broadcast") {
+    if req.method == "OPTIONS" {
+        http::preflight(&mut io).await;
+    } else if let Some(rest) = api.strip_prefix("/api/broadcast") {
         rest_broadcast(&mut io, &mut req, &hub, rest).await;
     } else if let Some(what) = api.strip_prefix("/testkit/") {
         control(&mut io, &mut req, &hub, what).await;

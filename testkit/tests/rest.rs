@@ -125,3 +125,29 @@ async fn rest_needs_a_key_and_a_valid_body() {
     assert_eq!(http(addr, "GET", single, &key, b"").await.status, 405);
     assert_eq!(http(addr, "POST", "/realtime/v1/api/broadcast/room1/nope", &key, b"{}").await.status, 404);
 }
+
+/// A page on another origin may call the REST endpoints: the preflight is answered, and every
+/// answer allows any origin (as the hosted server does for browsers).
+#[tokio::test]
+async fn browsers_may_call_from_another_origin() {
+    let server = Server::start(Config::default()).await.unwrap();
+    let path = "/realtime/v1/api/broadcast/room1/events/cursor";
+    let pre = http(
+        server.addr(),
+        "OPTIONS",
+        path,
+        &[("origin", "http://127.0.0.1:9"), ("access-control-request-method", "POST")],
+        b"",
+    )
+    .await;
+    assert_eq!(pre.status, 204);
+    let allows =
+        |name: &str| pre.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    assert_eq!(allows("access-control-allow-origin").as_deref(), Some("*"));
+    for h in ["apikey", "authorization", "content-type"] {
+        assert!(allows("access-control-allow-headers").unwrap_or_default().contains(h), "{h}");
+    }
+    let r = http(server.addr(), "POST", path, &[JSON], br#"{"x":1}"#).await;
+    assert_eq!(r.status, 202);
+    assert!(r.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("access-control-allow-origin") && v == "*"));
+}

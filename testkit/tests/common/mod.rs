@@ -311,6 +311,8 @@ pub fn kind4(topic: &str, event: &str, meta: &str, encoding: u8, payload: &[u8])
 pub struct Response {
     /// The status code.
     pub status: u16,
+    /// The header fields, as sent.
+    pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -364,7 +366,12 @@ fn parse_response(raw: &[u8]) -> Response {
     let httparse::Status::Complete(len) = resp.parse(raw).expect("an HTTP response") else {
         panic!("a partial response: {:?}", String::from_utf8_lossy(raw));
     };
-    Response { status: resp.code.expect("a status"), body: raw[len..].to_vec() }
+    let headers = resp
+        .headers
+        .iter()
+        .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+        .collect();
+    Response { status: resp.code.expect("a status"), headers, body: raw[len..].to_vec() }
 }
 
 /// Waits until `f` holds, checking every 10 ms, for at most [`WAIT`].
