@@ -9,6 +9,7 @@ use std::task::{Context, Waker};
 use std::time::Duration;
 
 use realtime_core::supabase::reason::ErrorClass;
+use realtime_core::supabase::rest::RestError;
 use realtime_driver::{
     Binding, ChangeEvent, ChannelConfig, ChannelErrorReason, ChannelStatus, ClientEvent, Config,
     ConnectionEnd, ConnectionError, ConnectionState, Error, Filter, HeartbeatStatus, LeaveOutcome, Payload,
@@ -1015,8 +1016,9 @@ pub async fn a_peer_that_stops_reading_does_not_freeze_the_client<S: Subject>() 
 /// refused join retried on the schedule (the reasons are the app's, as phoenix.js reads them).
 pub async fn a_plain_phoenix_server_is_served<S: Subject>() {
     let h = Harness::start(ServerConfig { phoenix: true, ..ServerConfig::default() });
-    let ana = client::<S>(quickly(Config::phoenix(h.url())));
-    let bo = client::<S>(quickly(Config::phoenix(h.url())));
+    // The `/socket` URL a Phoenix app serves (`socket "/socket", ...`).
+    let ana = client::<S>(quickly(Config::phoenix(h.server().socket_url())));
+    let bo = client::<S>(quickly(Config::phoenix(h.server().socket_url())));
     let a = ana.phoenix_channel("room:lobby", &json!({"user": "ana"})).await.unwrap();
     let b = bo.phoenix_channel("room:lobby", &json!({"user": "bo"})).await.unwrap();
     assert_eq!(a.name(), "room:lobby");
@@ -1041,6 +1043,7 @@ pub async fn a_plain_phoenix_server_is_served<S: Subject>() {
     // Realtime's features are refused, typed.
     assert!(matches!(a.send("x", &json!({})).await, Err(Error::Push(PushError::NotRealtime))));
     assert!(matches!(a.track(&json!({})).await, Err(Error::Push(PushError::NotRealtime))));
+    assert!(matches!(a.http_send("x", &json!({}), false).await, Err(Error::Rest(RestError::NotRealtime))));
 
     assert_eq!(h.server().drop_all_connections(), 2);
     until(&mut statuses, "Subscribed again", |s| *s == ChannelStatus::Subscribed).await;

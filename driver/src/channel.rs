@@ -91,7 +91,8 @@ impl<R: Runtime> Channel<R> {
         Self { client, id, name, released: false }
     }
 
-    /// The channel's name (its topic without `realtime:`).
+    /// The channel's name: a Realtime channel's topic without `realtime:`, a Phoenix channel's
+    /// topic as given.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -178,7 +179,8 @@ impl<R: Runtime> Channel<R> {
     /// `system` messages (postgres changes ready or failing, a token re-check failing, ...)
     /// and anything else that is not a broadcast, presence or postgres change. On a plain
     /// Phoenix channel ([`phoenix_channel`](RealtimeClient::phoenix_channel)), every message
-    /// the server pushes but presence: the app's own events, `broadcast` included.
+    /// with a JSON payload the server pushes but presence: the app's own events, `broadcast`
+    /// included (binary payloads are not delivered yet).
     ///
     /// Cancel-safe: dropping the receiver unregisters it.
     pub async fn on_messages(&self) -> Receiver<(String, String), R> {
@@ -427,7 +429,8 @@ impl<R: Runtime> Channel<R> {
     /// Broadcasts over the REST endpoint instead of the socket (`POST
     /// /api/broadcast/{topic}/events/{event}`), e.g. from a process that does not subscribe.
     /// The token goes through the core's rule (an `sb_` key or an expired JWT is never sent
-    /// as a bearer token).
+    /// as a bearer token). A plain Phoenix channel has no such endpoint:
+    /// [`RestError::NotRealtime`](realtime_core::supabase::rest::RestError::NotRealtime).
     ///
     /// Cancel: dropping it may leave the request sent and unanswered; the server may still
     /// deliver it.
@@ -439,8 +442,14 @@ impl<R: Runtime> Channel<R> {
     ) -> Result<(), Error> {
         let text = serde_json::to_string(payload).map_err(Error::Json)?;
         let inner = &self.client.inner;
+        let id = self.id;
         let req = inner
-            .act(|s, now| s.client.rest_broadcast(now, &self.name, event, private, RestBody::Json(&text)))?
+            .act(|s, now| {
+                if s.client.is_realtime_channel(id) == Some(false) {
+                    return Err(realtime_core::supabase::rest::RestError::NotRealtime);
+                }
+                s.client.rest_broadcast(now, &self.name, event, private, RestBody::Json(&text))
+            })?
             .map_err(Error::Rest)?;
         let (result, failure) = RestRun::new(&inner.rt, &inner.proxy, req).await;
         match (result, failure) {

@@ -228,7 +228,8 @@ impl<R: Runtime> RealtimeClient<R> {
     /// ([`on_presence`](Channel::on_presence)), the app's events both ways
     /// ([`push`](Channel::push), [`on_messages`](Channel::on_messages)) work as on a Realtime
     /// channel; broadcast, tracking, postgres changes and REST are Realtime's and are refused
-    /// with `NotRealtime`. Another call with equal params gives another handle.
+    /// with `NotRealtime`. Another call with equal params gives another handle. Binary payloads
+    /// the server pushes (Phoenix's `{:binary, data}`) are not delivered by this API yet.
     ///
     /// Cancel-safe: it completes at once.
     pub async fn phoenix_channel<T: Serialize + ?Sized>(

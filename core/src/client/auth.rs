@@ -105,6 +105,11 @@ impl Client {
         if !self.token_source || self.token_waived {
             return None;
         }
+        // Tokens go with Realtime joins only: a socket of Phoenix channels asks for none.
+        let realtime = self.slots.iter().any(|s| s.channel.as_ref().is_some_and(Channel::is_realtime));
+        if !realtime {
+            return None;
+        }
         if self.token_rejected {
             return Some(TokenReason::Rejected);
         }

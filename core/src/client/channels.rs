@@ -73,6 +73,17 @@ impl Client {
                 ch.config = config;
                 ch.params = params;
                 ch.handles = 1;
+                // What the previous owner asked of the channel goes with it: its tracked
+                // presence, its presence wish, a rejoin on the next token, its replay position.
+                // (Carried over, a Phoenix owner sent the Realtime owner's track on its join.)
+                ch.tracked = None;
+                ch.tracked_on = None;
+                ch.untrack_owed = false;
+                ch.presence_wanted = false;
+                ch.rejoin_on_token = false;
+                ch.last_seen_ms = None;
+                ch.seen_ids.clear();
+                ch.presence = crate::phoenix::presence::PresenceState::with_limit(self.max_presence_entries);
                 // The leave's `Closed` belonged to the previous owner, who let go: the new one
                 // does not hear it (it hears `Subscribed` once it subscribes and the leave is done).
                 ch.quiet_close = ch.state != ChannelState::Closed;
@@ -257,6 +268,7 @@ impl Client {
             if let Some(ch) = self.slots[index as usize].channel.as_mut() {
                 ch.handles = 0;
                 ch.resubscribe = false;
+                ch.rejoin_on_token = false;
                 self.release(index);
             }
         }

@@ -40,6 +40,19 @@ pub enum TransportKind {
     Messages,
 }
 
+/// Which kind of server the client talks to: it decides what a refused upgrade or a close
+/// means (and so whether the client reconnects).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServerKind {
+    /// Supabase Realtime: design.md's connection-endings table (refused credentials and an
+    /// unknown project stop, rate limits wait longest).
+    #[default]
+    Realtime,
+    /// A plain Phoenix Channels server: like phoenix.js, every ending but a manual disconnect
+    /// reconnects on the schedule.
+    Phoenix,
+}
+
 /// What a full push buffer does with one more push.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Overflow {
@@ -61,6 +74,8 @@ pub struct ClientConfig {
     /// The project's API key, sent as the `apikey` query parameter; `None` for a plain Phoenix
     /// server ([`ClientConfig::phoenix`]), which needs none.
     pub api_key: Option<String>,
+    /// The kind of server ([`ServerKind::Realtime`]; `phoenix` sets [`ServerKind::Phoenix`]).
+    pub server: ServerKind,
     /// Extra query parameters, in order.
     pub params: Vec<(String, String)>,
     /// The server's log level for this connection, if set.
@@ -128,6 +143,7 @@ impl ClientConfig {
         Self {
             endpoint: endpoint.into(),
             api_key: Some(api_key.into()),
+            server: ServerKind::Realtime,
             params: Vec::new(),
             log_level: None,
             vsn: Vsn::V2,
@@ -163,6 +179,7 @@ impl ClientConfig {
     pub fn phoenix(endpoint: impl Into<String>) -> Self {
         let mut config = Self::new(endpoint, "");
         config.api_key = None;
+        config.server = ServerKind::Phoenix;
         config.headers.clear();
         config
     }
@@ -224,6 +241,7 @@ impl fmt::Debug for ClientConfig {
         f.debug_struct("ClientConfig")
             .field("endpoint", &super::redacted_url(&self.endpoint))
             .field("api_key", &redacted(self.api_key.as_ref().is_some_and(|k| !k.is_empty())))
+            .field("server", &self.server)
             .field("params", &RedactedHeaders(&self.params))
             .field("log_level", &self.log_level)
             .field("vsn", &self.vsn)

@@ -60,8 +60,9 @@ impl Client {
                     } else if !ch.is_realtime() {
                         // A plain Phoenix server's reasons are its app's: no table reads them,
                         // and the channel rejoins on the schedule (phoenix.js).
+                        // Nor is it the context of a later close (the app's words could read as
+                        // Realtime's `TenantNotFound`).
                         let reason = ServerReason::unclassified(reason_text(&response));
-                        self.last_join_error = Some(reason.text.clone());
                         self.apply(index, Input::JoinError, Some(ChannelErrorReason::JoinRejected(reason)));
                     } else {
                         let reason = ServerReason::join_error(reason_text(&response));

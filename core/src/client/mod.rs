@@ -23,7 +23,9 @@
 //!   join that succeeded. A push written on a connection that dies ends as timed out.
 //! - Every join attempt has a fresh ref and its own timeout; a reply or lifecycle event that
 //!   names another join is stale and dropped.
-//! - How a connection ended decides what happens next ([`ending::decide`]).
+//! - How a connection ended decides what happens next: Supabase Realtime's table
+//!   ([`supabase::ending::decide`](crate::supabase::ending::decide)), or for a plain Phoenix
+//!   server ([`ServerKind::Phoenix`]) phoenix.js's rule ([`ending::decide`]).
 
 mod auth;
 mod channel;
@@ -54,7 +56,7 @@ use serde_json::value::RawValue;
 pub use channel::{ChannelId, ChannelState, PushBody};
 pub use config::{
     ClientConfig, ConfigError, DEFAULT_MAX_EVENTS, DEFAULT_MAX_OUTGOING, DEFAULT_PROBE_TIMEOUT,
-    DEFAULT_PUSH_BUFFER, DEFAULT_TIMEOUT, Overflow, TransportKind,
+    DEFAULT_PUSH_BUFFER, DEFAULT_TIMEOUT, Overflow, ServerKind, TransportKind,
 };
 pub use error::{ChannelError, DisconnectError, PushError};
 pub use event::{
@@ -137,6 +139,7 @@ pub struct Client {
     overflow: Overflow,
     rate_limit: Option<RateLimit>,
     rest_fallback: bool,
+    server: ServerKind,
     api_key: Secret,
     /// Broadcasts sent over REST, for the runtime to carry out (`poll_rest`), with the
     /// instant they end as timed out if no result comes.
@@ -256,6 +259,7 @@ impl Client {
             overflow: config.overflow,
             rate_limit: config.rate_limit,
             rest_fallback: config.rest_fallback,
+            server: config.server,
             api_key: Secret::new(config.api_key.unwrap_or_default()),
             rest_out: VecDeque::new(),
             rest_pending: Vec::new(),
@@ -346,9 +350,15 @@ impl Client {
         self.get(id).map(|c| c.handles)
     }
 
-    /// A channel's topic (`realtime:<name>`).
+    /// A channel's topic (`realtime:<name>`, or a Phoenix channel's as given).
     pub fn channel_topic(&self, id: ChannelId) -> Option<&str> {
         self.get(id).map(|c| c.topic.as_str())
+    }
+
+    /// Whether a channel is a Supabase Realtime one (`channel`), not a plain Phoenix one
+    /// (`phoenix_channel`); `None` for a removed channel.
+    pub fn is_realtime_channel(&self, id: ChannelId) -> Option<bool> {
+        self.get(id).map(Channel::is_realtime)
     }
 
     /// The channels that exist, in no particular order.

@@ -61,7 +61,8 @@ impl Client {
     /// # Errors
     ///
     /// [`RestError::InvalidJson`] for a JSON body that is not JSON, [`RestError::InvalidHeader`]
-    /// for credentials with control characters.
+    /// for credentials with control characters, [`RestError::NotRealtime`] on a client of a
+    /// plain Phoenix server.
     pub fn rest_broadcast(
         &self,
         now: Instant,
@@ -70,6 +71,9 @@ impl Client {
         private: bool,
         body: RestBody<'_>,
     ) -> Result<RestRequest, RestError> {
+        if self.server == ServerKind::Phoenix {
+            return Err(RestError::NotRealtime);
+        }
         let token = wire_token(self.access_token.as_ref(), self.wall_clock, now);
         let auth = Auth { api_key: self.api_key.expose(), access_token: token };
         RestRequest::single(&self.url, auth, name, event, private, body, now, self.timeout)

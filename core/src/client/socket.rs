@@ -424,20 +424,22 @@ impl Client {
         let was = self.conn;
         let manual = end == ConnectionEnd::Manual;
         let join_error = self.last_join_error.take();
+        let decide = match self.server {
+            ServerKind::Realtime => crate::supabase::ending::decide,
+            ServerKind::Phoenix => ending::decide,
+        };
         let decision = match &end {
             ConnectionEnd::Manual => Decision::Stop(StopReason::Manual),
             ConnectionEnd::UpgradeRejected { status, .. } => {
-                ending::decide(&Ending::UpgradeRejected { status: *status })
+                decide(&Ending::UpgradeRejected { status: *status })
             }
             ConnectionEnd::ServerClosed { code, reason } => {
                 let context = if reason.is_empty() { join_error.as_deref().unwrap_or("") } else { reason };
-                ending::decide(&Ending::ServerClosed { code: CloseCode(*code), context })
+                decide(&Ending::ServerClosed { code: CloseCode(*code), context })
             }
-            ConnectionEnd::HeartbeatTimeout | ConnectionEnd::PingTimeout => {
-                ending::decide(&Ending::LivenessTimeout)
-            }
+            ConnectionEnd::HeartbeatTimeout | ConnectionEnd::PingTimeout => decide(&Ending::LivenessTimeout),
             ConnectionEnd::WebSocket(_) | ConnectionEnd::TransportLost | ConnectionEnd::ConnectTimeout => {
-                ending::decide(&Ending::TransportFailed)
+                decide(&Ending::TransportFailed)
             }
         };
         let reopen = manual && core::mem::take(&mut self.connect_after_close);

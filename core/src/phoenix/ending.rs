@@ -1,5 +1,7 @@
-//! What the socket does when a connection ends: design.md's connection-endings table as one
-//! pure function, so every row is tested on its own and the socket cannot drift from it.
+//! What the socket does when a connection ends, as pure functions so every row is tested on its
+//! own and the socket cannot drift from them: the endings and decisions, and the generic
+//! Phoenix rule ([`decide`]). Supabase Realtime's table (design.md's connection endings) is
+//! [`supabase::ending::decide`](crate::supabase::ending::decide).
 
 use crate::ws::CloseCode;
 
@@ -74,25 +76,13 @@ pub enum Decision {
     RateLimited,
 }
 
-/// The first row of the table that matches `ending` wins.
+/// What a plain Phoenix server's connection ending means, as phoenix.js reads it: only a manual
+/// disconnect stops; a missed heartbeat drops the transport at once; anything else (a refused
+/// upgrade too: a Phoenix `connect/3` that says no answers 403) reconnects on the schedule.
+/// Supabase Realtime reads more into some endings (`supabase::ending::decide`).
 pub fn decide(ending: &Ending<'_>) -> Decision {
     match *ending {
         Ending::Manual => Decision::Stop(StopReason::Manual),
-        Ending::UpgradeRejected { status: status @ (401 | 403) } => {
-            Decision::Stop(StopReason::Auth { status })
-        }
-        Ending::UpgradeRejected { status: 404 } => Decision::Stop(StopReason::TenantNotFound),
-        Ending::ServerClosed { code: CloseCode::GOING_AWAY, context }
-            if context.contains("TenantNotFound") =>
-        {
-            Decision::Stop(StopReason::TenantNotFound)
-        }
-        Ending::UpgradeRejected { status: 429 } => Decision::RateLimited,
-        Ending::ServerClosed { code: CloseCode::GOING_AWAY, context }
-            if context.contains("ClientJoinRateLimitReached") =>
-        {
-            Decision::RateLimited
-        }
         Ending::LivenessTimeout => Decision::Backoff { abort_transport: true },
         Ending::UpgradeRejected { .. } | Ending::ServerClosed { .. } | Ending::TransportFailed => {
             Decision::Backoff { abort_transport: false }
@@ -104,47 +94,16 @@ pub fn decide(ending: &Ending<'_>) -> Decision {
 mod tests {
     use super::*;
 
-    fn closed(code: u16, context: &str) -> Decision {
-        decide(&Ending::ServerClosed { code: CloseCode(code), context })
-    }
-
     #[test]
-    fn every_row_of_the_endings_table() {
-        // manual disconnect
+    fn a_phoenix_server_is_reconnected_to_whatever_it_says() {
         assert_eq!(decide(&Ending::Manual), Decision::Stop(StopReason::Manual));
-        // upgrade 401 or 403, close 1001 with TenantNotFound, upgrade 404
-        assert_eq!(
-            decide(&Ending::UpgradeRejected { status: 401 }),
-            Decision::Stop(StopReason::Auth { status: 401 })
-        );
-        assert_eq!(
-            decide(&Ending::UpgradeRejected { status: 403 }),
-            Decision::Stop(StopReason::Auth { status: 403 })
-        );
-        assert_eq!(
-            closed(1001, "TenantNotFound: Tenant not found: abc"),
-            Decision::Stop(StopReason::TenantNotFound)
-        );
-        assert_eq!(
-            decide(&Ending::UpgradeRejected { status: 404 }),
-            Decision::Stop(StopReason::TenantNotFound)
-        );
-        // upgrade 429, close 1001 with ClientJoinRateLimitReached
-        assert_eq!(decide(&Ending::UpgradeRejected { status: 429 }), Decision::RateLimited);
-        assert_eq!(
-            closed(1001, "ClientJoinRateLimitReached: Too many joins per second"),
-            Decision::RateLimited
-        );
-        // heartbeat or WebSocket-ping deadline missed
         assert_eq!(decide(&Ending::LivenessTimeout), Decision::Backoff { abort_transport: true });
-        // any other close code, an upgrade 5xx or other status, our own closes, TCP/TLS, EOF
         let backoff = Decision::Backoff { abort_transport: false };
-        for code in [1000, 1001, 1006, 1008, 1011, 1012, 1013, 4000, 4999] {
-            assert_eq!(closed(code, ""), backoff, "{code}");
-        }
-        assert_eq!(closed(1000, "TenantNotFound"), backoff, "only 1001 carries the tenant meaning");
-        for status in [500, 502, 503, 400, 418] {
+        for status in [401, 403, 404, 429, 500] {
             assert_eq!(decide(&Ending::UpgradeRejected { status }), backoff, "{status}");
+        }
+        for context in ["TenantNotFound", "ClientJoinRateLimitReached", ""] {
+            assert_eq!(decide(&Ending::ServerClosed { code: CloseCode::GOING_AWAY, context }), backoff);
         }
         assert_eq!(decide(&Ending::TransportFailed), backoff);
     }

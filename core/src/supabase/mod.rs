@@ -2,6 +2,8 @@
 //!
 //! - [`channel_config`]: a Realtime channel's configuration (broadcast, presence, postgres
 //!   changes, private) and its join payload.
+//! - [`ending`]: what the server's refusals and closes of a connection mean (design.md's
+//!   connection-endings table).
 //! - [`postgres`]: Postgres Changes: bindings and their filter, id pairing, row changes and the
 //!   lossless column converter.
 //! - [`reason`]: what the server's refusals mean (a class and an action per reason).
@@ -12,6 +14,7 @@
 //! the [`client`](crate::client) composes the two.
 
 pub mod channel_config;
+pub mod ending;
 pub mod postgres;
 pub mod reason;
 pub mod rest;

@@ -113,12 +113,16 @@ pub enum RestError {
     Truncated,
     /// No complete response within the timeout.
     Timeout,
+    /// REST broadcast is Supabase Realtime's: a client of a plain Phoenix server
+    /// (`ServerKind::Phoenix`), or a plain Phoenix channel, has no such endpoint.
+    NotRealtime,
 }
 
 impl fmt::Display for RestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidUrl => f.write_str("the realtime url gives no http base"),
+            Self::NotRealtime => f.write_str("rest broadcast needs a supabase realtime server"),
             Self::InvalidJson => f.write_str("the payload is not valid json"),
             Self::InvalidHeader => f.write_str("an api key or token with a control character"),
             Self::ServerTooOld => {

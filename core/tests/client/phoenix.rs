@@ -261,3 +261,76 @@ fn the_v1_serializer_serves_a_phoenix_channel_too() {
     assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
     assert!(w.violations.is_empty(), "{:?}", w.violations);
 }
+
+#[test]
+fn a_phoenix_channel_taking_over_a_leaving_realtime_one_inherits_nothing() {
+    let (mut w, rt) = World::joined(World::config());
+    w.client.track(w.now, rt, r#"{"me":1}"#).unwrap();
+    w.run_for(S);
+    w.client.remove_channel(w.now, rt).unwrap();
+    let ph = w.client.phoenix_channel(w.now, "realtime:room1", r#"{"user":"x"}"#).unwrap();
+    w.client.subscribe(w.now, ph).unwrap();
+    w.run_for(3 * S);
+    assert_eq!(w.client.channel_state(ph), Some(ChannelState::Joined));
+    let join = w.frames.iter().rposition(|(_, f)| f.event == "phx_join").unwrap();
+    let after: Vec<&str> = w.frames[join..].iter().map(|(_, f)| f.event.as_str()).collect();
+    assert!(
+        !after.contains(&"presence"),
+        "the Realtime owner's track went out on the Phoenix join: {after:?}"
+    );
+    assert_eq!(w.frames[join].1.payload, json!({"user": "x"}));
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
+fn a_token_does_not_join_a_channel_the_new_owner_never_subscribed() {
+    let mut c = World::config();
+    c.token_source = true;
+    c.access_token = Some(jwt(4_000_000_000));
+    let (mut w, rt) = World::joined(c);
+    let jr = w.server.as_ref().unwrap().joined["realtime:room1"].clone();
+    // The server's token re-check fails: a rejoin waits for the next token.
+    w.with_server(|s| s.token_recheck_fails("realtime:room1", &jr));
+    w.run_for(S);
+    assert_eq!(w.client.channel_state(rt), Some(ChannelState::Closed));
+    w.client.remove_all_channels(w.now);
+    let ph = w.client.phoenix_channel(w.now, "realtime:room1", "{}").unwrap();
+    w.run_for(S);
+    w.client.set_access_token(w.now, Some(jwt(4_000_000_001)));
+    w.run_for(S);
+    assert_eq!(w.client.channel_state(ph), Some(ChannelState::Closed), "nobody subscribed it");
+}
+
+#[test]
+fn a_socket_of_phoenix_channels_asks_for_no_token() {
+    let mut c = config();
+    c.token_source = true;
+    let (mut w, ch) = subscribing(c, JoinMode::Ok);
+    w.run_for(S);
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
+    assert!(!w.events.iter().any(|(_, e)| matches!(e, Event::TokenNeeded { .. })), "{:?}", w.events);
+}
+
+#[test]
+fn a_phoenix_server_refusing_the_upgrade_is_retried_as_phoenix_js_does() {
+    let (mut w, ch) = subscribing(config(), JoinMode::Ok);
+    w.behaviour.reject_upgrade = Some(403);
+    w.run_for(8 * S);
+    assert!(w.connections >= 3, "reconnected on the schedule: {}", w.connections);
+    w.behaviour.reject_upgrade = None;
+    w.run_for(12 * S);
+    assert_eq!(w.client.channel_state(ch), Some(ChannelState::Joined));
+    // Supabase Realtime's 403 is final.
+    let (mut w, _) = World::subscribing(World::config(), 7, JoinMode::Ok);
+    w.behaviour.reject_upgrade = Some(403);
+    w.run_for(20 * S);
+    assert_eq!(w.connections, 1);
+}
+
+#[test]
+fn rest_is_refused_on_a_phoenix_server() {
+    use realtime_core::supabase::rest::{RestBody, RestError};
+    let w = World::new(config(), 1);
+    let r = w.client.rest_broadcast(w.now, "room", "e", false, RestBody::Json("{}"));
+    assert_eq!(r.err(), Some(RestError::NotRealtime));
+}

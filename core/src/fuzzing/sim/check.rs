@@ -228,6 +228,8 @@ struct Connection {
     joins: BTreeMap<String, String>,
     /// Join refs the client has sent `phx_leave` for.
     left: BTreeSet<String>,
+    /// Join refs of plain Phoenix joins (their payload is [`PHOENIX_PARAMS`](super::PHOENIX_PARAMS)).
+    phoenix: BTreeSet<String>,
     /// The client sent a close frame.
     closed: bool,
 }
@@ -239,6 +241,8 @@ struct Connection {
 /// - no two messages share a ref, and a join's ref is its join ref;
 /// - no message goes to a topic that is not joined with that join ref on this connection (its
 ///   latest `phx_join` there, not left since), and nothing is sent after the close frame;
+/// - a plain Phoenix join carries the app's params only, and no Realtime push (`access_token`,
+///   `presence`, a kind-3 broadcast frame) goes to it;
 /// - after `handle_timeout(now)` the next deadline lies after `now`;
 /// - the event queue stays within its bound (plus a fixed slack per channel).
 #[derive(Debug, Default)]
@@ -379,6 +383,10 @@ impl Invariants {
             (_, "phx_join") => match &m.msg_ref {
                 Some(r) if m.join_ref.as_ref() == Some(r) => {
                     c.joins.insert(m.topic.clone(), r.clone());
+                    let phoenix: Value = serde_json::from_str(super::PHOENIX_PARAMS).unwrap_or_default();
+                    if m.payload == phoenix {
+                        c.phoenix.insert(r.clone());
+                    }
                 }
                 _ => self.violations.push(format!("a join whose join_ref is not its ref: {m:?}")),
             },
@@ -386,8 +394,11 @@ impl Invariants {
                 let joined = m.join_ref.is_some()
                     && c.joins.get(&m.topic) == m.join_ref.as_ref()
                     && !m.join_ref.as_ref().is_some_and(|j| c.left.contains(j));
+                let realtime_push = matches!(m.event.as_str(), "access_token" | "presence") || m.binary;
                 if !joined {
                     self.violations.push(format!("a message to a topic not joined with its join_ref: {m:?}"));
+                } else if realtime_push && m.join_ref.as_ref().is_some_and(|j| c.phoenix.contains(j)) {
+                    self.violations.push(format!("a Realtime push on a plain Phoenix channel: {m:?}"));
                 } else if m.event == "phx_leave" {
                     c.left.insert(m.join_ref.clone().unwrap_or_default());
                 }
