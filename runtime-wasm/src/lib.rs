@@ -36,7 +36,8 @@
 //!   a close; the heartbeat finds it within one interval plus the reply deadline (35 s). Sooner
 //!   with [`resume_on_wake`]: on `visibilitychange` (the page shown again), `online` and
 //!   `pageshow` (back from the back-forward cache) it calls `resume`, which probes the link at
-//!   once (a heartbeat with a short deadline) or reconnects now if the socket is down.
+//!   once (a heartbeat with a short deadline) or reconnects now if the socket is down; on
+//!   `offline` too, so a link lost with the network is found in 5 s.
 //! - **No headers on the upgrade.** A browser WebSocket sends no custom headers: the API key
 //!   goes as the `apikey` query parameter (as realtime-js does) and `Config::client.headers`
 //!   is not sent. The browser hides why an upgrade failed: a refused key and an unreachable
@@ -101,7 +102,7 @@ impl realtime_driver::Runtime for Wasm {
         Timer::new()
     }
     /// No TCP in a browser: the "connection" is a `fetch` to `host:port` (REST only; the
-    /// WebSocket goes through [`open_socket`](Self::open_socket)).
+    /// WebSocket goes through `open_socket`).
     fn connect(&self, host: &str, port: u16) -> Self::Connect {
         ready(Ok(Fetch::new(host, port)))
     }

@@ -27,10 +27,11 @@ impl Drop for WakeWatch {
     }
 }
 
-/// Calls [`RealtimeClient::resume`] when the page comes back: `visibilitychange` to visible,
-/// `pageshow` and `online` (on the window), or `online` in a worker. `resume` sends a
-/// heartbeat with a short deadline (5 s, `ClientConfig::probe_timeout`) on an open socket, and
-/// reconnects at once when the socket is down. The watch holds a client handle: drop it to
+/// Calls [`RealtimeClient::resume`] when the page comes back or the network changes:
+/// `visibilitychange` to visible, `pageshow`, `online` and `offline` (on the window), or
+/// `online` and `offline` in a worker. `resume` sends a heartbeat with a short deadline (5 s,
+/// `ClientConfig::probe_timeout`) on an open socket, and reconnects at once when the socket is
+/// down: after `offline`, a dead link is found in 5 s instead of up to 35 s. The watch holds a client handle: drop it to
 /// stop watching (the client then closes once its other handles are gone).
 pub fn resume_on_wake(client: &RealtimeClient) -> WakeWatch {
     let global = js_sys::global();
@@ -54,12 +55,14 @@ pub fn resume_on_wake(client: &RealtimeClient) -> WakeWatch {
     };
     if let Some(window) = global.dyn_ref::<web_sys::Window>() {
         listen(window, "online", false);
+        listen(window, "offline", false);
         listen(window, "pageshow", false);
         if let Some(document) = window.document() {
             listen(&document, "visibilitychange", true);
         }
     } else if let Some(worker) = global.dyn_ref::<web_sys::WorkerGlobalScope>() {
         listen(worker, "online", false);
+        listen(worker, "offline", false);
     }
     WakeWatch { listeners }
 }

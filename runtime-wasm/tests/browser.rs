@@ -206,3 +206,25 @@ async fn realtime_pushes_are_refused_on_a_phoenix_channel() {
     assert!(matches!(ch.track(&json!({})).await, Err(realtime_wasm::Error::Push(PushError::NotRealtime))));
     c.shutdown().await.unwrap();
 }
+
+/// The page coming back online probes the link at once: a heartbeat goes out and is answered
+/// long before the 25 s interval would send one. Dropping the watch stops it.
+#[wasm_bindgen_test]
+async fn coming_back_online_probes_the_link() {
+    let c = RealtimeClient::new(config()).unwrap();
+    let ch = c.channel("wasm-wake", ChannelConfig::new()).await.unwrap();
+    within("subscribe", ch.subscribe()).await.unwrap();
+    let mut events = c.events();
+    let watch = realtime_wasm::resume_on_wake(&c);
+    let window: web_sys::Window = js_sys::global().unchecked_into();
+    window.dispatch_event(&web_sys::Event::new("online").unwrap()).unwrap();
+    until(&mut events, "the probe's answer", |e| {
+        matches!(e, ClientEvent::Heartbeat(realtime_core::client::HeartbeatStatus::Ok { .. }))
+    })
+    .await;
+    drop(watch);
+    window.dispatch_event(&web_sys::Event::new("online").unwrap()).unwrap();
+    let quiet = select(Box::pin(events.recv()), Box::pin(sleep(Duration::from_millis(500)))).await;
+    assert!(matches!(quiet, Either::Right(_)), "no probe once the watch is dropped");
+    c.shutdown().await.unwrap();
+}
