@@ -15,7 +15,7 @@ use core::task::{Context, Poll};
 use realtime_driver::{ByteStream, IoError};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Headers, Request, RequestInit, RequestMode, Response};
+use web_sys::{AbortController, Headers, Request, RequestInit, RequestMode, Response};
 
 use crate::js;
 
@@ -39,17 +39,34 @@ enum State {
 }
 
 /// One HTTP exchange with `host:port` by `fetch`, seen by the driver as a byte stream.
+/// Dropped before its answer (the core's deadline passed), it aborts the fetch.
 pub struct Fetch {
     host: String,
     port: u16,
     pub(crate) https: bool,
     request: Vec<u8>,
     state: State,
+    abort: Option<AbortController>,
+}
+
+impl Drop for Fetch {
+    fn drop(&mut self) {
+        if let (Some(abort), State::Fetching(_)) = (&self.abort, &self.state) {
+            abort.abort();
+        }
+    }
 }
 
 impl Fetch {
     pub(crate) fn new(host: &str, port: u16) -> Self {
-        Self { host: host.into(), port, https: false, request: Vec::new(), state: State::Writing }
+        Self {
+            host: host.into(),
+            port,
+            https: false,
+            request: Vec::new(),
+            state: State::Writing,
+            abort: None,
+        }
     }
 
     /// Starts the fetch for the request written so far.
@@ -60,6 +77,11 @@ impl Fetch {
             return Err(IoError::msg("the REST request has no whole head"));
         };
         let method = req.method.unwrap_or("POST");
+        if method.eq_ignore_ascii_case("CONNECT") {
+            // An HTTP proxy (`Proxy::Url`) cannot be dialled from a page: the browser's own
+            // proxy settings apply to its requests.
+            return Err(IoError::msg("a browser cannot use Proxy::Url: its own proxy settings apply"));
+        }
         let path = req.path.unwrap_or("/");
         let scheme = if self.https { "https" } else { "http" };
         let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
@@ -73,7 +95,10 @@ impl Fetch {
                 core::str::from_utf8(h.value).map_err(|_| IoError::msg("a header value is not UTF-8"))?;
             fields.append(h.name, value).map_err(js_error)?;
         }
+        let abort = AbortController::new().map_err(js_error)?;
         let init = RequestInit::new();
+        init.set_signal(Some(&abort.signal()));
+        self.abort = Some(abort);
         init.set_method(method);
         init.set_mode(RequestMode::Cors);
         init.set_headers(&fields);

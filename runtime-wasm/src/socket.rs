@@ -98,11 +98,12 @@ fn open(url: &str) -> Result<Socket, SocketOpenError> {
             } else {
                 return;
             };
-            let len = match &message {
-                Message::Text(t) => t.len(),
-                Message::Binary(b) => b.len(),
-            };
+            let len = queued_len(&message);
             let mut e = events.borrow_mut();
+            if e.overflow {
+                // The connection is failing: nothing after a dropped message may be handed on.
+                return;
+            }
             if e.queued_bytes.saturating_add(len) > MAX_QUEUED_BYTES {
                 e.overflow = true;
             } else {
@@ -115,8 +116,10 @@ fn open(url: &str) -> Result<Socket, SocketOpenError> {
     let on_close = {
         let events = events.clone();
         Closure::<dyn FnMut(Event)>::new(move |ev: Event| {
+            // 1006 is the browser's "no close frame came"; any other code is the server's
+            // (`wasClean` is false too when a close frame came and TCP then reset).
             let (code, reason, clean) = match ev.dyn_into::<CloseEvent>() {
-                Ok(c) => (c.code(), c.reason(), c.was_clean()),
+                Ok(c) => (c.code(), c.reason(), c.code() != 1006),
                 Err(_) => (1006, String::new(), false),
             };
             let mut e = events.borrow_mut();
@@ -166,17 +169,15 @@ impl Future for Opening {
 impl MessageSocket for Socket {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<SocketEvent, IoError>> {
         let mut e = self.events.borrow_mut();
-        if let Some(m) = e.messages.pop_front() {
-            e.queued_bytes -= match &m {
-                Message::Text(t) => t.len(),
-                Message::Binary(b) => b.len(),
-            };
-            return Poll::Ready(Ok(SocketEvent::Message(m)));
-        }
+        // Before what is queued: a message was dropped, so none after it may be read.
         if e.overflow {
             return Poll::Ready(Err(IoError::msg(format!(
                 "more than {MAX_QUEUED_BYTES} bytes of messages waited to be read"
             ))));
+        }
+        if let Some(m) = e.messages.pop_front() {
+            e.queued_bytes -= queued_len(&m);
+            return Poll::Ready(Ok(SocketEvent::Message(m)));
         }
         match &e.closed {
             // A close frame came: the server's code and reason.
@@ -195,8 +196,9 @@ impl MessageSocket for Socket {
     }
 
     fn poll_send(&mut self, _: &mut Context<'_>, msg: &mut Option<Message>) -> Poll<Result<(), IoError>> {
-        // The browser buffers what it cannot send yet (`bufferedAmount`); the core bounds what
-        // it writes.
+        // The browser buffers what it cannot send yet (`bufferedAmount`) and offers no event
+        // when it drains, so there is no backpressure to pass on: on a link that died without
+        // a close, sends pile up there until the heartbeat finds it (at most 35 s).
         let sent = match msg.take() {
             Some(Message::Text(t)) => self.ws.send_with_str(&t),
             Some(Message::Binary(b)) => self.ws.send_with_u8_array(&b),
@@ -214,4 +216,14 @@ impl MessageSocket for Socket {
         };
         Poll::Ready(closed.map_err(|e| IoError::msg(crate::js::describe(&e))))
     }
+}
+
+/// What a queued message counts against [`MAX_QUEUED_BYTES`]: its bytes and its place in the
+/// queue (so a flood of empty messages is bounded too).
+fn queued_len(m: &Message) -> usize {
+    size_of::<Message>()
+        + match m {
+            Message::Text(t) => t.len(),
+            Message::Binary(b) => b.len(),
+        }
 }

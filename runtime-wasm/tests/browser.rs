@@ -228,3 +228,27 @@ async fn coming_back_online_probes_the_link() {
     assert!(matches!(quiet, Either::Right(_)), "no probe once the watch is dropped");
     c.shutdown().await.unwrap();
 }
+
+/// A server that is not there: the WebSocket fails to open, `subscribe` says so, and the
+/// reason is kept as the last error (the client retries on its schedule meanwhile).
+#[wasm_bindgen_test]
+async fn a_socket_that_cannot_open_is_a_typed_error() {
+    let mut config = config();
+    config.client = realtime_core::client::ClientConfig::new("ws://127.0.0.1:9/realtime/v1", "anon");
+    let c = RealtimeClient::new(config).unwrap();
+    let mut events = c.events();
+    let ch = c.channel("wasm-nowhere", ChannelConfig::new()).await.unwrap();
+    assert!(within("subscribe", ch.subscribe()).await.is_err());
+    until(&mut events, "a second attempt", |e| matches!(e, ClientEvent::Connecting)).await;
+    // Display says what failed, the source chain why.
+    let error = c.last_error().expect("the failure is kept");
+    let mut chain = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(e) = source {
+        chain.push_str(": ");
+        chain.push_str(&e.to_string());
+        source = e.source();
+    }
+    assert!(chain.contains("could not open the WebSocket"), "{chain}");
+    c.shutdown().await.unwrap();
+}

@@ -5,6 +5,7 @@ show it and that both users are online. Used by scripts/wasm-example --check.
     python3 check.py <page url> <realtime url>
 """
 import json
+import os
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ import urllib.request
 
 page, realtime = sys.argv[1], sys.argv[2]
 port = 9515 + (int(time.time()) % 1000)
-driver = subprocess.Popen(["chromedriver", f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+driver = subprocess.Popen([os.environ.get("CHROMEDRIVER", "chromedriver"), f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 base = f"http://127.0.0.1:{port}"
 
 
