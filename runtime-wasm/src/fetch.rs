@@ -110,6 +110,12 @@ impl Fetch {
         let promise = js::fetch(&request);
         self.state = State::Fetching(Box::pin(async move {
             let response: Response = JsFuture::from(promise).await.map_err(js_error)?.unchecked_into();
+            // A body said to be larger than the core would keep is not read at all. (One that
+            // does not say is read by the browser whole; what reaches wasm is still capped.)
+            let declared = response.headers().get("content-length").ok().flatten();
+            if declared.and_then(|n| n.trim().parse::<usize>().ok()).is_some_and(|n| n > MAX_RESPONSE) {
+                return Err(IoError::msg(format!("a REST response over {MAX_RESPONSE} bytes")));
+            }
             let body = JsFuture::from(response.array_buffer().map_err(js_error)?).await.map_err(js_error)?;
             let body = js_sys::Uint8Array::new(&body);
             let len = (body.length() as usize).min(MAX_RESPONSE);

@@ -256,11 +256,28 @@ impl Client {
     /// A whole message from a self-framing transport. Hand them over one at a time and drain
     /// `poll_event` in between: the event-queue bound that throttles byte input has no
     /// equivalent here (the transport holds the messages not yet taken).
+    ///
+    /// A message longer than `ws.max_message_len` ends the connection as a byte link's would:
+    /// the transport is asked to close with 1009, and the client reconnects on its schedule.
+    /// (A browser's WebSocket has no size limit of its own.)
     pub fn handle_message(&mut self, now: Instant, message: ws::Message) {
         self.now = now;
-        if self.conn == Conn::Open && matches!(self.link, Link::Messages(_)) {
-            self.on_message(now, message);
+        if self.conn != Conn::Open || !matches!(self.link, Link::Messages(_)) {
+            return;
         }
+        let len = match &message {
+            ws::Message::Text(t) => t.len(),
+            ws::Message::Binary(b) => b.len(),
+        } as u64;
+        let max = u64::from(self.ws_config.max_message_len);
+        if len > max {
+            let e = ws::Error::MessageTooLong { len, max };
+            self.ending.get_or_insert(ConnectionEnd::WebSocket(e));
+            self.close_frame = Some((CloseCode::TOO_BIG.0, String::from("message too long")));
+            self.finish(Finish::Close);
+            return;
+        }
+        self.on_message(now, message);
     }
 
     /// The next transport command.

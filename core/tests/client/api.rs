@@ -213,3 +213,33 @@ fn a_self_framing_transport_is_told_the_code() {
     client.disconnect(t);
     assert_eq!(client.poll_transport(), Some(TransportCommand::Close { code: 1000, reason: String::new() }));
 }
+
+#[test]
+fn a_self_framing_transports_message_over_the_limit_closes_with_1009() {
+    let mut config = World::config();
+    config.transport = TransportKind::Messages;
+    config.ws.max_message_len = 1024;
+    let mut client = Client::new(config, [0; 32]).unwrap();
+    let t = realtime_core::Instant::ZERO;
+    client.connect(t);
+    let Some(TransportCommand::Open { id, .. }) = client.poll_transport() else { panic!("no open") };
+    client.handle_transport_open(t, id);
+    // At the limit: read (and skipped as undecodable, the connection stays).
+    client.handle_message(t, realtime_core::ws::Message::Text("x".repeat(1024)));
+    assert_eq!(client.state(), ConnectionState::Open);
+    assert_eq!(client.poll_transport(), None);
+    // One byte over: the connection ends with 1009 and a reconnect is planned.
+    client.handle_message(t, realtime_core::ws::Message::Binary(vec![0; 1025]));
+    assert_eq!(
+        client.poll_transport(),
+        Some(TransportCommand::Close { code: 1009, reason: "message too long".into() })
+    );
+    let end = std::iter::from_fn(|| client.poll_event()).find_map(|e| match e {
+        realtime_core::client::Event::Disconnected { end, next } => Some((end, next)),
+        _ => None,
+    });
+    let Some((end, next)) = end else { panic!("no Disconnected") };
+    let too_long = realtime_core::ws::Error::MessageTooLong { len: 1025, max: 1024 };
+    assert_eq!(end, realtime_core::client::ConnectionEnd::WebSocket(too_long));
+    assert!(matches!(next, realtime_core::client::Next::Reconnect { .. }), "{next:?}");
+}
