@@ -182,7 +182,7 @@ impl Client {
         let mut c = Self::connect(addr, config, protocols);
         match c.next_event() {
             // Not necessarily still Open: a close may have come in the same read.
-            Some(WsEvent::Open { protocol }) => (c, protocol),
+            Some(WsEvent::Open { protocol, .. }) => (c, protocol),
             other => panic!("expected Open, got {other:?}"),
         }
     }

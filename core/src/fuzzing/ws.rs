@@ -13,7 +13,13 @@ const MAX_CALLS: usize = 1 << 16;
 pub fn ws_client(data: &[u8]) {
     let Some((&[shape, ops], rest)) = data.split_first_chunk::<2>() else { return };
     let config = Config { max_frame_len: 300, max_message_len: 600, send_frame_len: 50, ..Config::default() };
-    let Ok(mut conn) = Connection::new_open(config, [shape; 32]) else { return };
+    // Bit 3 of `ops`: permessage-deflate agreed, so RSV1 frames reach the message rules.
+    let made = if ops & 8 != 0 {
+        Connection::new_open_deflate(config, [shape; 32], crate::ws::deflate::Params::default())
+    } else {
+        Connection::new_open(config, [shape; 32])
+    };
+    let Ok(mut conn) = made else { return };
     let piece = usize::from(shape % 17) + 1;
     let out_len = usize::from(shape / 17) + 1;
     drive(&mut conn, rest, piece, out_len, ops);
@@ -121,6 +127,16 @@ pub fn ws_handshake_response(data: &[u8]) {
     let nonce = [mode; 16];
     let protocols: &[&str] = [&[][..], &["p"], &["realtime", "p"]][usize::from(mode >> 1) % 3];
     let max_len = [64, 512, 4096][usize::from(mode >> 3) % 3];
+    // Bit 5: a permessage-deflate offer (the default, or one asking for everything).
+    let asks = crate::ws::deflate::Offer {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        server_max_window_bits: Some(10),
+        client_max_window_bits: Some(12),
+    };
+    let offers = [None, Some(crate::ws::deflate::Offer::default()), None, Some(asks)];
+    let offer = offers[usize::from(mode >> 5) % 4];
+    let offer = offer.as_ref();
     let mut input = Vec::new();
     if mode & 1 == 1 {
         input.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: ");
@@ -128,12 +144,19 @@ pub fn ws_handshake_response(data: &[u8]) {
         input.extend_from_slice(b"\r\n");
     }
     input.extend_from_slice(rest);
-    let whole = parse_response(&input, &nonce, protocols, max_len);
+    let whole = parse_response(&input, &nonce, protocols, offer, max_len);
     match &whole {
-        Ok(Response::Accepted { consumed, protocol }) => {
+        Ok(Response::Accepted { consumed, protocol, deflate }) => {
             assert!(*consumed <= input.len().min(max_len), "accepted head of {consumed} bytes");
+            assert!(offer.is_some() || deflate.is_none(), "deflate agreed without an offer");
+            if let (Some(o), Some(d)) = (offer, deflate) {
+                // What was agreed stays within what was offered.
+                assert!(d.server_max_window_bits <= o.server_max_window_bits.unwrap_or(15));
+                assert!(d.client_max_window_bits <= o.client_max_window_bits.unwrap_or(15));
+                assert!(d.server_no_context_takeover || !o.server_no_context_takeover);
+            }
             assert!(protocol.is_none_or(|p| protocols.contains(&p)), "a protocol not offered: {protocol:?}");
-            let head = parse_response(&input[..*consumed], &nonce, protocols, max_len);
+            let head = parse_response(&input[..*consumed], &nonce, protocols, offer, max_len);
             assert_eq!(head, whole, "the head alone parses differently");
         }
         Ok(Response::Rejected { consumed, status, body }) => {
@@ -147,10 +170,10 @@ pub fn ws_handshake_response(data: &[u8]) {
     let mut end = 0;
     for piece in super::pieces(mode, input.len()) {
         end += piece;
-        match parse_response(&input[..end], &nonce, protocols, max_len) {
+        match parse_response(&input[..end], &nonce, protocols, offer, max_len) {
             Ok(Response::Partial) => {}
             Ok(Response::Accepted { .. }) => {
-                assert_eq!(parse_response(&input[..end], &nonce, protocols, max_len), whole)
+                assert_eq!(parse_response(&input[..end], &nonce, protocols, offer, max_len), whole)
             }
             Ok(Response::Rejected { status, .. }) => {
                 assert!(

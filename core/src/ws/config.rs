@@ -2,6 +2,7 @@
 
 use core::time::Duration;
 
+use super::deflate::DeflateConfig;
 use super::frame::MAX_CONTROL_PAYLOAD;
 
 /// Default limit on a received frame's payload (16 MiB).
@@ -35,6 +36,10 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// Time allowed for the server's close reply and its end of TCP after a close.
     pub close_timeout: Duration,
+    /// permessage-deflate: offered when set (off by default in the core; the std runtimes turn
+    /// it on). The allocation-free [`Connection`](super::Connection) negotiates it and passes
+    /// compressed payloads on; [`WebSocket`](super::WebSocket) inflates and compresses.
+    pub deflate: Option<DeflateConfig>,
 }
 
 impl Default for Config {
@@ -46,6 +51,7 @@ impl Default for Config {
             send_frame_len: DEFAULT_SEND_FRAME_LEN,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            deflate: None,
         }
     }
 }
@@ -59,6 +65,11 @@ impl Config {
         if self.max_handshake_response_len < 64 {
             return Err(ConfigError::HandshakeLimitTooSmall);
         }
+        if let Some(d) = self.deflate
+            && (!d.offer.is_valid() || d.level > super::deflate::MAX_LEVEL)
+        {
+            return Err(ConfigError::InvalidDeflate);
+        }
         Ok(())
     }
 }
@@ -71,6 +82,8 @@ pub enum ConfigError {
     ZeroSendFrameLen,
     /// `max_handshake_response_len` is below 64 bytes, too short for any real response.
     HandshakeLimitTooSmall,
+    /// A permessage-deflate window outside 8-15 bits, or a level above 10.
+    InvalidDeflate,
 }
 
 impl core::fmt::Display for ConfigError {
@@ -78,6 +91,7 @@ impl core::fmt::Display for ConfigError {
         f.write_str(match self {
             Self::ZeroSendFrameLen => "send_frame_len must be at least 1",
             Self::HandshakeLimitTooSmall => "max_handshake_response_len must be at least 64",
+            Self::InvalidDeflate => "permessage-deflate window bits must be 8-15 and the level at most 10",
         })
     }
 }

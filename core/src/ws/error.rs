@@ -114,6 +114,10 @@ pub enum ProtocolError {
     CloseFrameTooShort,
     /// A close frame with a code that may not appear on the wire (section 7.4).
     InvalidCloseCode(u16),
+    /// RSV1 on a control frame or a continuation (RFC 7692 section 6.1).
+    MisplacedRsv1,
+    /// A compressed message that is not valid DEFLATE data (RFC 7692 section 7.2.2).
+    BadCompressedData,
 }
 
 impl fmt::Display for ProtocolError {
@@ -130,6 +134,8 @@ impl fmt::Display for ProtocolError {
             Self::LengthOverflow => f.write_str("64-bit payload length with the top bit set"),
             Self::CloseFrameTooShort => f.write_str("close frame with a 1-byte payload"),
             Self::InvalidCloseCode(c) => write!(f, "close code {c} is not allowed on the wire"),
+            Self::MisplacedRsv1 => f.write_str("rsv1 set on a control frame or a continuation"),
+            Self::BadCompressedData => f.write_str("compressed message is not valid deflate data"),
         }
     }
 }
@@ -156,6 +162,8 @@ pub enum HandshakeError {
     UnexpectedExtension,
     /// The server chose a subprotocol we did not offer.
     UnexpectedProtocol,
+    /// The server's permessage-deflate answer breaks the offer.
+    Deflate(super::deflate::NegotiationError),
     /// The transport ended before the response was complete.
     Incomplete,
 }
@@ -163,6 +171,7 @@ pub enum HandshakeError {
 impl fmt::Display for HandshakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Self::Deflate(_) => "the server's permessage-deflate answer breaks the offer",
             Self::ResponseTooLarge => "response header too large",
             Self::MalformedResponse => "malformed http response",
             Self::TooManyHeaders => "too many header fields",
@@ -176,4 +185,11 @@ impl fmt::Display for HandshakeError {
     }
 }
 
-impl core::error::Error for HandshakeError {}
+impl core::error::Error for HandshakeError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Deflate(e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -45,6 +45,9 @@ pub struct Data<'a> {
     /// The current frame is the message's last (its FIN bit is set), so `payload.len() +
     /// frame_remaining` is what is left of the message: a reassembler can allocate it once.
     pub final_frame: bool,
+    /// The message is compressed (permessage-deflate): the bytes are DEFLATE data, to inflate
+    /// with an [`Inflater`](super::deflate::Inflater), and text is not checked until inflated.
+    pub compressed: bool,
 }
 
 /// What the server's close frame said.
@@ -73,6 +76,8 @@ pub enum Event<'a> {
     Open {
         /// The chosen subprotocol, one of those offered.
         protocol: Option<&'a str>,
+        /// permessage-deflate's terms, when the server took the offer.
+        deflate: Option<super::deflate::Params>,
     },
     /// The server refused the upgrade. The connection is closed.
     Rejected(Rejection<'a>),
@@ -129,6 +134,8 @@ pub enum SendError {
     InvalidCloseCode,
     /// A close reason over 123 bytes.
     ReasonTooLong,
+    /// A compressed message on a connection without permessage-deflate.
+    NoDeflate,
 }
 
 impl core::fmt::Display for SendError {
@@ -140,6 +147,7 @@ impl core::fmt::Display for SendError {
             Self::TooLong => "message too long",
             Self::InvalidCloseCode => "close code may not be sent",
             Self::ReasonTooLong => "close reason longer than 123 bytes",
+            Self::NoDeflate => "permessage-deflate was not agreed",
         })
     }
 }

@@ -4,6 +4,8 @@
 //! kept here and the caller only keeps bytes it was told were not consumed. It checks every
 //! header rule as soon as the byte that breaks it arrives: masked server frames, RSV bits,
 //! reserved opcodes, fragmented or long control frames, non-minimal and overflowing lengths.
+//! Once permessage-deflate is on ([`FrameDecoder::allow_rsv1`]) RSV1 may mark the first frame
+//! of a data message, never a control frame or a continuation (RFC 7692 section 6.1).
 //! Payload bytes pass through as borrowed sub-slices; the decoder never copies them.
 
 use super::error::ProtocolError;
@@ -71,6 +73,8 @@ pub struct FrameHeader {
     pub opcode: Opcode,
     /// The payload length.
     pub len: u64,
+    /// RSV1: the message is compressed (permessage-deflate; first frames only).
+    pub rsv1: bool,
 }
 
 /// Writes a client (masked) frame header into `out`, returning its length (2 to 14 bytes).
@@ -148,6 +152,8 @@ pub struct FrameDecoder {
     step: Step,
     /// First header byte of the current frame.
     b0: u8,
+    /// permessage-deflate is on: RSV1 may be set on first data frames.
+    rsv1_allowed: bool,
 }
 
 impl Default for FrameDecoder {
@@ -159,7 +165,12 @@ impl Default for FrameDecoder {
 impl FrameDecoder {
     /// A decoder at a frame boundary.
     pub const fn new() -> Self {
-        Self { remaining: 0, step: Step::Start, b0: 0 }
+        Self { remaining: 0, step: Step::Start, b0: 0, rsv1_allowed: false }
+    }
+
+    /// Lets RSV1 mark the first frame of a data message (permessage-deflate was agreed).
+    pub const fn allow_rsv1(&mut self, allowed: bool) {
+        self.rsv1_allowed = allowed;
     }
 
     /// Payload bytes left in the current frame (0 between frames).
@@ -200,10 +211,13 @@ impl FrameDecoder {
                 Step::Start => {
                     let b0 = input[used];
                     used += 1;
-                    if b0 & 0x70 != 0 {
+                    if b0 & 0x30 != 0 || (b0 & 0x40 != 0 && !self.rsv1_allowed) {
                         return Err(ProtocolError::ReservedBits);
                     }
                     let op = Opcode::from_u8(b0 & 0x0F)?;
+                    if b0 & 0x40 != 0 && (op.is_control() || op == Opcode::Continuation) {
+                        return Err(ProtocolError::MisplacedRsv1);
+                    }
                     if op.is_control() && b0 & 0x80 == 0 {
                         return Err(ProtocolError::FragmentedControlFrame);
                     }
@@ -257,7 +271,7 @@ impl FrameDecoder {
     fn finish_header(&mut self, len: u64) -> FrameHeader {
         self.remaining = len;
         self.step = Step::Payload;
-        FrameHeader { fin: self.b0 & 0x80 != 0, opcode: self.opcode(), len }
+        FrameHeader { fin: self.b0 & 0x80 != 0, opcode: self.opcode(), len, rsv1: self.b0 & 0x40 != 0 }
     }
 }
 
@@ -280,7 +294,10 @@ mod tests {
 
     #[test]
     fn header_rules() {
-        assert_eq!(header(&[0x81, 0x05]).unwrap(), FrameHeader { fin: true, opcode: Opcode::Text, len: 5 });
+        assert_eq!(
+            header(&[0x81, 0x05]).unwrap(),
+            FrameHeader { fin: true, opcode: Opcode::Text, len: 5, rsv1: false }
+        );
         assert_eq!(header(&[0x82, 126, 0x01, 0x00]).unwrap().len, 256);
         assert_eq!(header(&[0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]).unwrap().len, 65536);
         assert_eq!(header(&[0xC1, 0]), Err(ProtocolError::ReservedBits));
@@ -292,6 +309,26 @@ mod tests {
         assert_eq!(header(&[0x82, 126, 0, 125]), Err(ProtocolError::NonMinimalLength));
         assert_eq!(header(&[0x82, 127, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]), Err(ProtocolError::NonMinimalLength));
         assert_eq!(header(&[0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0]), Err(ProtocolError::LengthOverflow));
+    }
+
+    #[test]
+    fn rsv1_only_where_deflate_allows_it() {
+        fn with(bytes: &[u8]) -> Result<Decoded<'_>, ProtocolError> {
+            let mut d = FrameDecoder::new();
+            d.allow_rsv1(true);
+            d.decode(bytes).map(|(_, h)| h)
+        }
+        assert!(matches!(with(&[0xC1, 0x01]), Ok(Decoded::Header(FrameHeader { rsv1: true, .. }))));
+        assert!(matches!(
+            with(&[0x42, 0x01]),
+            Ok(Decoded::Header(FrameHeader { rsv1: true, fin: false, .. }))
+        ));
+        assert_eq!(with(&[0xC0, 0x01]), Err(ProtocolError::MisplacedRsv1));
+        assert_eq!(with(&[0xC9, 0x00]), Err(ProtocolError::MisplacedRsv1));
+        assert_eq!(with(&[0xC8, 0x00]), Err(ProtocolError::MisplacedRsv1));
+        assert_eq!(with(&[0xA1, 0x00]), Err(ProtocolError::ReservedBits));
+        assert_eq!(with(&[0x91, 0x00]), Err(ProtocolError::ReservedBits));
+        assert_eq!(header(&[0xC1, 0x01]), Err(ProtocolError::ReservedBits));
     }
 
     #[test]

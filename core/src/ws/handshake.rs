@@ -10,6 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha1::{Digest, Sha1};
 
+use super::deflate::{self, Offer, Params};
 use super::error::HandshakeError;
 
 /// Magic GUID of section 1.3, appended to the key before hashing.
@@ -186,6 +187,16 @@ fn is_token(s: &str) -> bool {
 impl Request<'_> {
     /// Encodes the request with the base64 `key` into `out`; returns the bytes written.
     pub fn encode(&self, key: &[u8; KEY_LEN], out: &mut [u8]) -> Result<usize, RequestError> {
+        self.encode_offering(key, None, out)
+    }
+
+    /// [`encode`](Self::encode) with a permessage-deflate offer in `Sec-WebSocket-Extensions`.
+    pub fn encode_offering(
+        &self,
+        key: &[u8; KEY_LEN],
+        deflate: Option<&Offer>,
+        out: &mut [u8],
+    ) -> Result<usize, RequestError> {
         for (name, value) in self.headers {
             if !is_token(name) || value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7F) {
                 return Err(RequestError::InvalidHeader);
@@ -217,6 +228,11 @@ impl Request<'_> {
         if !self.protocols.is_empty() {
             w.put("\r\n");
         }
+        if let Some(offer) = deflate {
+            use core::fmt::Write as _;
+            // Writing into a `Writer` cannot fail: it counts what does not fit.
+            let _ = write!(w, "Sec-WebSocket-Extensions: {offer}\r\n");
+        }
         for (name, value) in self.headers {
             w.put(name);
             w.put(": ");
@@ -235,6 +251,13 @@ impl Request<'_> {
 struct Writer<'o> {
     out: &'o mut [u8],
     len: usize,
+}
+
+impl core::fmt::Write for Writer<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.put(s);
+        Ok(())
+    }
 }
 
 impl Writer<'_> {
@@ -277,17 +300,18 @@ pub fn accept_for_key(key: &[u8]) -> [u8; ACCEPT_LEN] {
 pub(crate) enum Response<'a> {
     /// More bytes needed; nothing consumed.
     Partial,
-    /// 101 with a valid upgrade.
-    Accepted { consumed: usize, protocol: Option<&'a str> },
+    /// 101 with a valid upgrade, and permessage-deflate's terms if it was agreed.
+    Accepted { consumed: usize, protocol: Option<&'a str>, deflate: Option<Params> },
     /// Any other status, with the start of its body.
     Rejected { consumed: usize, status: u16, body: &'a [u8] },
 }
 
-/// Parses the response to a request sent with `nonce`, offering `protocols`.
+/// Parses the response to a request sent with `nonce`, offering `protocols` and `offer`.
 pub(crate) fn parse_response<'a>(
     input: &'a [u8],
     nonce: &[u8; 16],
     protocols: &[&str],
+    offer: Option<&Offer>,
     max_len: usize,
 ) -> Result<Response<'a>, HandshakeError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
@@ -316,6 +340,7 @@ pub(crate) fn parse_response<'a>(
     let mut connection = false;
     let mut accept_ok = None;
     let mut protocol = None;
+    let mut extension: Option<&[u8]> = None;
     let expected = accept_for_key(&key_for_nonce(nonce));
     for h in resp.headers.iter() {
         let value = trim(h.value);
@@ -327,9 +352,14 @@ pub(crate) fn parse_response<'a>(
             // A repeated accept header is as bad as a wrong one.
             accept_ok = Some(accept_ok.is_none() && value == expected);
         } else if h.name.eq_ignore_ascii_case("sec-websocket-extensions") {
-            if !value.is_empty() {
+            if value.is_empty() {
+                continue;
+            }
+            // One extension was offered at most: a second header line is a second one.
+            if offer.is_none() || extension.is_some() {
                 return Err(HandshakeError::UnexpectedExtension);
             }
+            extension = Some(value);
         } else if h.name.eq_ignore_ascii_case("sec-websocket-protocol") {
             let chosen = core::str::from_utf8(value).map_err(|_| HandshakeError::UnexpectedProtocol)?;
             if protocol.is_some() || !protocols.contains(&chosen) {
@@ -347,7 +377,13 @@ pub(crate) fn parse_response<'a>(
     if accept_ok != Some(true) {
         return Err(HandshakeError::BadAccept);
     }
-    Ok(Response::Accepted { consumed: head_len, protocol })
+    let deflate = match (offer, extension) {
+        (Some(offer), Some(answer)) => {
+            Some(deflate::negotiate(offer, answer).map_err(HandshakeError::Deflate)?)
+        }
+        _ => None,
+    };
+    Ok(Response::Accepted { consumed: head_len, protocol, deflate })
 }
 
 /// The start of a rejection's body once enough of it is here: `Content-Length` bytes (capped),

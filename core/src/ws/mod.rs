@@ -5,12 +5,15 @@
 //! - [`mask`]: word-wise masking.
 //! - [`utf8`]: streaming UTF-8 validation.
 //! - [`Connection`]: one connection's state machine (receive rules, send path, pings, close).
+//! - [`deflate`]: permessage-deflate (RFC 7692): the offer and its negotiation; with `alloc`,
+//!   the bounded inflater and the deflater.
 //! - With `alloc`: [`Reassembler`] for whole messages and [`WebSocket`], which owns a send
 //!   queue on top of [`Connection`].
 
 mod close;
 mod config;
 mod connection;
+pub mod deflate;
 mod error;
 mod event;
 pub mod frame;
@@ -28,6 +31,7 @@ pub use config::{
     DEFAULT_MAX_HANDSHAKE_RESPONSE_LEN, DEFAULT_MAX_MESSAGE_LEN, DEFAULT_SEND_FRAME_LEN, MAX_CLOSE_REASON,
 };
 pub use connection::Connection;
+pub use deflate::DeflateConfig;
 pub use error::{Error, HandshakeError, ProtocolError};
 pub use event::{CloseFrame, Data, Event, MessageKind, Read, Rejection, SendError, State, Transmit};
 pub use handshake::{Request, RequestError, Url, UrlError};

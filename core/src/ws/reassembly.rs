@@ -98,6 +98,11 @@ impl Reassembler {
         finish(chunk.kind, bytes).map(Some)
     }
 
+    /// The message limit.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
     /// Drops a partial message (after the connection failed or closed).
     pub fn reset(&mut self) {
         self.direct = Vec::new();

@@ -10,7 +10,8 @@ use core::time::Duration;
 use super::close::CloseCode;
 use super::config::{Config, ConfigError};
 use super::connection::Connection;
-use super::error::Error;
+use super::deflate::{DeflateConfig, Deflater, InflateError, Inflater, Params};
+use super::error::{Error, ProtocolError};
 use super::event::{Event, MessageKind, SendError, State};
 use super::handshake::{Request, RequestError};
 use super::reassembly::{Message, Reassembler};
@@ -29,6 +30,8 @@ pub enum WsEvent {
     Open {
         /// The subprotocol the server chose.
         protocol: Option<String>,
+        /// permessage-deflate's terms, when the server took the offer.
+        deflate: Option<Params>,
     },
     /// The server refused the upgrade.
     Rejected {
@@ -64,6 +67,9 @@ pub struct WebSocket {
     outgoing: VecDeque<(MessageKind, Vec<u8>)>,
     max_outgoing: usize,
     reassembler: Reassembler,
+    /// permessage-deflate as configured, and its codecs once agreed.
+    deflate: Option<DeflateConfig>,
+    compression: Option<Compression>,
     events: VecDeque<WsEvent>,
     max_events: usize,
     /// How long a polite close may take in all (the config's `close_timeout`).
@@ -74,6 +80,59 @@ pub struct WebSocket {
     /// The latest time a call brought: a close that waited starts its handshake then (with a
     /// whole `close_timeout` for the peer's reply).
     now: Instant,
+}
+
+/// permessage-deflate's codecs on an open connection.
+#[derive(Debug)]
+struct Compression {
+    inflater: Inflater,
+    /// `None` when this client compresses nothing.
+    deflater: Option<Deflater>,
+    min_len: usize,
+    /// The message being received is compressed.
+    inflating: bool,
+}
+
+impl Compression {
+    fn new(params: &Params, config: &DeflateConfig, max_message_len: usize) -> Self {
+        Self {
+            inflater: Inflater::new(params, max_message_len),
+            deflater: config.compress_min_len.map(|_| Deflater::new(params, config.level)),
+            min_len: config.compress_min_len.map_or(usize::MAX, |n| n as usize),
+            inflating: false,
+        }
+    }
+
+    /// The message compressed, when it is long enough to be.
+    fn compress(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
+        let deflater = self.deflater.as_mut().filter(|_| payload.len() >= self.min_len)?;
+        let mut out = Vec::new();
+        deflater.compress(payload, &mut out);
+        Some(out)
+    }
+
+    /// Inflates a chunk of a compressed message; the message once `fin` ends it.
+    fn inflate(&mut self, d: super::event::Data<'_>) -> Result<Option<Message>, Error> {
+        let too_large = |e| match e {
+            InflateError::TooLarge { max } => Error::MessageTooLong { len: max + 1, max },
+            _ => Error::Protocol(ProtocolError::BadCompressedData),
+        };
+        self.inflating = !d.fin;
+        self.inflater.feed(d.payload).map_err(too_large)?;
+        if !d.fin {
+            return Ok(None);
+        }
+        let bytes = self.inflater.finish().map_err(too_large)?;
+        Ok(Some(match d.kind {
+            MessageKind::Text => Message::Text(String::from_utf8(bytes).map_err(|_| Error::InvalidUtf8)?),
+            MessageKind::Binary => Message::Binary(bytes),
+        }))
+    }
+
+    fn reset(&mut self) {
+        self.inflater.reset();
+        self.inflating = false;
+    }
 }
 
 /// A close waiting for the queued messages.
@@ -107,6 +166,15 @@ impl WebSocket {
         Ok(Self::wrap(Connection::new_open(config, rng_seed)?, &config))
     }
 
+    /// A client over an already-upgraded transport that agreed permessage-deflate on `params`'
+    /// terms; the compression settings are the config's (its defaults when it has none).
+    pub fn new_open_deflate(config: Config, rng_seed: [u8; 32], params: Params) -> Result<Self, ConfigError> {
+        let mut ws = Self::wrap(Connection::new_open_deflate(config, rng_seed, params)?, &config);
+        let settings = config.deflate.unwrap_or_default();
+        ws.compression = Some(Compression::new(&params, &settings, config.max_message_len as usize));
+        Ok(ws)
+    }
+
     fn wrap(conn: Connection, config: &Config) -> Self {
         Self {
             conn,
@@ -115,6 +183,8 @@ impl WebSocket {
             outgoing: VecDeque::new(),
             max_outgoing: DEFAULT_MAX_PENDING_MESSAGES,
             reassembler: Reassembler::new(config.max_message_len as usize),
+            deflate: config.deflate,
+            compression: None,
             events: VecDeque::new(),
             max_events: DEFAULT_MAX_PENDING_EVENTS,
             close_timeout: config.close_timeout,
@@ -146,7 +216,8 @@ impl WebSocket {
 
     /// Starts the handshake; the request goes out through `poll_transmit`.
     pub fn connect(&mut self, now: Instant, request: &Request<'_>) -> Result<(), RequestError> {
-        let required = match request.encode(&[b'A'; super::handshake::KEY_LEN], &mut []) {
+        let offer = self.deflate.as_ref().map(|d| &d.offer);
+        let required = match request.encode_offering(&[b'A'; super::handshake::KEY_LEN], offer, &mut []) {
             Err(RequestError::BufferTooSmall { required }) => required,
             Err(e) => return Err(e),
             Ok(n) => n,
@@ -227,7 +298,28 @@ impl WebSocket {
             used += read.consumed;
             let Some(event) = read.event else { break };
             let owned = match event {
-                Event::Open { protocol } => Some(WsEvent::Open { protocol: protocol.map(String::from) }),
+                Event::Open { protocol, deflate } => {
+                    if let (Some(params), Some(config)) = (deflate, self.deflate) {
+                        let max = self.reassembler.max_len();
+                        self.compression = Some(Compression::new(&params, &config, max));
+                    }
+                    Some(WsEvent::Open { protocol: protocol.map(String::from), deflate })
+                }
+                Event::Data(d) if d.compressed => {
+                    let inflated = match self.compression.as_mut() {
+                        Some(c) => c.inflate(d),
+                        // A connection given deflate terms without codecs (not one made here).
+                        None => Err(Error::Protocol(ProtocolError::ReservedBits)),
+                    };
+                    match inflated {
+                        Ok(m) => m.map(WsEvent::Message),
+                        Err(e) => {
+                            self.conn.fail_message(now, e);
+                            self.compression.as_mut().map(Compression::reset);
+                            Some(WsEvent::Failed(e))
+                        }
+                    }
+                }
                 Event::Rejected(r) => Some(WsEvent::Rejected { status: r.status, body: r.body.to_vec() }),
                 Event::Data(d) => match self.reassembler.push(d) {
                     Ok(m) => m.map(WsEvent::Message),
@@ -237,10 +329,12 @@ impl WebSocket {
                 Event::Pong { rtt } => Some(WsEvent::Pong { rtt }),
                 Event::Close(c) => {
                     self.reassembler.reset();
+                    self.compression.as_mut().map(Compression::reset);
                     Some(WsEvent::Close { code: c.code, reason: String::from(c.reason) })
                 }
                 Event::Failed(e) => {
                     self.reassembler.reset();
+                    self.compression.as_mut().map(Compression::reset);
                     Some(WsEvent::Failed(e))
                 }
             };
@@ -299,11 +393,20 @@ impl WebSocket {
         loop {
             if !self.conn.is_sending()
                 && self.conn.state() == State::Open
-                && let Some((kind, payload)) = self.outgoing.front()
-                && self.conn.start_message(*kind, payload).is_err()
+                && let Some((kind, payload)) = self.outgoing.front_mut()
             {
-                self.outgoing.pop_front();
-                continue;
+                // Compressed as it starts, in the order it goes out (the window follows it).
+                let started = match self.compression.as_mut().and_then(|c| c.compress(payload)) {
+                    Some(compressed) => {
+                        *payload = compressed;
+                        self.conn.start_compressed_message(*kind, payload)
+                    }
+                    None => self.conn.start_message(*kind, payload),
+                };
+                if started.is_err() {
+                    self.outgoing.pop_front();
+                    continue;
+                }
             }
             if self.outgoing.is_empty() && self.close_after.is_some() {
                 // Everything queued is written: the close handshake goes out next.

@@ -8,6 +8,7 @@ mod harness;
 mod chunking;
 mod close;
 mod corpus;
+mod deflate;
 mod display;
 mod fuzz;
 mod handshake;

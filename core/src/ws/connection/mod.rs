@@ -28,6 +28,7 @@ use core::time::Duration;
 
 use super::close::CloseCode;
 use super::config::{Config, ConfigError, MAX_CLOSE_REASON};
+use super::deflate::{Offer, Params};
 use super::error::{Error, HandshakeError, ProtocolError};
 use super::event::{CloseFrame, Data, Event, MessageKind, Read, Rejection, SendError, State, Transmit};
 use super::frame::{
@@ -123,7 +124,8 @@ pub struct Connection {
     /// Index into `STATIC_REASONS` of the waiting close's reason, or `STORED_REASON | len`.
     close_after_reason: u8,
     ping_seq: u32,
-    /// `PING_PENDING`, `PING_OUTSTANDING`, `CLOSE_SENT`, `CLOSE_RECEIVED`, `FAILED`.
+    /// `PING_PENDING`, `PING_OUTSTANDING`, `CLOSE_SENT`, `CLOSE_RECEIVED`, `FAILED`, `DEFLATE`,
+    /// `RX_COMPRESSED`, `TX_COMPRESSED` (bits, to keep the connection under 256 bytes).
     flags: u8,
 }
 
@@ -132,12 +134,47 @@ const PING_OUTSTANDING: u8 = 2;
 const CLOSE_SENT: u8 = 4;
 const CLOSE_RECEIVED: u8 = 8;
 const FAILED: u8 = 16;
+/// permessage-deflate was agreed: compressed messages may come and go.
+const DEFLATE: u8 = 32;
+/// The message being received is compressed (RSV1 on its first frame).
+const RX_COMPRESSED: u8 = 64;
+/// The message being written is compressed: RSV1 goes on its first frame.
+const TX_COMPRESSED: u8 = 128;
 /// `close_after_reason` flag: the reason is stored in the control buffer after the pong's
 /// payload; the low 7 bits are its length.
 const STORED_REASON: u8 = 0x80;
 /// Where the handshake response limit sits in the control buffer until the upgrade (the
 /// nonce takes bytes 0..16).
 const RESPONSE_LIMIT_AT: usize = 16;
+/// Where the permessage-deflate offer sits in the control buffer until the upgrade (5 bytes).
+const OFFER_AT: usize = 20;
+
+/// The offer in 5 bytes: present, the two flags, the two window sizes (0 for none).
+fn encode_offer(offer: Option<Offer>) -> [u8; 5] {
+    offer.map_or([0; 5], |o| {
+        let bits = |b: Option<u8>| b.unwrap_or(0);
+        [
+            1,
+            u8::from(o.server_no_context_takeover),
+            u8::from(o.client_no_context_takeover),
+            bits(o.server_max_window_bits),
+            bits(o.client_max_window_bits),
+        ]
+    })
+}
+
+fn decode_offer(b: &[u8]) -> Option<Offer> {
+    let window = |v: u8| (v != 0).then_some(v);
+    match b {
+        [1, snct, cnct, sbits, cbits, ..] => Some(Offer {
+            server_no_context_takeover: *snct != 0,
+            client_no_context_takeover: *cnct != 0,
+            server_max_window_bits: window(*sbits),
+            client_max_window_bits: window(*cbits),
+        }),
+        _ => None,
+    }
+}
 
 fn duration_ms(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
@@ -189,6 +226,8 @@ impl Connection {
         .map(|mut c: Self| {
             let limit = config.max_handshake_response_len.to_le_bytes();
             c.ctrl_buf[RESPONSE_LIMIT_AT..RESPONSE_LIMIT_AT + 4].copy_from_slice(&limit);
+            c.ctrl_buf[OFFER_AT..OFFER_AT + 5]
+                .copy_from_slice(&encode_offer(config.deflate.map(|d| d.offer)));
             c
         })
     }
@@ -216,6 +255,43 @@ impl Connection {
         let mut c = Self::new(config, rng_seed)?;
         c.state = State::Open;
         Ok(c)
+    }
+
+    /// [`new_open`](Self::new_open) with permessage-deflate agreed elsewhere on `params`' terms
+    /// (the connection itself only needs to know it is on).
+    pub fn new_open_deflate(
+        config: Config,
+        rng_seed: [u8; 32],
+        _params: Params,
+    ) -> Result<Self, ConfigError> {
+        let mut c = Self::new_open(config, rng_seed)?;
+        c.deflate_on();
+        Ok(c)
+    }
+
+    /// The permessage-deflate offer, kept in the control buffer until the upgrade.
+    fn deflate_offer(&self) -> Option<Offer> {
+        decode_offer(&self.ctrl_buf[OFFER_AT..OFFER_AT + 5])
+    }
+
+    fn deflate_on(&mut self) {
+        self.set(DEFLATE, true);
+        self.decoder.allow_rsv1(true);
+    }
+
+    /// True once permessage-deflate was agreed.
+    pub fn deflate_agreed(&self) -> bool {
+        self.has(DEFLATE)
+    }
+
+    /// Fails the connection for a message the layer above could not take (one that inflates
+    /// past the limit, corrupt DEFLATE data, inflated text that is not UTF-8), as if the
+    /// connection had found it: the error's close code goes out and nothing more is read.
+    /// The caller reports the error itself. Does nothing once the connection failed or closed.
+    pub fn fail_message(&mut self, now: Instant, error: Error) {
+        if !self.has(FAILED) && matches!(self.state, State::Open | State::Closing) {
+            let _ = self.fail(now, error);
+        }
     }
 
     /// Where the connection is.
@@ -247,7 +323,8 @@ impl Connection {
         }
         let mut nonce = [0u8; 16];
         self.rng.fill_bytes(&mut nonce);
-        let n = request.encode(&handshake::key_for_nonce(&nonce), out)?;
+        let offer = self.deflate_offer();
+        let n = request.encode_offering(&handshake::key_for_nonce(&nonce), offer.as_ref(), out)?;
         // The control buffer is unused until the upgrade: it keeps the nonce meanwhile.
         self.ctrl_buf[..16].copy_from_slice(&nonce);
         self.protocols = request.protocols;
@@ -327,10 +404,36 @@ impl Connection {
         if kind == MessageKind::Text && simdutf8::basic::from_utf8(payload).is_err() {
             return Err(SendError::InvalidUtf8);
         }
+        self.begin_message(kind, len, false);
+        Ok(())
+    }
+
+    /// [`start_message`](Self::start_message) for a payload compressed with the agreed
+    /// permessage-deflate (sync-flushed, its tail left off, as [`Deflater`] gives it): RSV1 goes
+    /// on its first frame. Its text is not checked (it is compressed); check it before
+    /// compressing.
+    ///
+    /// [`Deflater`]: super::deflate::Deflater
+    pub fn start_compressed_message(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), SendError> {
+        if self.state != State::Open || self.has(FAILED) {
+            return Err(SendError::NotOpen);
+        }
+        if !self.has(DEFLATE) {
+            return Err(SendError::NoDeflate);
+        }
+        if self.tx_msg.is_some() {
+            return Err(SendError::Busy);
+        }
+        let len = u32::try_from(payload.len()).map_err(|_| SendError::TooLong)?;
+        self.begin_message(kind, len, true);
+        Ok(())
+    }
+
+    fn begin_message(&mut self, kind: MessageKind, len: u32, compressed: bool) {
         self.tx_msg = Some(kind);
+        self.set(TX_COMPRESSED, compressed);
         self.tx_len = len;
         self.tx_offset = 0;
-        Ok(())
     }
 
     /// Queues a ping whose pong reports the round-trip time, measured from this call. A ping

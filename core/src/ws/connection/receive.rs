@@ -10,11 +10,15 @@ impl Connection {
         let mut limit = [0u8; 4];
         limit.copy_from_slice(&self.ctrl_buf[RESPONSE_LIMIT_AT..RESPONSE_LIMIT_AT + 4]);
         let max = usize::try_from(u32::from_le_bytes(limit)).unwrap_or(usize::MAX);
-        match handshake::parse_response(input, &nonce, self.protocols, max) {
+        let offer = self.deflate_offer();
+        match handshake::parse_response(input, &nonce, self.protocols, offer.as_ref(), max) {
             Ok(Response::Partial) => Read { consumed: 0, event: None },
-            Ok(Response::Accepted { consumed, protocol }) => {
+            Ok(Response::Accepted { consumed, protocol, deflate }) => {
                 self.state = State::Open;
-                Read { consumed, event: Some(Event::Open { protocol }) }
+                if deflate.is_some() {
+                    self.deflate_on();
+                }
+                Read { consumed, event: Some(Event::Open { protocol, deflate }) }
             }
             Ok(Response::Rejected { consumed, status, body }) => {
                 self.state = State::Closed;
@@ -60,7 +64,8 @@ impl Connection {
         if kind == MessageKind::Text && Utf8Validator::validate_whole(payload).is_err() {
             return None;
         }
-        let data = Data { kind, payload, fin: true, frame_remaining: 0, final_frame: true };
+        let data =
+            Data { kind, payload, fin: true, frame_remaining: 0, final_frame: true, compressed: false };
         Some(Read { consumed: header + len, event: Some(Event::Data(data)) })
     }
 
@@ -103,7 +108,7 @@ impl Connection {
             match decoded {
                 Decoded::Incomplete => return Read { consumed: used, event: None },
                 Decoded::Header(h) => {
-                    if let Err(e) = self.on_header(h.fin, h.opcode, h.len) {
+                    if let Err(e) = self.on_header(h.fin, h.opcode, h.len, h.rsv1) {
                         return Read { consumed: input.len(), event: Some(self.fail(now, e)) };
                     }
                 }
@@ -123,7 +128,7 @@ impl Connection {
     }
 
     /// Applies the message rules of section 5.4 and the limits to a new frame header.
-    pub(super) fn on_header(&mut self, fin: bool, opcode: Opcode, len: u64) -> Result<(), Error> {
+    pub(super) fn on_header(&mut self, fin: bool, opcode: Opcode, len: u64, rsv1: bool) -> Result<(), Error> {
         if opcode.is_control() {
             self.rx_frame = RxFrame::Control(opcode);
             return Ok(());
@@ -142,6 +147,8 @@ impl Connection {
             (op, None) => {
                 self.rx_msg = Some(if op == Opcode::Text { MessageKind::Text } else { MessageKind::Binary });
                 self.rx_msg_len = 0;
+                // The decoder let RSV1 through only on a first frame, with deflate agreed.
+                self.set(RX_COMPRESSED, rsv1);
             }
         }
         let total = u64::from(self.rx_msg_len) + len;
@@ -157,7 +164,8 @@ impl Connection {
         // Invariant: on_header opened a message before any data payload.
         let kind = self.rx_msg.unwrap_or(MessageKind::Binary);
         let fin = end && self.rx_fin;
-        if kind == MessageKind::Text {
+        // Compressed text is checked once inflated, by the layer that inflates it.
+        if kind == MessageKind::Text && !self.has(RX_COMPRESSED) {
             self.utf8.feed(data).map_err(|_| Error::InvalidUtf8)?;
             if fin {
                 self.utf8.finish().map_err(|_| Error::InvalidUtf8)?;
@@ -169,7 +177,15 @@ impl Connection {
             return Ok(None);
         }
         let frame_remaining = self.decoder.remaining();
-        Ok(Some(Event::Data(Data { kind, payload: data, fin, frame_remaining, final_frame: self.rx_fin })))
+        let compressed = self.has(RX_COMPRESSED);
+        Ok(Some(Event::Data(Data {
+            kind,
+            payload: data,
+            fin,
+            frame_remaining,
+            final_frame: self.rx_fin,
+            compressed,
+        })))
     }
 
     pub(super) fn on_control<'a>(

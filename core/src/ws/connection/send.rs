@@ -62,6 +62,7 @@ impl Connection {
         let head = out.first_chunk_mut::<MAX_HEADER_LEN>()?;
         let key = self.rng.next_u32().to_ne_bytes();
         encode_header(head, true, opcode_of(kind), u64::from(len), key);
+        head[0] |= u8::from(self.has(TX_COMPRESSED)) << 6;
         copy_masked(&mut out[header..header + payload.len()], payload, key, 0);
         self.tx_msg = None;
         Some(Transmit { len: header + payload.len(), message_done: true })
@@ -133,15 +134,19 @@ impl Connection {
             let from = usize::from(self.written);
             if from < header_len {
                 let opcode = if self.tx_offset == 0 { opcode_of(kind) } else { Opcode::Continuation };
+                // RSV1 marks a compressed message's first frame only (RFC 7692 section 6.1).
+                let rsv1 = u8::from(self.has(TX_COMPRESSED) && self.tx_offset == 0) << 6;
                 let direct = if from == 0 { room.first_chunk_mut::<MAX_HEADER_LEN>() } else { None };
                 if let Some(out) = direct {
                     // The common case: the whole header straight into the output (a fixed-size
                     // write; payload bytes overwrite what lies past the header).
                     encode_header(out, fin, opcode, u64::from(frame_len), self.tx_key);
+                    out[0] |= rsv1;
                     n = header_len;
                 } else {
                     let mut header = [0u8; MAX_HEADER_LEN];
                     encode_header(&mut header, fin, opcode, u64::from(frame_len), self.tx_key);
+                    header[0] |= rsv1;
                     n = (header_len - from).min(room.len());
                     room[..n].copy_from_slice(&header[from..from + n]);
                 }
