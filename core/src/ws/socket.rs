@@ -97,7 +97,9 @@ impl Compression {
     fn new(params: &Params, config: &DeflateConfig, max_message_len: usize) -> Self {
         Self {
             inflater: Inflater::new(params, max_message_len),
-            deflater: config.compress_min_len.map(|_| Deflater::new(params, config.level)),
+            // No compressor when nothing is to be compressed, or the window agreed is under
+            // what miniz_oxide keeps to (see `Deflater::new`).
+            deflater: config.compress_min_len.and_then(|_| Deflater::new(params, config.level)),
             min_len: config.compress_min_len.map_or(usize::MAX, |n| n as usize),
             inflating: false,
         }

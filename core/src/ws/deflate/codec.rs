@@ -148,7 +148,7 @@ impl Inflater {
 }
 
 /// Compresses this client's messages, keeping the window between them unless
-/// `client_no_context_takeover` was agreed, within the agreed `client_max_window_bits`.
+/// `client_no_context_takeover` was agreed.
 pub struct Deflater {
     state: Box<CompressorOxide>,
     reset_each_message: bool,
@@ -163,17 +163,22 @@ impl fmt::Debug for Deflater {
 }
 
 impl Deflater {
-    /// A compressor for what `params` agreed, at `level` (0-10). A window under 15 bits makes
-    /// miniz_oxide search a smaller one (4 KiB from 12 bits, runs only below), so the output
-    /// never reaches back further than agreed.
-    pub fn new(params: &Params, level: u8) -> Self {
+    /// A compressor for what `params` agreed, at `level` (0-10); `None` when the agreed
+    /// client window is under 15 bits. miniz_oxide's compressor searches a 32 KiB window and
+    /// does not keep to a smaller one (C zlib with a 9-bit window refuses its output: "invalid
+    /// distance too far back"), so a client held to less sends uncompressed, which RFC 7692
+    /// allows (a sender never has to compress).
+    pub fn new(params: &Params, level: u8) -> Option<Self> {
+        if params.client_max_window_bits < super::MAX_WINDOW_BITS {
+            return None;
+        }
         let state = Box::new(CompressorOxide::with_params(
             DataFormat::Raw,
             level,
             CompressionStrategy::Default,
-            params.client_max_window_bits,
+            super::MAX_WINDOW_BITS,
         ));
-        Self { state, reset_each_message: params.client_no_context_takeover }
+        Some(Self { state, reset_each_message: params.client_no_context_takeover })
     }
 
     /// Compresses one whole message into `out` (cleared first): DEFLATE blocks ending in a

@@ -20,7 +20,8 @@ pub struct Offer {
     pub server_max_window_bits: Option<u8>,
     /// Let the server limit this client's window: `Some(15)` offers the parameter without a
     /// value (the server may pick any 8-15), `Some(n)` promises at most `n` bits, `None` leaves
-    /// it out (the client then uses 15).
+    /// it out (the client then uses 15). Agreed under 15, this client sends uncompressed (see
+    /// [`Deflater::new`](super::Deflater::new)) and still takes compressed messages.
     pub client_max_window_bits: Option<u8>,
 }
 

@@ -1,6 +1,7 @@
 //! Interop tests on real loopback TCP: the sans-IO `WebSocket` client, driven by a small
 //! blocking `std::net` loop, against tungstenite as an independent server (and a raw TCP server
-//! for a rejected handshake).
+//! for a rejected handshake); `deflate` runs permessage-deflate against Node's `ws` and Python's
+//! `websockets`.
 //!
 //! Timeouts here are hang guards only; nothing asserts on timing.
 
@@ -159,6 +160,10 @@ struct Client {
     tmp: Vec<u8>,
     t0: std::time::Instant,
     eof: bool,
+    /// Every byte the server sent, for checks on its frames.
+    received: Vec<u8>,
+    /// permessage-deflate's terms, once open.
+    deflate: Option<realtime_core::ws::deflate::Params>,
 }
 
 impl Client {
@@ -174,15 +179,37 @@ impl Client {
         let url = Url::parse(&url_text).expect("url");
         let request = Request { url, protocols, headers: &[("X-Client-Info", "realtime-rs-test")] };
         ws.connect(Instant::ZERO, &request).expect("connect request");
-        Self { ws, sock, inbuf: Vec::new(), out: vec![0; 64 << 10], tmp: vec![0; 64 << 10], t0, eof: false }
+        Self {
+            ws,
+            sock,
+            inbuf: Vec::new(),
+            out: vec![0; 64 << 10],
+            tmp: vec![0; 64 << 10],
+            t0,
+            eof: false,
+            received: Vec::new(),
+            deflate: None,
+        }
     }
 
     /// Opens the connection and checks the `Open` event.
     fn open(addr: SocketAddr, config: Config, protocols: &'static [&'static str]) -> (Self, Option<String>) {
+        Self::open_with(addr, config, protocols)
+    }
+
+    /// [`open`](Self::open), keeping the permessage-deflate terms in `deflate`.
+    fn open_with(
+        addr: SocketAddr,
+        config: Config,
+        protocols: &'static [&'static str],
+    ) -> (Self, Option<String>) {
         let mut c = Self::connect(addr, config, protocols);
         match c.next_event() {
             // Not necessarily still Open: a close may have come in the same read.
-            Some(WsEvent::Open { protocol, .. }) => (c, protocol),
+            Some(WsEvent::Open { protocol, deflate }) => {
+                c.deflate = deflate;
+                (c, protocol)
+            }
             other => panic!("expected Open, got {other:?}"),
         }
     }
@@ -223,6 +250,7 @@ impl Client {
             }
             Ok(n) => {
                 self.inbuf.extend_from_slice(&self.tmp[..n]);
+                self.received.extend_from_slice(&self.tmp[..n]);
                 self.feed();
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
@@ -301,6 +329,8 @@ fn check_server_close(close: Option<TCloseFrame>, code: u16, reason: &str) {
     assert_eq!(u16::from(f.code), code);
     assert_eq!(f.reason.as_str(), reason);
 }
+
+mod deflate;
 
 // ---------------------------------------------------------------------------------------------
 // Tests
