@@ -30,6 +30,20 @@ thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
     /// Allocations and reallocations counted on this thread.
     static COUNT: Cell<usize> = const { Cell::new(0) };
+    /// Bytes allocated and not freed while counting, and the most that reached.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn note_size(delta: isize) {
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            let _ = LIVE.try_with(|live| {
+                live.set(live.get() + delta);
+                let _ = PEAK.try_with(|p| p.set(p.get().max(live.get())));
+            });
+        }
+    });
 }
 
 fn note_alloc() {
@@ -49,23 +63,27 @@ fn note_alloc() {
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note_alloc();
+        note_size(layout.size() as isize);
         // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         note_alloc();
+        note_size(layout.size() as isize);
         // SAFETY: forwarded unchanged; the caller upholds `alloc_zeroed`'s contract.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note_size(-(layout.size() as isize));
         // SAFETY: forwarded unchanged; `ptr` came from `System` with this `layout`.
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         note_alloc();
+        note_size(new_size as isize - layout.size() as isize);
         // SAFETY: forwarded unchanged; `ptr` came from `System` with this `layout`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -81,6 +99,16 @@ fn count_allocs<R>(f: impl FnOnce() -> R) -> (R, usize) {
     let r = f();
     COUNTING.with(|on| on.set(false));
     (r, COUNT.with(Cell::get))
+}
+
+/// Runs `f` and returns its result with the bytes it left allocated and the peak on the way.
+fn measure_bytes<R>(f: impl FnOnce() -> R) -> (R, isize, isize) {
+    LIVE.with(|n| n.set(0));
+    PEAK.with(|n| n.set(0));
+    COUNTING.with(|on| on.set(true));
+    let r = f();
+    COUNTING.with(|on| on.set(false));
+    (r, LIVE.with(Cell::get), PEAK.with(Cell::get))
 }
 
 #[test]
@@ -594,4 +622,93 @@ mod client {
         // Plus the amortized growth of the in-flight list (no replies come in this test).
         assert!(n <= 100 * per_push + 2, "{n} allocations for 100 pushes");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// permessage-deflate's memory per connection
+// ---------------------------------------------------------------------------------------------
+
+/// What a connection keeps with permessage-deflate: the inflater (and the compressor, when the
+/// client compresses) for the connection's life, measured after ten compressed messages each
+/// way; the peak includes a message being inflated. Printed for the README, bounded here.
+#[test]
+fn deflate_memory_per_connection() {
+    use realtime_core::ws::DeflateConfig;
+    use realtime_core::ws::deflate::{Deflater, Params};
+
+    let msg = |i: usize| {
+        let mut s = format!(r#"{{"event":"broadcast","ref":"{i}","payload":["#);
+        while s.len() < 2000 {
+            s.push_str(r#"{"id":1,"user":"someone","text":"a message of some length"},"#);
+        }
+        s.push_str("{}]}");
+        s.into_bytes()
+    };
+    let run = |params: Option<Params>, compress: bool| -> (isize, isize) {
+        let config = Config {
+            deflate: Some(DeflateConfig { compress_min_len: compress.then_some(64), ..DeflateConfig::default() }),
+            ..Config::default()
+        };
+        // The server's side, made before measuring: it compresses with the terms mirrored.
+        let mut server = params.map(|p| {
+            let mirrored = Params { client_no_context_takeover: p.server_no_context_takeover, ..p };
+            Deflater::new(&mirrored, 1).expect("full window")
+        });
+        let frames: Vec<Vec<u8>> = (0..10)
+            .map(|i| {
+                let m = msg(i);
+                match server.as_mut() {
+                    Some(d) => {
+                        let mut c = Vec::new();
+                        d.compress(&m, &mut c);
+                        let mut f = harness::frame(true, TEXT, &c);
+                        f[0] |= 0x40;
+                        f
+                    }
+                    None => harness::frame(true, TEXT, &m),
+                }
+            })
+            .collect();
+        let payloads: Vec<Vec<u8>> = (0..10).map(msg).collect();
+        let (ws, live, peak) = measure_bytes(|| {
+            let mut ws = match params {
+                Some(p) => WebSocket::new_open_deflate(config, [3; 32], p).unwrap(),
+                None => WebSocket::new_open(config, [3; 32]).unwrap(),
+            };
+            let mut out = vec![0u8; 8192];
+            for (f, p) in frames.iter().zip(&payloads) {
+                assert_eq!(ws.handle_input(Instant::ZERO, f), f.len());
+                assert!(matches!(ws.poll_event(), Some(WsEvent::Message(_))));
+                ws.send(MessageKind::Text, p.clone()).unwrap();
+                while ws.poll_transmit(&mut out) > 0 {}
+            }
+            drop(out);
+            ws
+        });
+        drop(ws);
+        (live, peak)
+    };
+    let kib = |b: isize| b as f64 / 1024.0;
+    let plain = run(None, false);
+    let takeover = run(Some(Params::default()), true);
+    let none = Params { server_no_context_takeover: true, client_no_context_takeover: true, ..Params::default() };
+    let no_takeover = run(Some(none), true);
+    let receive_only = run(Some(Params::default()), false);
+    for (label, (live, peak)) in [
+        ("no deflate", plain),
+        ("deflate, context takeover", takeover),
+        ("deflate, no context takeover", no_takeover),
+        ("deflate, receive only (compress_min_len None)", receive_only),
+    ] {
+        eprintln!("{label}: {:.1} KiB kept, {:.1} KiB peak", kib(live), kib(peak));
+    }
+    // The inflater is about 43 KiB; the compressor adds miniz_oxide's window, hash chains and
+    // buffers (about 200 KiB). Without takeover the same states stay allocated (reset, not
+    // freed, so no message pays for an allocation).
+    assert!(plain.0 < 16 << 10, "{plain:?}");
+    assert!(receive_only.0 - plain.0 < 64 << 10, "{receive_only:?}");
+    assert!(takeover.0 - plain.0 < 400 << 10, "{takeover:?}");
+    assert!(takeover.0 > receive_only.0, "the compressor is kept");
+    // A client that sends nothing long enough never makes a compressor.
+    assert_eq!(run(Some(Params::default()), false).0, receive_only.0);
 }

@@ -69,16 +69,20 @@ pub struct Config {
 }
 
 impl Config {
-    /// The defaults for this Realtime URL and API key.
+    /// The defaults for this Realtime URL and API key. With the `std` feature (the tokio and
+    /// smol runtimes) they offer permessage-deflate (`client.ws.deflate`, the core's
+    /// [`DeflateConfig`](realtime_core::ws::DeflateConfig) defaults); without it (embassy) they
+    /// do not, for the memory it takes. Set `client.ws.deflate` to choose either way.
     pub fn new(endpoint: impl Into<String>, api_key: impl Into<String>) -> Self {
-        Self::with(ClientConfig::new(endpoint, api_key))
+        Self::with(offer_deflate(ClientConfig::new(endpoint, api_key)))
     }
 
     /// The defaults for a plain Phoenix Channels server (`ws://host:4000/socket`): no API key,
     /// no `X-Client-Info`; what the server's `connect/3` reads goes in `client.params`. Join
-    /// with [`phoenix_channel`](crate::RealtimeClient::phoenix_channel).
+    /// with [`phoenix_channel`](crate::RealtimeClient::phoenix_channel). permessage-deflate as
+    /// in [`new`](Self::new).
     pub fn phoenix(endpoint: impl Into<String>) -> Self {
-        Self::with(ClientConfig::phoenix(endpoint))
+        Self::with(offer_deflate(ClientConfig::phoenix(endpoint)))
     }
 
     /// The defaults around these protocol settings.
@@ -92,6 +96,15 @@ impl Config {
             token_source: None,
         }
     }
+}
+
+/// permessage-deflate on by default where the driver has `std`: a desktop or server client
+/// has the 100-odd KiB the codecs take; a microcontroller opts in.
+fn offer_deflate(mut client: ClientConfig) -> ClientConfig {
+    if cfg!(feature = "std") {
+        client.ws.deflate = Some(realtime_core::ws::DeflateConfig::default());
+    }
+    client
 }
 
 impl fmt::Debug for Config {

@@ -86,8 +86,12 @@ pub struct WebSocket {
 #[derive(Debug)]
 struct Compression {
     inflater: Inflater,
-    /// `None` when this client compresses nothing.
+    /// Made at the first message long enough to compress: a client that sends only short
+    /// messages never holds one (it is most of the memory).
     deflater: Option<Deflater>,
+    params: Params,
+    level: u8,
+    /// Messages this long or longer are compressed (`usize::MAX`: none are).
     min_len: usize,
     /// The message being received is compressed.
     inflating: bool,
@@ -95,21 +99,33 @@ struct Compression {
 
 impl Compression {
     fn new(params: &Params, config: &DeflateConfig, max_message_len: usize) -> Self {
+        // Nothing is compressed without a threshold, or under a window smaller than what
+        // miniz_oxide keeps to (see `Deflater::new`).
+        let window_ok = params.client_max_window_bits == super::deflate::MAX_WINDOW_BITS;
+        let min_len = match config.compress_min_len {
+            Some(n) if window_ok => n as usize,
+            _ => usize::MAX,
+        };
         Self {
             inflater: Inflater::new(params, max_message_len),
-            // No compressor when nothing is to be compressed, or the window agreed is under
-            // what miniz_oxide keeps to (see `Deflater::new`).
-            deflater: config.compress_min_len.and_then(|_| Deflater::new(params, config.level)),
-            min_len: config.compress_min_len.map_or(usize::MAX, |n| n as usize),
+            deflater: None,
+            params: *params,
+            level: config.level,
+            min_len,
             inflating: false,
         }
     }
 
     /// The message compressed, when it is long enough to be.
     fn compress(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
-        let deflater = self.deflater.as_mut().filter(|_| payload.len() >= self.min_len)?;
+        if payload.len() < self.min_len {
+            return None;
+        }
+        if self.deflater.is_none() {
+            self.deflater = Deflater::new(&self.params, self.level);
+        }
         let mut out = Vec::new();
-        deflater.compress(payload, &mut out);
+        self.deflater.as_mut()?.compress(payload, &mut out);
         Some(out)
     }
 
