@@ -87,6 +87,7 @@ macro_rules! suite {
             bytes_left_behind_a_pending_pong_are_offered_again,
             a_peer_that_stops_reading_does_not_freeze_the_client,
             a_plain_phoenix_server_is_served,
+            compressed_end_to_end,
         );
     };
     (@blocking $block_on:path, $subject:ident; $($name:ident),* $(,)?) => {

@@ -1065,3 +1065,50 @@ pub async fn a_plain_phoenix_server_is_served<S: Subject>() {
     h.server().set_join_fault(JoinFault::None);
     until(&mut vip_statuses, "Subscribed once allowed", |s| *s == ChannelStatus::Subscribed).await;
 }
+
+/// permessage-deflate end to end: a server that agrees to it (`Config::deflate`), two clients
+/// that offer it; broadcasts long enough to be compressed both ways, presence and a postgres
+/// change arrive whole, and the server saw the payloads as sent.
+pub async fn compressed_end_to_end<S: Subject>() {
+    let h = Harness::start(ServerConfig { deflate: true, ..ServerConfig::default() });
+    let compressed = |mut c: Config| {
+        c.client.ws.deflate =
+            Some(realtime_core::ws::DeflateConfig { compress_min_len: Some(64), ..Default::default() });
+        c
+    };
+    let a = client::<S>(compressed(quick(&h.url())));
+    let b = client::<S>(compressed(quick(&h.url())));
+    let room_a = a.channel("zip", ChannelConfig::new().broadcast_ack(true)).await.unwrap();
+    let room_b = b.channel("zip", ChannelConfig::new()).await.unwrap();
+    let mut at_b = room_b.on_broadcast("rows").await;
+    let mut at_a = room_a.on_broadcast("rows").await;
+    let mut changes = room_b.on_postgres_changes(Binding::new(ChangeEvent::All, "public")).await.unwrap();
+    let mut seen_by_b = room_b.on_presence().await;
+    room_a.subscribe().await.unwrap();
+    room_b.subscribe().await.unwrap();
+    assert_eq!(h.server().deflated_connections(), 2, "both connections agreed to deflate");
+    let rows: Vec<_> =
+        (0..200).map(|i| json!({"id": i, "user": format!("user-{}", i % 7), "ok": true})).collect();
+    room_a.send("rows", &json!({ "rows": rows })).await.unwrap();
+    let got = next(&mut at_b).await;
+    assert_eq!(got.json::<serde_json::Value>().unwrap()["rows"].as_array().map(Vec::len), Some(200));
+    room_b.send("rows", &json!({ "rows": &rows[..3] })).await.unwrap();
+    assert_eq!(next(&mut at_a).await.json::<serde_json::Value>().unwrap()["rows"][2]["id"], 2);
+    assert_eq!(h.broadcasts_seen("rows"), 2, "the server read both, inflated");
+    room_a.track(&json!({"name": "Ana", "bio": "x".repeat(2000)})).await.unwrap();
+    let joined = until(&mut seen_by_b, "a's join", |e| matches!(e, PresenceEvent::Join { .. })).await;
+    let PresenceEvent::Join { joined, .. } = joined else { unreachable!("matched above") };
+    assert_eq!(joined[0].json::<serde_json::Value>().unwrap()["bio"].as_str().map(str::len), Some(2000));
+    let record = json!({"id": 1, "body": "y".repeat(5000)});
+    h.server().emit_change(&RowChange {
+        schema: "public".into(),
+        table: "notes".into(),
+        kind: "INSERT".into(),
+        columns: vec![("id".into(), "int8".into()), ("body".into(), "text".into())],
+        record: record.clone(),
+        old_record: json!({}),
+        commit_timestamp: "2026-12-08T00:00:00.000Z".into(),
+    });
+    let change = next(&mut changes).await;
+    assert_eq!(change.new_value("body").unwrap().unwrap().as_str(), record["body"].as_str());
+}

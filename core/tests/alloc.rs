@@ -646,7 +646,10 @@ fn deflate_memory_per_connection() {
     };
     let run = |params: Option<Params>, compress: bool| -> (isize, isize) {
         let config = Config {
-            deflate: Some(DeflateConfig { compress_min_len: compress.then_some(64), ..DeflateConfig::default() }),
+            deflate: Some(DeflateConfig {
+                compress_min_len: compress.then_some(64),
+                ..DeflateConfig::default()
+            }),
             ..Config::default()
         };
         // The server's side, made before measuring: it compresses with the terms mirrored.
@@ -691,7 +694,8 @@ fn deflate_memory_per_connection() {
     let kib = |b: isize| b as f64 / 1024.0;
     let plain = run(None, false);
     let takeover = run(Some(Params::default()), true);
-    let none = Params { server_no_context_takeover: true, client_no_context_takeover: true, ..Params::default() };
+    let none =
+        Params { server_no_context_takeover: true, client_no_context_takeover: true, ..Params::default() };
     let no_takeover = run(Some(none), true);
     let receive_only = run(Some(Params::default()), false);
     for (label, (live, peak)) in [

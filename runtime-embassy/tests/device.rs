@@ -59,6 +59,7 @@ realtime_conformance::suite!(
         shutdown_closes_politely_and_ends_every_stream,
         dropping_every_handle_closes_the_connection,
         a_plain_phoenix_server_is_served,
+        compressed_end_to_end,
     ]
 );
 

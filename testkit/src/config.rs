@@ -99,6 +99,10 @@ pub struct Config {
     /// members under the same event, as a `broadcast_from` would. No Realtime features
     /// (broadcast config, presence, postgres changes) in this mode. Off by default.
     pub phoenix: bool,
+    /// Agree to permessage-deflate (RFC 7692) when a client offers it: the client's messages
+    /// are inflated and every message to it is compressed (zlib-rs, context takeover unless
+    /// the client asks otherwise). Off by default.
+    pub deflate: bool,
 }
 
 /// Where the server's log lines go.
@@ -115,6 +119,7 @@ impl Default for Config {
             limits: Limits::default(),
             log: None,
             phoenix: false,
+            deflate: false,
         }
     }
 }
@@ -134,6 +139,7 @@ impl std::fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("log", &self.log.is_some())
             .field("phoenix", &self.phoenix)
+            .field("deflate", &self.deflate)
             .finish_non_exhaustive()
     }
 }

@@ -168,15 +168,16 @@ pub(crate) async fn preflight<S: AsyncWrite + Unpin>(io: &mut S) {
 }
 
 /// The 101 answer to an upgrade with `key`.
-pub(crate) fn switching_protocols(key: &str) -> String {
+pub(crate) fn switching_protocols(key: &str, extensions: Option<&str>) -> String {
     let mut sha = Sha1::new();
     sha.update(key.trim().as_bytes());
     // RFC 6455 section 1.3's GUID (it read `...C5AB0DC11B85` before, so no client accepted the
     // upgrade).
     sha.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
     let accept = STANDARD.encode(sha.finalize());
+    let extensions = extensions.map(|e| format!("sec-websocket-extensions: {e}\r\n")).unwrap_or_default();
     format!(
-        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n\r\n"
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n{extensions}\r\n"
     )
 }
 
@@ -189,7 +190,7 @@ pub(crate) fn error_body(message: &str) -> Value {
 mod tests {
     #[test]
     fn the_rfc_6455_accept_example() {
-        let answer = super::switching_protocols("dGhlIHNhbXBsZSBub25jZQ==");
+        let answer = super::switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", None);
         assert!(answer.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{answer}");
     }
 }

@@ -103,6 +103,8 @@ struct State {
 pub(crate) struct Hub {
     pub(crate) config: Config,
     state: Mutex<State>,
+    /// Connections that agreed to permessage-deflate, ever.
+    pub(crate) deflated: std::sync::atomic::AtomicUsize,
 }
 
 /// What a join needs done after its reply (outside the lock).
@@ -272,7 +274,7 @@ impl State {
 
 impl Hub {
     pub(crate) fn new(config: Config) -> Self {
-        Self { config, state: Mutex::new(State::default()) }
+        Self { config, state: Mutex::new(State::default()), deflated: Default::default() }
     }
 
     /// A line for the log, if there is one.

@@ -20,6 +20,7 @@
 //! REST and test control) and `server` (the listener and the socket tasks).
 
 pub mod config;
+mod deflate;
 mod http;
 mod hub;
 pub mod jwt;

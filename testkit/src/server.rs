@@ -139,6 +139,12 @@ impl Server {
         self.hub.observed()
     }
 
+    /// Connections that agreed to permessage-deflate since the server started
+    /// ([`Config::deflate`](crate::config::Config::deflate)).
+    pub fn deflated_connections(&self) -> usize {
+        self.hub.deflated.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Sockets connected now.
     pub fn connections(&self) -> usize {
         self.hub.socket_count()
@@ -328,7 +334,14 @@ where
     // (by `connections()` and `max_concurrent_users`) and can be sent to.
     let (tx, rx) = mpsc::unbounded_channel();
     let socket = hub.register(tx, vsn, claims);
-    if io.write_all(http::switching_protocols(&ws_key).as_bytes()).await.is_err() {
+    // permessage-deflate when configured and offered (`Config::deflate`).
+    let deflate = hub
+        .config
+        .deflate
+        .then(|| req.header("sec-websocket-extensions").and_then(crate::deflate::Agreed::from_offer))
+        .flatten();
+    let answer = http::switching_protocols(&ws_key, deflate.map(|d| d.header()).as_deref());
+    if io.write_all(answer.as_bytes()).await.is_err() {
         hub.unregister(socket);
         return;
     }
@@ -337,8 +350,18 @@ where
         ws_config = ws_config.max_frame_size(Some(max)).max_message_size(Some(max));
     }
     let stream = Prefixed { prefix: req.rest, pos: 0, inner: io };
-    let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(ws_config)).await;
-    socket_task(ws, hub, (socket, rx), vsn, stopped).await;
+    match deflate {
+        Some(agreed) => {
+            hub.deflated.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let pipe = crate::deflate::pump(stream, agreed);
+            let ws = WebSocketStream::from_raw_socket(pipe, Role::Server, Some(ws_config)).await;
+            socket_task(ws, hub, (socket, rx), vsn, stopped).await;
+        }
+        None => {
+            let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(ws_config)).await;
+            socket_task(ws, hub, (socket, rx), vsn, stopped).await;
+        }
+    }
 }
 
 fn to_message(frame: Frame) -> Message {
