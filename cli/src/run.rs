@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use realtime_core::phoenix::serializer::Vsn;
+use realtime_core::ws::DeflateConfig;
 use realtime_testkit::{Auth, Config as ServerConfig, Server};
 use realtime_tokio::{
     Binding, ChangeEvent, ChannelConfig, ChannelStatus, Config, Lagged, Presence, PresenceEvent,
@@ -63,6 +64,11 @@ pub(crate) fn client(conn: &Connection) -> Result<RealtimeClient, Failure> {
         )));
     }
     let mut config = Config::new(url, conn.api_key.clone());
+    config.client.ws.deflate = match conn.deflate.as_str() {
+        "off" => None,
+        "receive" => Some(DeflateConfig { compress_min_len: None, ..DeflateConfig::default() }),
+        _ => Some(DeflateConfig::default()),
+    };
     config.client.vsn = if conn.vsn == "1.0.0" { Vsn::V1 } else { Vsn::V2 };
     if let Some(secs) = conn.heartbeat {
         config.client = config.client.heartbeat(Duration::from_secs_f64(secs));
@@ -163,7 +169,14 @@ async fn serve(a: Serve) -> Result<(), Failure> {
     };
     let log: Option<realtime_testkit::Log> =
         a.verbose.then(|| std::sync::Arc::new(|line: &str| eprintln!("{line}")) as realtime_testkit::Log);
-    let config = ServerConfig { auth, tls: a.tls, log, phoenix: a.phoenix, ..ServerConfig::default() };
+    let config = ServerConfig {
+        auth,
+        tls: a.tls,
+        log,
+        phoenix: a.phoenix,
+        deflate: a.deflate,
+        ..ServerConfig::default()
+    };
     // Every client is one socket: lift the soft open-file limit to the hard one.
     crate::load::raise_open_files(u64::MAX);
     let server = Server::start_on(addr, config)

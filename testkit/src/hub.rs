@@ -314,11 +314,18 @@ impl Hub {
         }
     }
 
-    pub(crate) fn register(&self, tx: UnboundedSender<Out>, vsn: Vsn, claims: Option<Claims>) -> u64 {
+    pub(crate) fn register(
+        &self,
+        tx: UnboundedSender<Out>,
+        vsn: Vsn,
+        claims: Option<Claims>,
+        deflate: bool,
+    ) -> u64 {
         let mut s = self.lock();
         let id = s.id();
         s.sockets.insert(id, Socket { tx, vsn, channels: HashMap::new(), joins: VecDeque::new(), claims });
-        self.log(|| format!("socket {id} connected (vsn {})", vsn_name(vsn)));
+        let deflate = if deflate { ", permessage-deflate" } else { "" };
+        self.log(|| format!("socket {id} connected (vsn {}{deflate})", vsn_name(vsn)));
         id
     }
 

@@ -332,14 +332,14 @@ where
     };
     // Registered before the 101 goes out, so a client that has its answer is already counted
     // (by `connections()` and `max_concurrent_users`) and can be sent to.
-    let (tx, rx) = mpsc::unbounded_channel();
-    let socket = hub.register(tx, vsn, claims);
     // permessage-deflate when configured and offered (`Config::deflate`).
     let deflate = hub
         .config
         .deflate
         .then(|| req.header("sec-websocket-extensions").and_then(crate::deflate::Agreed::from_offer))
         .flatten();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let socket = hub.register(tx, vsn, claims, deflate.is_some());
     let answer = http::switching_protocols(&ws_key, deflate.map(|d| d.header()).as_deref());
     if io.write_all(answer.as_bytes()).await.is_err() {
         hub.unregister(socket);

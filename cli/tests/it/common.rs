@@ -152,7 +152,7 @@ pub(crate) async fn run<S: AsRef<str>>(args: &[S]) -> Exit {
 
 /// `realtime serve --port 0 EXTRA`, killed when dropped.
 pub(crate) struct Serve {
-    _proc: Proc,
+    pub(crate) proc: Proc,
     /// Its first stdout line.
     pub(crate) url: String,
     /// With `--tls`: the certificate it wrote (path from its stderr).
@@ -178,7 +178,7 @@ impl Serve {
             assert!(url.starts_with("ws://127.0.0.1:") && url.ends_with(path), "{url}");
             None
         };
-        Self { _proc: proc, url, ca_file }
+        Self { proc, url, ca_file }
     }
 }
 

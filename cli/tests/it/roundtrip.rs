@@ -189,3 +189,30 @@ async fn serve_phoenix_is_a_plain_phoenix_channels_server() {
         .unwrap();
     assert_eq!((event.as_str(), payload.as_str()), ("new_msg", r#"{"body":"hi"}"#));
 }
+
+/// `serve --deflate` agrees to permessage-deflate with clients that offer it (they do by
+/// default; `--deflate off` does not): a payload long enough to be compressed both ways
+/// arrives exact, and `-v` says which connections agreed.
+#[tokio::test]
+async fn deflate_end_to_end() {
+    let mut server = Serve::start(&["--deflate", "-v"]).await;
+    let mut listener = listen(&server.url, "zip", &["--exit-after", "2"]).await;
+    let rows: Vec<_> = (0..100).map(|i| json!({"id": i, "name": format!("row {i}")})).collect();
+    let long = json!({ "rows": rows }).to_string();
+    assert!(long.len() > 1024, "long enough to be compressed");
+    send(&server.url, "zip", "rows", &long, &[]).await;
+    send(&server.url, "zip", "rows", &long, &["--deflate", "off"]).await;
+    for _ in 0..2 {
+        assert_eq!(listener.line().await, broadcast("zip", "rows", serde_json::from_str(&long).unwrap()));
+    }
+    listener.exit().await.assert_quiet_success();
+    let mut connected = Vec::new();
+    while connected.len() < 3 {
+        let line = server.proc.stderr_line().await;
+        if line.contains(" connected ") {
+            connected.push(line);
+        }
+    }
+    let agreed = connected.iter().filter(|l| l.contains("permessage-deflate")).count();
+    assert_eq!(agreed, 2, "the listener and the first sender agreed: {connected:?}");
+}
