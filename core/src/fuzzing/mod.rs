@@ -8,7 +8,7 @@
 mod ws;
 pub use ws::{ws_client, ws_handshake};
 #[cfg(feature = "alloc")]
-pub use ws::{ws_connection, ws_frame_decoder, ws_handshake_response};
+pub use ws::{ws_connection, ws_deflate, ws_frame_decoder, ws_handshake_response};
 
 #[cfg(feature = "alloc")]
 mod phoenix;
@@ -50,6 +50,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("ws_handshake_response", ws_handshake_response),
     ("ws_frame_decoder", ws_frame_decoder),
     ("ws_connection", ws_connection),
+    ("ws_deflate", ws_deflate),
     ("phoenix_decode", phoenix_decode),
     ("phoenix_text_v1", phoenix_text_v1),
     ("phoenix_text_v2", phoenix_text_v2),

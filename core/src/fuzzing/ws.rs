@@ -404,3 +404,72 @@ pub fn ws_connection(data: &[u8]) {
         }
     }
 }
+
+/// permessage-deflate on a `WebSocket` with small limits: the first byte picks the terms (bit 0
+/// server_no_context_takeover, bit 1 client's) and the split (its high bits); bit 2 makes the
+/// rest a round trip instead (messages separated by 0xFF through the `Deflater`, then the
+/// `Inflater` in two pieces, which must give them back). Otherwise the rest is server bytes:
+/// they must give the same events whole and split, no message may pass the limit, and a
+/// failure must leave a close frame to send.
+#[cfg(feature = "alloc")]
+pub fn ws_deflate(data: &[u8]) {
+    use alloc::vec::Vec;
+
+    use crate::ws::deflate::{Deflater, Inflater, Params};
+    use crate::ws::{WebSocket, WsEvent};
+
+    const MAX: u32 = 4096;
+    let Some((&mode, rest)) = data.split_first() else { return };
+    let params = Params {
+        server_no_context_takeover: mode & 1 != 0,
+        client_no_context_takeover: mode & 2 != 0,
+        ..Params::default()
+    };
+    if mode & 4 != 0 {
+        let Some(mut deflater) = Deflater::new(&params, (mode >> 4) % 11) else { return };
+        // The inflater reads what the deflater wrote: the client's terms are its terms.
+        let mirrored = Params { server_no_context_takeover: params.client_no_context_takeover, ..params };
+        let mut inflater = Inflater::new(&mirrored, 1 << 20);
+        let mut out = Vec::new();
+        for message in rest.split(|&b| b == 0xFF) {
+            deflater.compress(message, &mut out);
+            let (a, b) = out.split_at(out.len() / 2);
+            assert!(inflater.feed(a).is_ok() && inflater.feed(b).is_ok(), "our own output failed to inflate");
+            assert_eq!(inflater.finish().ok().as_deref(), Some(message), "round trip");
+        }
+        return;
+    }
+    let config = Config { max_message_len: MAX, max_frame_len: MAX / 2, ..Config::default() };
+    let run = |piece: usize| -> Option<Vec<WsEvent>> {
+        let mut ws = WebSocket::new_open_deflate(config, [mode; 32], params).ok()?;
+        let mut events = Vec::new();
+        let mut held = Vec::new();
+        let mut out = [0u8; 512];
+        for chunk in rest.chunks(piece.max(1)) {
+            held.extend_from_slice(chunk);
+            loop {
+                let used = ws.handle_input(Instant::ZERO, &held);
+                held.drain(..used);
+                let before = events.len();
+                events.extend(core::iter::from_fn(|| ws.poll_event()));
+                while ws.poll_transmit(&mut out) > 0 {}
+                if used == 0 && events.len() == before {
+                    break;
+                }
+            }
+        }
+        if matches!(events.last(), Some(WsEvent::Failed(e)) if e.close_code().is_some()) {
+            // The failure's close frame was queued and is what went out last.
+            assert!(ws.state() != crate::ws::State::Open, "failed but still open");
+        }
+        Some(events)
+    };
+    let Some(whole) = run(rest.len()) else { return };
+    for e in &whole {
+        if let WsEvent::Message(m) = e {
+            assert!(m.as_bytes().len() <= MAX as usize, "a message of {} bytes", m.as_bytes().len());
+        }
+    }
+    let piece = usize::from(mode >> 3) + 1;
+    assert_eq!(run(piece), Some(whole), "split into pieces of {piece}");
+}
