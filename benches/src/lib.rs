@@ -23,6 +23,7 @@
 
 use core::hint::black_box;
 
+pub mod deflate;
 pub mod live;
 pub mod phoenix;
 mod recv;

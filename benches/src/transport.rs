@@ -30,7 +30,12 @@ pub(crate) struct Wire {
 
 impl Wire {
     pub(crate) fn new(case: &Case) -> Self {
-        Self { data: case.wire.clone(), pos: 0 }
+        Self::from_bytes(case.wire.clone())
+    }
+
+    /// A wire of these bytes (a whole number of frames).
+    pub(crate) fn from_bytes(data: Vec<u8>) -> Self {
+        Self { data, pos: 0 }
     }
 
     fn next_len(&self, room: usize) -> usize {

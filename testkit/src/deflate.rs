@@ -220,10 +220,7 @@ where
     let mut deflater = new();
     let mut gathering: Option<(u8, Vec<u8>)> = None;
     loop {
-        let f = match read_frame(&mut ws).await {
-            Ok(f) => f,
-            Err(_) => return client.shutdown().await,
-        };
+        let Ok(f) = read_frame(&mut ws).await else { return client.shutdown().await };
         if f.opcode >= 8 {
             write_frame(&mut client, 0x80 | f.opcode, &f.payload, false).await?;
             continue;

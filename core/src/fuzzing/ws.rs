@@ -409,8 +409,8 @@ pub fn ws_connection(data: &[u8]) {
 /// server_no_context_takeover, bit 1 client's) and the split (its high bits); bit 2 makes the
 /// rest a round trip instead (messages separated by 0xFF through the `Deflater`, then the
 /// `Inflater` in two pieces, which must give them back). Otherwise the rest is server bytes:
-/// they must give the same events whole and split, no message may pass the limit, and a
-/// failure must leave a close frame to send.
+/// they must give the same events whole and split (a message too large and corrupt may fail
+/// either way), no message may pass the limit, and a failure must leave a close frame to send.
 #[cfg(feature = "alloc")]
 pub fn ws_deflate(data: &[u8]) {
     use alloc::vec::Vec;
@@ -471,5 +471,22 @@ pub fn ws_deflate(data: &[u8]) {
         }
     }
     let piece = usize::from(mode >> 3) + 1;
-    assert_eq!(run(piece), Some(whole), "split into pieces of {piece}");
+    // A message both too large and corrupt may fail either way: miniz_oxide decodes ahead of
+    // what it hands out, so with more input at once it can meet the corruption before the
+    // output reaches the limit. Both end the connection; they compare as one.
+    let same = |events: Vec<WsEvent>| -> Vec<WsEvent> {
+        events
+            .into_iter()
+            .map(|e| match e {
+                WsEvent::Failed(crate::ws::Error::MessageTooLong { max, .. }) => {
+                    WsEvent::Failed(crate::ws::Error::MessageTooLong { len: 0, max })
+                }
+                WsEvent::Failed(crate::ws::Error::Protocol(crate::ws::ProtocolError::BadCompressedData)) => {
+                    WsEvent::Failed(crate::ws::Error::MessageTooLong { len: 0, max: u64::from(MAX) })
+                }
+                other => other,
+            })
+            .collect()
+    };
+    assert_eq!(run(piece).map(same), Some(same(whole)), "split into pieces of {piece}");
 }

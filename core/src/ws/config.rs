@@ -84,6 +84,9 @@ pub enum ConfigError {
     HandshakeLimitTooSmall,
     /// A permessage-deflate window outside 8-15 bits, or a level above 10.
     InvalidDeflate,
+    /// A `WebSocket` config that offers permessage-deflate in a build without the codecs (the
+    /// core's `deflate` feature).
+    DeflateNotBuilt,
 }
 
 impl core::fmt::Display for ConfigError {
@@ -92,6 +95,9 @@ impl core::fmt::Display for ConfigError {
             Self::ZeroSendFrameLen => "send_frame_len must be at least 1",
             Self::HandshakeLimitTooSmall => "max_handshake_response_len must be at least 64",
             Self::InvalidDeflate => "permessage-deflate window bits must be 8-15 and the level at most 10",
+            Self::DeflateNotBuilt => {
+                "permessage-deflate offered, but the core was built without its `deflate` feature"
+            }
         })
     }
 }

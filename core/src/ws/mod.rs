@@ -11,6 +11,8 @@
 //!   queue on top of [`Connection`].
 
 mod close;
+#[cfg(feature = "alloc")]
+mod compression;
 mod config;
 mod connection;
 pub mod deflate;

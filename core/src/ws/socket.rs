@@ -8,9 +8,10 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use super::close::CloseCode;
+use super::compression::Compression;
 use super::config::{Config, ConfigError};
 use super::connection::Connection;
-use super::deflate::{DeflateConfig, Deflater, InflateError, Inflater, Params};
+use super::deflate::{DeflateConfig, Params};
 use super::error::{Error, ProtocolError};
 use super::event::{Event, MessageKind, SendError, State};
 use super::handshake::{Request, RequestError};
@@ -82,77 +83,6 @@ pub struct WebSocket {
     now: Instant,
 }
 
-/// permessage-deflate's codecs on an open connection.
-#[derive(Debug)]
-struct Compression {
-    inflater: Inflater,
-    /// Made at the first message long enough to compress: a client that sends only short
-    /// messages never holds one (it is most of the memory).
-    deflater: Option<Deflater>,
-    params: Params,
-    level: u8,
-    /// Messages this long or longer are compressed (`usize::MAX`: none are).
-    min_len: usize,
-    /// The message being received is compressed.
-    inflating: bool,
-}
-
-impl Compression {
-    fn new(params: &Params, config: &DeflateConfig, max_message_len: usize) -> Self {
-        // Nothing is compressed without a threshold, or under a window smaller than what
-        // miniz_oxide keeps to (see `Deflater::new`).
-        let window_ok = params.client_max_window_bits == super::deflate::MAX_WINDOW_BITS;
-        let min_len = match config.compress_min_len {
-            Some(n) if window_ok => n as usize,
-            _ => usize::MAX,
-        };
-        Self {
-            inflater: Inflater::new(params, max_message_len),
-            deflater: None,
-            params: *params,
-            level: config.level,
-            min_len,
-            inflating: false,
-        }
-    }
-
-    /// The message compressed, when it is long enough to be.
-    fn compress(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
-        if payload.len() < self.min_len {
-            return None;
-        }
-        if self.deflater.is_none() {
-            self.deflater = Deflater::new(&self.params, self.level);
-        }
-        let mut out = Vec::new();
-        self.deflater.as_mut()?.compress(payload, &mut out);
-        Some(out)
-    }
-
-    /// Inflates a chunk of a compressed message; the message once `fin` ends it.
-    fn inflate(&mut self, d: super::event::Data<'_>) -> Result<Option<Message>, Error> {
-        let too_large = |e| match e {
-            InflateError::TooLarge { max } => Error::MessageTooLong { len: max + 1, max },
-            _ => Error::Protocol(ProtocolError::BadCompressedData),
-        };
-        self.inflating = !d.fin;
-        self.inflater.feed(d.payload).map_err(too_large)?;
-        if !d.fin {
-            return Ok(None);
-        }
-        let bytes = self.inflater.finish().map_err(too_large)?;
-        Ok(Some(match d.kind {
-            MessageKind::Text => Message::Text(String::from_utf8(bytes).map_err(|_| Error::InvalidUtf8)?),
-            MessageKind::Binary => Message::Binary(bytes),
-        }))
-    }
-
-    fn reset(&mut self) {
-        self.inflater.reset();
-        self.inflating = false;
-    }
-}
-
 /// A close waiting for the queued messages.
 #[derive(Debug)]
 struct PendingClose {
@@ -173,9 +103,18 @@ impl core::fmt::Debug for WebSocket {
     }
 }
 
+/// A config that offers deflate needs the codecs built in.
+fn check_deflate_built(config: &Config) -> Result<(), ConfigError> {
+    if config.deflate.is_some() && !cfg!(feature = "deflate") {
+        return Err(ConfigError::DeflateNotBuilt);
+    }
+    Ok(())
+}
+
 impl WebSocket {
     /// A client that has not connected yet; see [`Connection::new`] for the seed.
     pub fn new(config: Config, rng_seed: [u8; 32]) -> Result<Self, ConfigError> {
+        check_deflate_built(&config)?;
         Ok(Self::wrap(Connection::new(config, rng_seed)?, &config))
     }
 
@@ -187,9 +126,10 @@ impl WebSocket {
     /// A client over an already-upgraded transport that agreed permessage-deflate on `params`'
     /// terms; the compression settings are the config's (its defaults when it has none).
     pub fn new_open_deflate(config: Config, rng_seed: [u8; 32], params: Params) -> Result<Self, ConfigError> {
-        let mut ws = Self::wrap(Connection::new_open_deflate(config, rng_seed, params)?, &config);
         let settings = config.deflate.unwrap_or_default();
-        ws.compression = Some(Compression::new(&params, &settings, config.max_message_len as usize));
+        check_deflate_built(&Config { deflate: Some(settings), ..config })?;
+        let mut ws = Self::wrap(Connection::new_open_deflate(config, rng_seed, params)?, &config);
+        ws.compression = Compression::new(&params, &settings, config.max_message_len as usize);
         Ok(ws)
     }
 
@@ -319,7 +259,7 @@ impl WebSocket {
                 Event::Open { protocol, deflate } => {
                     if let (Some(params), Some(config)) = (deflate, self.deflate) {
                         let max = self.reassembler.max_len();
-                        self.compression = Some(Compression::new(&params, &config, max));
+                        self.compression = Compression::new(&params, &config, max);
                     }
                     Some(WsEvent::Open { protocol: protocol.map(String::from), deflate })
                 }

@@ -14,7 +14,9 @@ use super::{Params, SYNC_TAIL};
 /// worst case up front, so a bomb costs at most the limit plus this.
 const GROW_STEP: usize = 16 << 10;
 
-/// Why a compressed message could not be inflated.
+/// Why a compressed message could not be inflated. A message both too large and corrupt is
+/// reported as whichever the inflater meets first, which can depend on how much of it arrives
+/// at once (miniz_oxide decodes ahead of what it hands out); either ends the connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InflateError {

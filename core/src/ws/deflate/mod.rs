@@ -8,7 +8,8 @@
 //! waits for the inflated text). The allocating layer, [`WebSocket`](super::WebSocket), inflates
 //! with an [`Inflater`] bounded by `max_message_len` as it inflates, checks the text, and
 //! compresses outgoing messages from [`DeflateConfig::compress_min_len`] up with a
-//! [`Deflater`]. Both codecs are miniz_oxide's, which runs without `std`.
+//! [`Deflater`]. Both codecs are miniz_oxide's, which runs without `std` (feature `deflate`,
+//! on with `std`).
 //!
 //! # Memory per connection
 //! Measured by `core/tests/it/deflate.rs::memory_per_connection` (miniz_oxide 0.9 on x86_64):
@@ -28,9 +29,9 @@
 mod negotiate;
 pub use negotiate::{NegotiationError, Offer, Params, negotiate};
 
-#[cfg(feature = "alloc")]
+#[cfg(feature = "deflate")]
 mod codec;
-#[cfg(feature = "alloc")]
+#[cfg(feature = "deflate")]
 pub use codec::{Deflater, InflateError, Inflater};
 
 /// The extension's name in `Sec-WebSocket-Extensions`.
