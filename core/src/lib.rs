@@ -28,9 +28,15 @@
 //! # Features
 //!
 //! - `alloc` (default): owned messages, the reassembler and the message-level client.
-//! - `std`: implies `alloc`; runtime CPU feature detection for UTF-8 validation.
+//! - `std`: implies `alloc` and `deflate`; runtime CPU feature detection for UTF-8 validation.
+//! - `deflate`: implies `alloc`; permessage-deflate's codecs (miniz_oxide) in `ws::WebSocket`.
+//! - `simd`: implies `std`; masking with AVX2 where the CPU has it (x86_64, detected at run
+//!   time), the crate's one `unsafe` call (`ws::mask`, see ARCHITECTURE.md).
 #![no_std]
-#![forbid(unsafe_code)]
+// No `unsafe` in the core; with `simd`, one allowed call in `ws::mask::avx2` (and nothing
+// else: `deny` everywhere, `forbid` without the feature).
+#![cfg_attr(not(feature = "simd"), forbid(unsafe_code))]
+#![cfg_attr(feature = "simd", deny(unsafe_code))]
 // The core reaches only for `core` and `alloc`; std code elsewhere (tests, runtimes) may use std.
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 

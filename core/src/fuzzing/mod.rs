@@ -6,7 +6,7 @@
 //! its bound, or a different result for the same input split differently.
 
 mod ws;
-pub use ws::{ws_client, ws_handshake};
+pub use ws::{ws_client, ws_handshake, ws_mask};
 #[cfg(feature = "alloc")]
 pub use ws::{ws_connection, ws_deflate, ws_frame_decoder, ws_handshake_response};
 
@@ -51,6 +51,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("ws_frame_decoder", ws_frame_decoder),
     ("ws_connection", ws_connection),
     ("ws_deflate", ws_deflate),
+    ("ws_mask", ws_mask),
     ("phoenix_decode", phoenix_decode),
     ("phoenix_text_v1", phoenix_text_v1),
     ("phoenix_text_v2", phoenix_text_v2),

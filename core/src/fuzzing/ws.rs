@@ -490,3 +490,31 @@ pub fn ws_deflate(data: &[u8]) {
     };
     assert_eq!(run(piece).map(same), Some(same(whole)), "split into pieces of {piece}");
 }
+
+/// Masking: the first 4 bytes are the key, the fifth the phase and a cut; the rest is the
+/// payload. `copy_masked` (with `simd`, the AVX2 path where the CPU has it) and the portable
+/// path must both equal the bytewise definition, whole and in two pieces.
+pub fn ws_mask(data: &[u8]) {
+    use crate::ws::mask::{copy_masked, copy_masked_portable};
+
+    let Some((&[k0, k1, k2, k3, p], src)) = data.split_first_chunk::<5>() else { return };
+    let key = [k0, k1, k2, k3];
+    let phase = usize::from(p & 3);
+    let mut want = [0u8; 4096];
+    let n = src.len().min(want.len());
+    let src = &src[..n];
+    for (i, (w, s)) in want.iter_mut().zip(src).enumerate() {
+        *w = s ^ key[(phase + i) % 4];
+    }
+    let mut got = [0u8; 4096];
+    copy_masked(&mut got[..n], src, key, phase);
+    assert_eq!(&got[..n], &want[..n], "copy_masked");
+    let mut portable = [0u8; 4096];
+    copy_masked_portable(&mut portable[..n], src, key, phase);
+    assert_eq!(&portable[..n], &want[..n], "copy_masked_portable");
+    let cut = usize::from(p >> 2) * n / 64;
+    let mut pieces = [0u8; 4096];
+    copy_masked(&mut pieces[..cut], &src[..cut], key, phase);
+    copy_masked(&mut pieces[cut..n], &src[cut..], key, phase + cut);
+    assert_eq!(&pieces[..n], &want[..n], "in two pieces at {cut}");
+}
