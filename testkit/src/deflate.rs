@@ -1,7 +1,7 @@
 //! permessage-deflate (RFC 7692) for the server, as a pump between the client's stream and
 //! tungstenite (which has no extensions): compressed messages from the client are inflated and
-//! handed on uncompressed; every data message tungstenite writes is compressed (RSV1 set) on
-//! its way out. Written here, on zlib-rs through flate2, to stay independent of the client's
+//! handed on uncompressed; every data message tungstenite writes of 32 bytes or more is
+//! compressed (RSV1 set) on its way out, in two frames when it compresses to over 1 KiB. Written here, on zlib-rs through flate2, to stay independent of the client's
 //! miniz_oxide code (design.md: the test server shares no code with the client).
 
 use std::io;
@@ -15,6 +15,10 @@ const TAIL: [u8; 4] = [0, 0, 0xff, 0xff];
 const PIPE: usize = 256 << 10;
 /// Largest frame or inflated message the pump takes (the hub's own limits apply after).
 const MAX_MESSAGE: usize = 64 << 20;
+/// Messages to the client shorter than this go uncompressed (a heartbeat reply is about 60).
+const UNCOMPRESSED_BELOW: usize = 32;
+/// Compressed messages to the client longer than this go in two frames.
+const FRAGMENT_OVER: usize = 1024;
 
 /// What was agreed with the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,9 +53,9 @@ impl Agreed {
                 match (name, value) {
                     ("server_no_context_takeover", None) => agreed.server_no_context_takeover = true,
                     ("client_no_context_takeover", None) => agreed.client_no_context_takeover = true,
-                    // zlib cannot deflate raw data with an 8-bit window: 9 is what it can do.
+                    // zlib cannot deflate raw data with an 8-bit window, and the answer may not
+                    // name more than the offer: an ask for 8 is declined.
                     ("server_max_window_bits", Some(v)) => match v.parse::<u8>() {
-                        Ok(8) => agreed.server_max_window_bits = 9,
                         Ok(b @ 9..=15) => agreed.server_max_window_bits = b,
                         _ => continue 'offers,
                     },
@@ -164,9 +168,15 @@ where
     let mut gathering: Option<(u8, Vec<u8>)> = None;
     loop {
         let f = read_frame(&mut client).await?;
-        // A compressed message starts with RSV1 on its first frame; its continuations follow.
-        let compressed =
-            (gathering.is_none() && f.rsv1 && f.opcode != 0) || (gathering.is_some() && f.opcode == 0);
+        // A compressed message starts with RSV1 on its first text or binary frame; its
+        // continuations follow, without RSV1 (RFC 7692 section 6.1: a client that sets it there
+        // is broken, and the connection ends). RSV1 on a control frame passes to tungstenite,
+        // which refuses it.
+        if f.opcode == 0 && f.rsv1 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "RSV1 on a continuation"));
+        }
+        let compressed = (gathering.is_none() && f.rsv1 && matches!(f.opcode, 1 | 2))
+            || (gathering.is_some() && f.opcode == 0);
         if !compressed {
             // Control frames and uncompressed data frames pass as they came (masked again).
             let b0 = (u8::from(f.fin) << 7) | (if f.rsv1 { 0x40 } else { 0 }) | f.opcode;
@@ -231,11 +241,23 @@ where
             gathering = Some((opcode, data));
             continue;
         }
+        if data.len() < UNCOMPRESSED_BELOW {
+            // Short messages go as they are, so clients see both kinds on one connection.
+            write_frame(&mut client, 0x80 | opcode, &data, false).await?;
+            continue;
+        }
         let compressed = deflate(&mut deflater, &data)?;
         if agreed.server_no_context_takeover {
             deflater = new();
         }
-        write_frame(&mut client, 0xC0 | opcode, &compressed, false).await?;
+        if compressed.len() > FRAGMENT_OVER {
+            // Long ones in two frames, RSV1 on the first only.
+            let (a, b) = compressed.split_at(compressed.len() / 2);
+            write_frame(&mut client, 0x40 | opcode, a, false).await?;
+            write_frame(&mut client, 0x80, b, false).await?;
+        } else {
+            write_frame(&mut client, 0xC0 | opcode, &compressed, false).await?;
+        }
     }
 }
 
@@ -277,6 +299,7 @@ mod tests {
             Some(Agreed { server_no_context_takeover: true, server_max_window_bits: 10, ..plain })
         );
         assert_eq!(Agreed::from_offer("permessage-deflate; mystery"), None);
+        assert_eq!(Agreed::from_offer("permessage-deflate; server_max_window_bits=8"), None);
         assert_eq!(Agreed::from_offer("permessage-deflate; mystery, permessage-deflate"), Some(plain));
         assert_eq!(plain.header(), "permessage-deflate");
         let all = Agreed {

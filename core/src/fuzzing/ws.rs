@@ -478,7 +478,8 @@ pub fn ws_deflate(data: &[u8]) {
         events
             .into_iter()
             .map(|e| match e {
-                WsEvent::Failed(crate::ws::Error::MessageTooLong { max, .. }) => {
+                // The inflater's own `TooLarge` (always `max + 1`), not the connection's length check.
+                WsEvent::Failed(crate::ws::Error::MessageTooLong { len, max }) if len == max + 1 => {
                     WsEvent::Failed(crate::ws::Error::MessageTooLong { len: 0, max })
                 }
                 WsEvent::Failed(crate::ws::Error::Protocol(crate::ws::ProtocolError::BadCompressedData)) => {

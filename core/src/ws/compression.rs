@@ -54,7 +54,10 @@ mod with_codecs {
 
         /// The message compressed, when it is long enough to be.
         pub(in crate::ws) fn compress(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
-            if payload.len() < self.min_len {
+            // Past half of `u32::MAX` the compressed length might not fit the connection's
+            // `u32` lengths, and a message refused after compressing would put the peer's
+            // window out of step: such a message goes as it is.
+            if payload.len() < self.min_len || payload.len() > (u32::MAX / 2) as usize {
                 return None;
             }
             if self.deflater.is_none() {

@@ -607,3 +607,51 @@ fn zlib_refuses_references_past_its_window() {
     }
     assert!(failed, "zlib with a 9-bit window took a reference 1000 bytes back");
 }
+
+/// What the inflater hands over holds its length, not the buffer it grew in (a queued message
+/// of two bytes does not keep 16 KiB), short and long.
+#[test]
+fn an_inflated_message_holds_its_length() {
+    let p = Params::default();
+    let mut d = Deflater::new(&p, 1).unwrap();
+    let mut inf = Inflater::new(&p, 4 << 20);
+    for len in [2usize, 5000, 100_000, 3 << 20] {
+        let msg = json(len, len);
+        let mut c = Vec::new();
+        d.compress(&msg, &mut c);
+        assert_eq!(c.capacity(), c.len(), "the compressed payload too");
+        for piece in c.chunks(1000) {
+            inf.feed(piece).unwrap();
+        }
+        let m = inf.finish().unwrap();
+        assert_eq!(m, msg);
+        assert_eq!(m.capacity(), m.len(), "{len}");
+    }
+}
+
+/// Incompressible data takes a few more bytes compressed than plain: a message that inflates
+/// to exactly the limit is taken, whatever its compressed length.
+#[test]
+fn an_incompressible_message_at_the_limit_is_taken() {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let random: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    let c = z_deflate(&mut z_compressor(15), &random);
+    assert!(c.len() > 4096, "{} compressed bytes", c.len());
+    let limited = Config { max_message_len: 4096, max_frame_len: 4096, ..config(None) };
+    let mut ws = WebSocket::new_open_deflate(limited, SEED, Params::default()).unwrap();
+    assert_eq!(messages(&feed(&mut ws, &compressed_frame(true, 2, &c), &[])), std::slice::from_ref(&random));
+    // Fragmented, and one byte over: refused as it inflates.
+    let mut ws = WebSocket::new_open_deflate(limited, SEED, Params::default()).unwrap();
+    let over = [random, vec![1]].concat();
+    let c = z_deflate(&mut z_compressor(15), &over);
+    let (a, b) = c.split_at(2000);
+    let events = feed(&mut ws, &[compressed_frame(false, 2, a), frame(true, 0, b)].concat(), &[]);
+    assert_eq!(events, [WsEvent::Failed(Error::MessageTooLong { len: 4097, max: 4096 })]);
+}

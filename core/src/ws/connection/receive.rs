@@ -135,8 +135,14 @@ impl Connection {
         }
         self.rx_frame = RxFrame::Data;
         self.rx_fin = fin;
-        if len > u64::from(self.max_frame_len) {
-            return Err(Error::FrameTooLong { len, max: u64::from(self.max_frame_len) });
+        // A compressed message is held to the limits as it inflates; its compressed bytes may
+        // be a little longer than what they inflate to (incompressible data in stored
+        // blocks), so they get that slack here.
+        let compressed = rsv1 || (opcode == Opcode::Continuation && self.has(RX_COMPRESSED));
+        let max_frame =
+            if compressed { compressed_bound(self.max_frame_len) } else { u64::from(self.max_frame_len) };
+        if len > max_frame {
+            return Err(Error::FrameTooLong { len, max: max_frame });
         }
         match (opcode, self.rx_msg) {
             (Opcode::Continuation, None) => {
@@ -152,10 +158,12 @@ impl Connection {
             }
         }
         let total = u64::from(self.rx_msg_len) + len;
-        if total > u64::from(self.max_message_len) {
-            return Err(Error::MessageTooLong { len: total, max: u64::from(self.max_message_len) });
+        let max_message =
+            if compressed { compressed_bound(self.max_message_len) } else { u64::from(self.max_message_len) };
+        if total > max_message {
+            return Err(Error::MessageTooLong { len: total, max: max_message });
         }
-        // Invariant: total <= max_message_len, a u32.
+        // Invariant: total <= the bound, which fits a u32 (`compressed_bound` saturates).
         self.rx_msg_len = total as u32;
         Ok(())
     }
@@ -226,6 +234,12 @@ impl Connection {
             }
         }
     }
+}
+
+/// The most compressed bytes a message of `n` bytes takes: DEFLATE's stored blocks add 5 bytes
+/// per 64 KiB, a sync flush 5 more; 1/1024 and 64 bytes cover both. Saturates at `u32::MAX`.
+fn compressed_bound(n: u32) -> u64 {
+    (u64::from(n) + u64::from(n) / 1024 + 64).min(u64::from(u32::MAX))
 }
 
 /// Validates a close frame's payload (section 5.5.1 and 7.4).

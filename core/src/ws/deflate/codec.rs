@@ -10,9 +10,14 @@ use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
 use super::{Params, SYNC_TAIL};
 
-/// How far the inflated message grows at a time: a compressed frame does not reserve its
-/// worst case up front, so a bomb costs at most the limit plus this.
+/// How far the inflated message grows at a time (at least; half its length once longer),
+/// never past the limit: a compressed frame does not reserve its worst case up front, and a
+/// bomb stops with at most `max_message_len` + 1 bytes taken (or the kept buffer's 16 KiB,
+/// under a smaller limit).
 const GROW_STEP: usize = 16 << 10;
+/// A message up to this long is copied out of the inflater's buffer, which it keeps for the
+/// next; a longer one takes the buffer with it (so one big message does not pin its size).
+const RETAINED: usize = GROW_STEP;
 
 /// Why a compressed message could not be inflated. A message both too large and corrupt is
 /// reported as whichever the inflater meets first, which can depend on how much of it arrives
@@ -43,13 +48,20 @@ impl core::error::Error for InflateError {}
 
 /// Inflates the server's messages one after another, keeping the LZ77 window between them
 /// unless the server agreed to `server_no_context_takeover`.
+///
+/// A server that agreed to no context takeover and still refers back past the start of a
+/// message is not caught: miniz_oxide reads its stale window there (C zlib would fail with
+/// "invalid distance too far back"), so such a message inflates to wrong bytes, not an error.
 pub struct Inflater {
     state: Box<InflateState>,
     /// Start each message afresh.
     reset_each_message: bool,
     max_len: usize,
-    /// The message inflated so far (its length is what was written).
+    /// The buffer the current message inflates into: zeroed up to its length once, when it
+    /// grows, so small reads of a large message do not zero it again.
     out: Vec<u8>,
+    /// Bytes of `out` that are the message so far.
+    written: usize,
     /// The stream ended inside this message (a final block): the rest of it is not inflated.
     ended: bool,
 }
@@ -59,7 +71,7 @@ impl fmt::Debug for Inflater {
         f.debug_struct("Inflater")
             .field("reset_each_message", &self.reset_each_message)
             .field("max_len", &self.max_len)
-            .field("inflated", &self.out.len())
+            .field("inflated", &self.written)
             .finish_non_exhaustive()
     }
 }
@@ -72,13 +84,14 @@ impl Inflater {
             reset_each_message: params.server_no_context_takeover,
             max_len,
             out: Vec::new(),
+            written: 0,
             ended: false,
         }
     }
 
     /// Bytes of the current message inflated so far.
     pub fn inflated_len(&self) -> usize {
-        self.out.len()
+        self.written
     }
 
     /// Inflates a piece of the current message's compressed payload onto what came before.
@@ -87,10 +100,19 @@ impl Inflater {
     }
 
     /// Ends the current message: puts the sync tail back, inflates what it releases and hands
-    /// over the whole message. Its buffer goes with it; the next message starts empty.
+    /// over the whole message, its capacity its length.
     pub fn finish(&mut self) -> Result<Vec<u8>, InflateError> {
         self.run(&SYNC_TAIL)?;
-        let message = core::mem::take(&mut self.out);
+        let message = if self.out.capacity() <= RETAINED {
+            // Copied out: the buffer stays for the next message.
+            self.out[..self.written].to_vec()
+        } else {
+            let mut whole = core::mem::take(&mut self.out);
+            whole.truncate(self.written);
+            whole.shrink_to_fit();
+            whole
+        };
+        self.written = 0;
         if self.reset_each_message || self.ended {
             // A final block ends the stream: the next message starts a new one.
             self.state.reset_as(MinReset);
@@ -103,28 +125,39 @@ impl Inflater {
     /// trustworthy either.
     pub fn reset(&mut self) {
         self.out = Vec::new();
+        self.written = 0;
         self.ended = false;
         self.state.reset_as(MinReset);
+    }
+
+    fn too_large(&mut self) -> InflateError {
+        self.reset();
+        InflateError::TooLarge { max: self.max_len as u64 }
     }
 
     fn run(&mut self, mut input: &[u8]) -> Result<(), InflateError> {
         // One byte past the limit is room enough to tell a message that is too large.
         let limit = self.max_len.saturating_add(1);
         while !self.ended {
-            let len = self.out.len();
-            if len > self.max_len {
-                self.reset();
-                return Err(InflateError::TooLarge { max: self.max_len as u64 });
+            if self.written > self.max_len {
+                return Err(self.too_large());
             }
-            let room = GROW_STEP.max(len / 2).min(limit - len);
-            self.out.resize(len + room, 0);
+            if self.written == self.out.len() {
+                let grow = GROW_STEP.max(self.out.len() / 2).min(limit.saturating_sub(self.out.len()));
+                if grow == 0 {
+                    return Err(self.too_large());
+                }
+                self.out.reserve_exact(grow);
+                self.out.resize(self.out.len() + grow, 0);
+            }
+            let room = self.out.len() - self.written;
             let r = miniz_oxide::inflate::stream::inflate(
                 &mut self.state,
                 input,
-                &mut self.out[len..],
+                &mut self.out[self.written..],
                 MZFlush::None,
             );
-            self.out.truncate(len + r.bytes_written);
+            self.written += r.bytes_written;
             input = &input[r.bytes_consumed..];
             match r.status {
                 Ok(MZStatus::StreamEnd) => self.ended = true,
@@ -141,9 +174,8 @@ impl Inflater {
                 break;
             }
         }
-        if self.out.len() > self.max_len {
-            self.reset();
-            return Err(InflateError::TooLarge { max: self.max_len as u64 });
+        if self.written > self.max_len {
+            return Err(self.too_large());
         }
         Ok(())
     }
@@ -206,6 +238,8 @@ impl Deflater {
         if out.ends_with(&SYNC_TAIL) {
             out.truncate(out.len() - SYNC_TAIL.len());
         }
+        // It was sized for the worst case; what stays queued is what goes out.
+        out.shrink_to_fit();
         if self.reset_each_message {
             self.state.reset();
         }
