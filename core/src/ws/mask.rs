@@ -100,13 +100,7 @@ mod avx2 {
     #[target_feature(enable = "avx2")]
     fn lanes(dst: &mut [u8], src: &[u8], key: [u8; 4], phase: usize) {
         let n = dst.len().min(src.len());
-        // Stores that straddle cache lines cost more than unaligned loads: the first bytes up
-        // to `dst`'s next 32-byte boundary go by words, the rest in aligned stores (only the
-        // address is read, as a number).
-        let head = ((LANE - (dst.as_ptr() as usize % LANE)) % LANE).min(n - LANE);
-        super::copy_masked_words(&mut dst[..head], &src[..head], key, phase);
-        let (dst, src, phase) = (&mut dst[head..n], &src[head..n], phase + head);
-        let n = n - head;
+        let (dst, src) = (&mut dst[..n], &src[..n]);
         let k = key_word(key, phase);
         let wide = xor_lanes::<WIDE>(dst, src, k);
         // Multiples of 4: the phase is unchanged.
